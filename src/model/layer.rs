@@ -1,0 +1,279 @@
+//! The time loop of one recurrent layer over one batch chunk, forward and backward, generic
+//! over the cell. Written once; cells only know a step.
+//!
+//! Forward does the input projection of all T steps in one GEMM (`[T*b, I] x [I, G]`), then one
+//! `[b, H] x [H, G]` GEMM and the fused cell pointwise per step. Backward runs the steps in
+//! reverse doing only the per-step work that the recurrence forces (cell pointwise and
+//! `dh = da W_hh`), and accumulates all weight gradients afterwards in one GEMM each over all
+//! steps: `dW_ih += da^T x`, `dW_hh += da^T h_prev`, which works because the hidden states are
+//! stored as one `[T+1, b, H]` buffer whose first T slots are exactly the h_prev of every step.
+//! Nothing is allocated inside the step loops; buffers are resized only when T or b change.
+//!
+//! Layout is time-major inside a chunk: row `t*b + r` is batch row r at step t.
+
+use crate::cell::{CellKind, gru, lstm, rnn};
+use crate::float::Float;
+use crate::model::{LayerGrads, LayerParams};
+use crate::ops::{MatMut, MatRef, add_colsum, fill_rows, gemm};
+
+/// Per-layer activations of one chunk, kept from forward for backward.
+#[derive(Default, Debug)]
+pub struct LayerCache<T> {
+    pub steps: usize,
+    pub rows: usize,
+    pub hidden: usize,
+    /// `[T, b, G]` preactivations -> activated gates -> preactivation gradients (dgx).
+    pub gates: Vec<T>,
+    /// `[T+1, b, H]` hidden states; slot 0 is h0, slot t+1 the output of step t.
+    pub h: Vec<T>,
+    /// `[T+1, b, H]` LSTM cell states, slot 0 is c0 (empty for other cells).
+    pub c: Vec<T>,
+    /// `[T, b, H]` LSTM: tanh(c'); GRU: gh_n = W_hn h + b_hn (empty for RNN).
+    pub aux: Vec<T>,
+    /// `[T, b, G]` GRU only: gradients of the hidden projection (differ from dgx in n).
+    pub dgh: Vec<T>,
+    /// `[b, G]` GRU only: this step's hidden projection.
+    pub scratch: Vec<T>,
+    /// `[T, b, H]` dL/dh from above (head or next layer), per step.
+    pub dh_above: Vec<T>,
+    /// `[b, H]` dL/dh through the recurrence; after backward, dL/dh0.
+    pub dh_rec: Vec<T>,
+    /// `[b, H]` LSTM dL/dc; after backward, dL/dc0.
+    pub dc: Vec<T>,
+}
+
+fn resize<T: Float>(v: &mut Vec<T>, n: usize) {
+    if v.len() != n {
+        v.clear();
+        v.resize(n, T::ZERO);
+    }
+}
+
+impl<T: Float> LayerCache<T> {
+    /// Sizes every buffer for `steps` x `rows` with hidden size `hidden`.
+    pub fn prepare(&mut self, cell: CellKind, steps: usize, rows: usize, hidden: usize) {
+        let g = cell.gates() * hidden;
+        self.steps = steps;
+        self.rows = rows;
+        self.hidden = hidden;
+        resize(&mut self.gates, steps * rows * g);
+        resize(&mut self.h, (steps + 1) * rows * hidden);
+        let lstm = cell == CellKind::Lstm;
+        let gru = cell == CellKind::Gru;
+        resize(
+            &mut self.c,
+            if lstm { (steps + 1) * rows * hidden } else { 0 },
+        );
+        resize(
+            &mut self.aux,
+            if lstm || gru {
+                steps * rows * hidden
+            } else {
+                0
+            },
+        );
+        resize(&mut self.dgh, if gru { steps * rows * g } else { 0 });
+        resize(&mut self.scratch, if gru { rows * g } else { 0 });
+        resize(&mut self.dh_above, steps * rows * hidden);
+        resize(&mut self.dh_rec, rows * hidden);
+        resize(&mut self.dc, if lstm { rows * hidden } else { 0 });
+    }
+
+    /// `[T, b, H]` outputs of every step (slots 1..=T of `h`).
+    pub fn outputs(&self) -> &[T] {
+        &self.h[self.rows * self.hidden..]
+    }
+
+    /// `[b, H]` output of the last step.
+    pub fn last_output(&self) -> &[T] {
+        &self.h[self.steps * self.rows * self.hidden..]
+    }
+
+    /// `[b, H]` final cell state (LSTM).
+    pub fn last_cell(&self) -> &[T] {
+        &self.c[self.steps * self.rows * self.hidden..]
+    }
+}
+
+/// Forward over all steps. `x`: `[T, b, I]`. The caller has written h0 (and c0) into slot 0
+/// of `cache.h` (`cache.c`) after `prepare`.
+pub fn forward<T: Float>(
+    cell: CellKind,
+    p: &LayerParams<T>,
+    x: &[T],
+    input_size: usize,
+    cache: &mut LayerCache<T>,
+) {
+    let (steps, rows, hid) = (cache.steps, cache.rows, cache.hidden);
+    let g = cell.gates() * hid;
+    let tb = steps * rows;
+    let bh = rows * hid;
+    // Input projection of all steps at once; LSTM/RNN fold both biases in here, GRU keeps
+    // b_hh for the hidden projection because r multiplies (W_hn h + b_hn).
+    if cell == CellKind::Gru {
+        fill_rows(&mut cache.gates, p.b_ih);
+    } else {
+        for row in cache.gates.chunks_exact_mut(g) {
+            for ((r, &bi), &bh) in row.iter_mut().zip(p.b_ih).zip(p.b_hh) {
+                *r = bi + bh;
+            }
+        }
+    }
+    let w_ih_t = MatRef::new(p.w_ih, g, input_size).t(); // [I, G]
+    let w_hh_t = MatRef::new(p.w_hh, g, hid).t(); // [H, G]
+    gemm(
+        T::ONE,
+        MatRef::new(x, tb, input_size),
+        w_ih_t,
+        T::ONE,
+        MatMut::new(&mut cache.gates, tb, g),
+    );
+
+    for t in 0..steps {
+        let gates = &mut cache.gates[t * rows * g..(t + 1) * rows * g];
+        let (h_prev, h_next) = cache.h[t * bh..(t + 2) * bh].split_at_mut(bh);
+        match cell {
+            CellKind::Rnn => {
+                gemm(
+                    T::ONE,
+                    MatRef::new(h_prev, rows, hid),
+                    w_hh_t,
+                    T::ONE,
+                    MatMut::new(gates, rows, g),
+                );
+                rnn::forward_step(gates, h_next);
+            }
+            CellKind::Lstm => {
+                gemm(
+                    T::ONE,
+                    MatRef::new(h_prev, rows, hid),
+                    w_hh_t,
+                    T::ONE,
+                    MatMut::new(gates, rows, g),
+                );
+                let (c_prev, c_next) = cache.c[t * bh..(t + 2) * bh].split_at_mut(bh);
+                let tanh_c = &mut cache.aux[t * bh..(t + 1) * bh];
+                lstm::forward_step(hid, gates, c_prev, c_next, tanh_c, h_next);
+            }
+            CellKind::Gru => {
+                fill_rows(&mut cache.scratch, p.b_hh);
+                gemm(
+                    T::ONE,
+                    MatRef::new(h_prev, rows, hid),
+                    w_hh_t,
+                    T::ONE,
+                    MatMut::new(&mut cache.scratch, rows, g),
+                );
+                let ghn = &mut cache.aux[t * bh..(t + 1) * bh];
+                gru::forward_step(hid, gates, &cache.scratch, ghn, h_prev, h_next);
+            }
+        }
+    }
+}
+
+/// Backward over all steps, after [`forward`] on the same cache. Reads `cache.dh_above`;
+/// accumulates into `grads`; writes dL/dx (`[T, b, I]`) into `dx` when given. Afterwards
+/// `cache.dh_rec` holds dL/dh0 and `cache.dc` dL/dc0. Destroys the forward cache.
+pub fn backward<T: Float>(
+    cell: CellKind,
+    p: &LayerParams<T>,
+    x: &[T],
+    input_size: usize,
+    cache: &mut LayerCache<T>,
+    grads: &mut LayerGrads<T>,
+    dx: Option<&mut [T]>,
+) {
+    let (steps, rows, hid) = (cache.steps, cache.rows, cache.hidden);
+    let g = cell.gates() * hid;
+    let tb = steps * rows;
+    let bh = rows * hid;
+    let bg = rows * g;
+    let w_hh = MatRef::new(p.w_hh, g, hid); // [G, H]
+    cache.dh_rec.fill(T::ZERO);
+    cache.dc.fill(T::ZERO);
+
+    for t in (0..steps).rev() {
+        let gates = &mut cache.gates[t * bg..(t + 1) * bg];
+        let dh_above = &cache.dh_above[t * bh..(t + 1) * bh];
+        match cell {
+            CellKind::Rnn => {
+                let h = &cache.h[(t + 1) * bh..(t + 2) * bh];
+                rnn::backward_step(h, dh_above, &cache.dh_rec, gates);
+                gemm(
+                    T::ONE,
+                    MatRef::new(gates, rows, g),
+                    w_hh,
+                    T::ZERO,
+                    MatMut::new(&mut cache.dh_rec, rows, hid),
+                );
+            }
+            CellKind::Lstm => {
+                let c_prev = &cache.c[t * bh..(t + 1) * bh];
+                let tanh_c = &cache.aux[t * bh..(t + 1) * bh];
+                lstm::backward_step(
+                    hid,
+                    gates,
+                    c_prev,
+                    tanh_c,
+                    dh_above,
+                    &cache.dh_rec,
+                    &mut cache.dc,
+                );
+                gemm(
+                    T::ONE,
+                    MatRef::new(gates, rows, g),
+                    w_hh,
+                    T::ZERO,
+                    MatMut::new(&mut cache.dh_rec, rows, hid),
+                );
+            }
+            CellKind::Gru => {
+                let dgh = &mut cache.dgh[t * bg..(t + 1) * bg];
+                let ghn = &cache.aux[t * bh..(t + 1) * bh];
+                let h_prev = &cache.h[t * bh..(t + 1) * bh];
+                gru::backward_step(hid, gates, dgh, ghn, h_prev, dh_above, &mut cache.dh_rec);
+                gemm(
+                    T::ONE,
+                    MatRef::new(dgh, rows, g),
+                    w_hh,
+                    T::ONE,
+                    MatMut::new(&mut cache.dh_rec, rows, hid),
+                );
+            }
+        }
+    }
+
+    // Weight gradients over all steps at once.
+    let dgx = MatRef::new(&cache.gates, tb, g);
+    let dgh_buf: &[T] = if cell == CellKind::Gru {
+        &cache.dgh
+    } else {
+        &cache.gates
+    };
+    let dgh = MatRef::new(dgh_buf, tb, g);
+    gemm(
+        T::ONE,
+        dgx.t(),
+        MatRef::new(x, tb, input_size),
+        T::ONE,
+        MatMut::new(grads.w_ih, g, input_size),
+    );
+    gemm(
+        T::ONE,
+        dgh.t(),
+        MatRef::new(&cache.h[..tb * hid], tb, hid),
+        T::ONE,
+        MatMut::new(grads.w_hh, g, hid),
+    );
+    add_colsum(grads.b_ih, &cache.gates);
+    add_colsum(grads.b_hh, dgh_buf);
+    if let Some(dx) = dx {
+        gemm(
+            T::ONE,
+            dgx,
+            MatRef::new(p.w_ih, g, input_size),
+            T::ZERO,
+            MatMut::new(dx, tb, input_size),
+        );
+    }
+}

@@ -1,0 +1,390 @@
+//! A model: stacked recurrent layers and a dense head, with all parameters in one flat buffer.
+//!
+//! Parameters live in a single `Vec<T>` laid out by [`param_specs`], which yields PyTorch
+//! `state_dict` names and shapes (`rnn.weight_ih_l0` `[G*H, I]`, `rnn.weight_hh_l0`
+//! `[G*H, H]`, `rnn.bias_ih_l0` `[G*H]`, `rnn.bias_hh_l0` `[G*H]`, ..., `head.weight` `[C, H]`,
+//! `head.bias` `[C]`). The flat layout makes the optimizers, gradient clipping and the
+//! gradient reduction across threads one loop each; the loader, the saver and the docs all use
+//! the same table.
+//!
+//! Deliberately not here: the time loop ([`layer`]), the losses ([`loss`]) and the batched,
+//! threaded passes ([`pass`]).
+
+pub mod layer;
+pub mod loss;
+pub mod pass;
+
+use rand::{Rng, RngExt};
+use serde::{Deserialize, Serialize};
+
+use crate::cell::CellKind;
+use crate::error::{Error, Result};
+use crate::float::Float;
+pub use loss::LossKind;
+pub use pass::{GradOptions, Gradients, Output, Session, State, Targets};
+
+/// Where the head reads the recurrent output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HeadKind {
+    /// One output per sequence, from the last time step (sequence classification).
+    Last,
+    /// One output per time step (sequence labelling, per-step regression).
+    Step,
+}
+
+/// The architecture: everything needed to lay out and run the parameters.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelConfig {
+    pub cell: CellKind,
+    /// Features per time step fed to the first layer.
+    pub input_size: usize,
+    /// Hidden size of each layer, bottom first; `num_layers` is its length.
+    pub hidden_sizes: Vec<usize>,
+    /// Outputs of the head (classes for cross-entropy).
+    pub output_size: usize,
+    pub head: HeadKind,
+    pub loss: LossKind,
+}
+
+impl ModelConfig {
+    pub fn num_layers(&self) -> usize {
+        self.hidden_sizes.len()
+    }
+    /// Hidden size of the top layer, which the head reads.
+    pub fn top_hidden(&self) -> usize {
+        *self
+            .hidden_sizes
+            .last()
+            .expect("validated: at least one layer")
+    }
+    /// Input size of layer `k`.
+    pub fn layer_input(&self, k: usize) -> usize {
+        if k == 0 {
+            self.input_size
+        } else {
+            self.hidden_sizes[k - 1]
+        }
+    }
+    pub fn validate(&self) -> Result<()> {
+        let bad = |field: &str, value: String, reason: &str| {
+            Err(Error::BadConfig {
+                field: field.into(),
+                value,
+                reason: reason.into(),
+            })
+        };
+        if self.input_size == 0 {
+            return bad("input_size", "0".into(), "must be at least 1");
+        }
+        if self.hidden_sizes.is_empty() {
+            return bad("num_layers", "0".into(), "must be at least 1");
+        }
+        if self.hidden_sizes.contains(&0) {
+            return bad(
+                "hidden_size",
+                format!("{:?}", self.hidden_sizes),
+                "every layer needs at least 1 unit",
+            );
+        }
+        if self.output_size == 0 {
+            return bad(
+                "output_size",
+                "0".into(),
+                "the head needs at least 1 output",
+            );
+        }
+        if self.loss == LossKind::CrossEntropy && self.output_size < 2 {
+            return bad(
+                "output_size",
+                self.output_size.to_string(),
+                "cross-entropy needs at least 2 classes",
+            );
+        }
+        Ok(())
+    }
+}
+
+/// One named tensor inside the flat parameter buffer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParamSpec {
+    /// PyTorch `state_dict` name, e.g. `rnn.weight_hh_l1`.
+    pub name: String,
+    pub shape: Vec<usize>,
+    /// Start in the flat buffer.
+    pub offset: usize,
+}
+
+impl ParamSpec {
+    pub fn len(&self) -> usize {
+        self.shape.iter().product()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    pub fn range(&self) -> std::ops::Range<usize> {
+        self.offset..self.offset + self.len()
+    }
+}
+
+/// The parameter table, in PyTorch's order: per layer `weight_ih`, `weight_hh`, `bias_ih`,
+/// `bias_hh`, then the head's `weight` and `bias`.
+pub fn param_specs(cfg: &ModelConfig) -> Vec<ParamSpec> {
+    let mut specs = Vec::new();
+    let mut offset = 0;
+    let mut push = |name: String, shape: Vec<usize>| {
+        let spec = ParamSpec {
+            name,
+            shape,
+            offset,
+        };
+        offset += spec.len();
+        specs.push(spec);
+    };
+    let g = cfg.cell.gates();
+    for (k, &h) in cfg.hidden_sizes.iter().enumerate() {
+        push(
+            format!("rnn.weight_ih_l{k}"),
+            vec![g * h, cfg.layer_input(k)],
+        );
+        push(format!("rnn.weight_hh_l{k}"), vec![g * h, h]);
+        push(format!("rnn.bias_ih_l{k}"), vec![g * h]);
+        push(format!("rnn.bias_hh_l{k}"), vec![g * h]);
+    }
+    push(
+        "head.weight".into(),
+        vec![cfg.output_size, cfg.top_hidden()],
+    );
+    push("head.bias".into(), vec![cfg.output_size]);
+    specs
+}
+
+/// Views of one layer's four tensors inside a flat buffer (parameters or gradients).
+pub struct LayerParams<'a, T> {
+    pub w_ih: &'a [T], // [G, I]
+    pub w_hh: &'a [T], // [G, H]
+    pub b_ih: &'a [T], // [G]
+    pub b_hh: &'a [T], // [G]
+}
+
+/// Mutable views of one layer's gradient tensors.
+pub struct LayerGrads<'a, T> {
+    pub w_ih: &'a mut [T],
+    pub w_hh: &'a mut [T],
+    pub b_ih: &'a mut [T],
+    pub b_hh: &'a mut [T],
+}
+
+/// A recurrent model: config, parameter table and the flat parameter buffer.
+#[derive(Clone, Debug)]
+pub struct Model<T> {
+    pub config: ModelConfig,
+    pub specs: Vec<ParamSpec>,
+    /// All parameters, laid out by `specs`.
+    pub params: Vec<T>,
+}
+
+impl<T: Float> Model<T> {
+    /// A model with PyTorch's default initialization: every recurrent tensor
+    /// U(-1/sqrt(H), 1/sqrt(H)) for its layer's H, and the head as `nn.Linear`:
+    /// U(-1/sqrt(H_top), 1/sqrt(H_top)) for weight and bias.
+    pub fn new<R: Rng>(config: ModelConfig, rng: &mut R) -> Result<Self> {
+        config.validate()?;
+        let specs = param_specs(&config);
+        let n = specs.last().map_or(0, |s| s.offset + s.len());
+        let mut params = vec![T::ZERO; n];
+        for spec in &specs {
+            let fan = if let Some(k) = spec.name.strip_prefix("rnn.").and_then(layer_index) {
+                config.hidden_sizes[k]
+            } else {
+                config.top_hidden()
+            };
+            let bound = 1.0 / (fan as f64).sqrt();
+            for p in &mut params[spec.range()] {
+                *p = T::from_f64(rng.random_range(-bound..bound));
+            }
+        }
+        Ok(Model {
+            config,
+            specs,
+            params,
+        })
+    }
+
+    /// A model from a parameter buffer laid out by `param_specs(&config)`.
+    pub fn from_params(config: ModelConfig, params: Vec<T>) -> Result<Self> {
+        config.validate()?;
+        let specs = param_specs(&config);
+        let n = specs.last().map_or(0, |s| s.offset + s.len());
+        if params.len() != n {
+            return Err(Error::ShapeMismatch {
+                what: "parameter buffer".into(),
+                expected: vec![n],
+                got: vec![params.len()],
+            });
+        }
+        Ok(Model {
+            config,
+            specs,
+            params,
+        })
+    }
+
+    pub fn num_params(&self) -> usize {
+        self.params.len()
+    }
+
+    /// The tensor called `name`, if the model has one.
+    pub fn param(&self, name: &str) -> Option<&[T]> {
+        self.specs
+            .iter()
+            .find(|s| s.name == name)
+            .map(|s| &self.params[s.range()])
+    }
+
+    pub fn param_mut(&mut self, name: &str) -> Option<&mut [T]> {
+        let r = self.specs.iter().find(|s| s.name == name)?.range();
+        Some(&mut self.params[r])
+    }
+
+    /// Converts to another float type (f32 <-> f64).
+    pub fn cast<U: Float>(&self) -> Model<U> {
+        Model {
+            config: self.config.clone(),
+            specs: self.specs.clone(),
+            params: self
+                .params
+                .iter()
+                .map(|&p| U::from_f64(p.to_f64()))
+                .collect(),
+        }
+    }
+}
+
+/// The layer number in `weight_ih_l3`-style names.
+fn layer_index(name: &str) -> Option<usize> {
+    name.rsplit_once("_l").and_then(|(_, k)| k.parse().ok())
+}
+
+/// Splits a flat buffer into per-layer views, using the table's layout (4 tensors per layer,
+/// then the head's weight and bias).
+pub(crate) fn split_layers<'a, T>(
+    cfg: &ModelConfig,
+    buf: &'a [T],
+) -> (Vec<LayerParams<'a, T>>, &'a [T], &'a [T]) {
+    let g = cfg.cell.gates();
+    let mut rest = buf;
+    let mut take = |n: usize| {
+        let (a, b) = rest.split_at(n);
+        rest = b;
+        a
+    };
+    let mut layers = Vec::with_capacity(cfg.num_layers());
+    for (k, &h) in cfg.hidden_sizes.iter().enumerate() {
+        let w_ih = take(g * h * cfg.layer_input(k));
+        let w_hh = take(g * h * h);
+        let b_ih = take(g * h);
+        let b_hh = take(g * h);
+        layers.push(LayerParams {
+            w_ih,
+            w_hh,
+            b_ih,
+            b_hh,
+        });
+    }
+    let hw = take(cfg.output_size * cfg.top_hidden());
+    let hb = take(cfg.output_size);
+    (layers, hw, hb)
+}
+
+/// Mutable counterpart of [`split_layers`], for gradient buffers.
+pub(crate) fn split_layers_mut<'a, T>(
+    cfg: &ModelConfig,
+    buf: &'a mut [T],
+) -> (Vec<LayerGrads<'a, T>>, &'a mut [T], &'a mut [T]) {
+    let g = cfg.cell.gates();
+    let mut rest = buf;
+    let mut take = |n: usize| {
+        let (a, b) = std::mem::take(&mut rest).split_at_mut(n);
+        rest = b;
+        a
+    };
+    let mut layers = Vec::with_capacity(cfg.num_layers());
+    for (k, &h) in cfg.hidden_sizes.iter().enumerate() {
+        let w_ih = take(g * h * cfg.layer_input(k));
+        let w_hh = take(g * h * h);
+        let b_ih = take(g * h);
+        let b_hh = take(g * h);
+        layers.push(LayerGrads {
+            w_ih,
+            w_hh,
+            b_ih,
+            b_hh,
+        });
+    }
+    let hw = take(cfg.output_size * cfg.top_hidden());
+    let hb = take(cfg.output_size);
+    (layers, hw, hb)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lstm2() -> ModelConfig {
+        ModelConfig {
+            cell: CellKind::Lstm,
+            input_size: 5,
+            hidden_sizes: vec![7, 7],
+            output_size: 4,
+            head: HeadKind::Last,
+            loss: LossKind::CrossEntropy,
+        }
+    }
+
+    #[test]
+    fn param_table_of_a_two_layer_lstm_is_pytorchs() {
+        let got: Vec<(String, Vec<usize>, usize)> = param_specs(&lstm2())
+            .into_iter()
+            .map(|s| (s.name, s.shape, s.offset))
+            .collect();
+        let want = vec![
+            ("rnn.weight_ih_l0".to_string(), vec![28, 5], 0),
+            ("rnn.weight_hh_l0".into(), vec![28, 7], 140),
+            ("rnn.bias_ih_l0".into(), vec![28], 336),
+            ("rnn.bias_hh_l0".into(), vec![28], 364),
+            ("rnn.weight_ih_l1".into(), vec![28, 7], 392),
+            ("rnn.weight_hh_l1".into(), vec![28, 7], 588),
+            ("rnn.bias_ih_l1".into(), vec![28], 784),
+            ("rnn.bias_hh_l1".into(), vec![28], 812),
+            ("head.weight".into(), vec![4, 7], 840),
+            ("head.bias".into(), vec![4], 868),
+        ];
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn init_follows_pytorch_bounds_and_is_seeded() {
+        use rand::SeedableRng;
+        let mut cfg = lstm2();
+        cfg.hidden_sizes = vec![100, 4];
+        let m1 =
+            Model::<f32>::new(cfg.clone(), &mut rand_chacha::ChaCha8Rng::seed_from_u64(7)).unwrap();
+        let m2 = Model::<f32>::new(cfg, &mut rand_chacha::ChaCha8Rng::seed_from_u64(7)).unwrap();
+        assert_eq!(m1.params, m2.params);
+        let w = m1.param("rnn.weight_hh_l0").unwrap();
+        assert!(w.iter().all(|x| x.abs() <= 0.1) && w.iter().any(|x| x.abs() > 0.09));
+        let w = m1.param("head.weight").unwrap();
+        assert!(w.iter().all(|x| x.abs() <= 0.5) && w.iter().any(|x| x.abs() > 0.3));
+    }
+
+    #[test]
+    fn bad_configs_are_rejected_with_the_field() {
+        let mut cfg = lstm2();
+        cfg.hidden_sizes = vec![];
+        let err = Model::<f32>::from_params(cfg, vec![])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("num_layers"), "{err}");
+    }
+}

@@ -1,0 +1,619 @@
+//! Whole-model passes over a batch: forward, loss, and backward through all layers and time,
+//! split across threads by batch rows.
+//!
+//! Batch rows of a recurrent model never interact, so a batch is cut into contiguous chunks,
+//! one per thread, and each chunk runs the entire forward and backward on its own
+//! [`Workspace`] with its own gradient buffer; the buffers are then summed in chunk order.
+//! There is no synchronisation inside the time loop, and the result depends only on the
+//! number of chunks, so a seed and a thread count reproduce a run bit for bit.
+//!
+//! Shapes at this level are batch-first, as in PyTorch with `batch_first=True`: input
+//! `[B, T, I]`, logits `[B, C]` (last-step head) or `[B, T, C]` (per-step head), initial and
+//! final states per layer `[B, H_k]`.
+
+use rayon::prelude::*;
+
+use crate::error::{Error, Result};
+use crate::float::Float;
+use crate::model::layer::{self, LayerCache};
+use crate::model::loss::{self, LossKind, LossSum};
+use crate::model::{HeadKind, Model, ModelConfig, split_layers, split_layers_mut};
+use crate::ops::{MatMut, MatRef, add_assign, add_colsum, fill_rows, gemm};
+
+/// Recurrent state per layer: `h[k]` is `[B, H_k]`; `c[k]` likewise for LSTM (empty otherwise).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct State<T> {
+    pub h: Vec<Vec<T>>,
+    pub c: Vec<Vec<T>>,
+}
+
+impl<T: Float> State<T> {
+    pub fn zeros(cfg: &ModelConfig, batch: usize) -> Self {
+        let h: Vec<Vec<T>> = cfg
+            .hidden_sizes
+            .iter()
+            .map(|&n| vec![T::ZERO; batch * n])
+            .collect();
+        let c = if cfg.cell.has_cell_state() {
+            h.clone()
+        } else {
+            Vec::new()
+        };
+        State { h, c }
+    }
+}
+
+/// What the loss compares the logits with, batch-first.
+#[derive(Clone, Copy, Debug)]
+pub enum Targets<'a, T> {
+    /// Class indices: `[B]` (last-step head) or `[B, T]` (per-step head). For `ce`.
+    Classes(&'a [u32]),
+    /// Real targets shaped like the logits. For `bce` and `mse`.
+    Dense(&'a [T]),
+}
+
+/// Which gradients besides the parameters' to compute.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct GradOptions {
+    /// dL/d input, `[B, T, I]`.
+    pub input: bool,
+    /// dL/d h0 (and c0).
+    pub state: bool,
+}
+
+/// Gradients of the last [`Session::loss_and_grad`].
+#[derive(Clone, Debug, Default)]
+pub struct Gradients<T> {
+    /// Laid out like `Model::params`.
+    pub params: Vec<T>,
+    /// `[B, T, I]` when requested.
+    pub input: Vec<T>,
+    /// dL/d initial state, when requested.
+    pub state: State<T>,
+}
+
+/// Result of a forward pass.
+#[derive(Clone, Debug, Default)]
+pub struct Output<T> {
+    /// `[B, C]` or `[B, T, C]`.
+    pub logits: Vec<T>,
+    /// `[B, T, H_top]` top-layer outputs of every step.
+    pub outputs: Vec<T>,
+    /// Final state per layer.
+    pub state: State<T>,
+}
+
+/// One thread's buffers, reused from step to step.
+#[derive(Default, Debug)]
+pub struct Workspace<T> {
+    x: Vec<T>,                  // [T, b, I] time-major input chunk
+    layers: Vec<LayerCache<T>>, // one per layer
+    logits: Vec<T>,             // [b, C] or [T, b, C]; dlogits after the loss
+    classes: Vec<u32>,          // [b] or [T, b] targets, time-major
+    dense: Vec<T>,              // like logits, targets
+    dx: Vec<T>,                 // [T, b, I] input gradient
+    grads: Vec<T>,              // like Model::params
+    sum: LossSum,
+}
+
+struct Job<'a, T> {
+    input: &'a [T],
+    steps: usize,
+    b0: usize,
+    rows: usize,
+    init: Option<&'a State<T>>,
+    targets: Option<Targets<'a, T>>,
+    /// Some(1/N): compute gradients.
+    scale: Option<T>,
+    want_dx: bool,
+}
+
+/// Reusable buffers and the thread count for passes over one model architecture.
+#[derive(Debug)]
+pub struct Session<T> {
+    threads: usize,
+    chunk_rows: usize,
+    work: Vec<Workspace<T>>,
+    chunks: usize,
+    pub grads: Gradients<T>,
+}
+
+/// Fewest rows worth giving a thread of its own.
+const MIN_ROWS_PER_CHUNK: usize = 16;
+
+impl<T: Float> Session<T> {
+    /// `threads`: how many chunks a batch may be split into (results depend on it, bit for bit).
+    pub fn new(threads: usize) -> Self {
+        Session {
+            threads: threads.max(1),
+            chunk_rows: MIN_ROWS_PER_CHUNK,
+            work: Vec::new(),
+            chunks: 0,
+            grads: Gradients::default(),
+        }
+    }
+
+    /// Sets the fewest rows a chunk may have (default 16), e.g. to force a tiny batch across
+    /// several chunks in tests.
+    pub fn with_chunk_rows(mut self, rows: usize) -> Self {
+        self.chunk_rows = rows.max(1);
+        self
+    }
+
+    pub fn threads(&self) -> usize {
+        self.threads
+    }
+
+    fn check(
+        &self,
+        m: &Model<T>,
+        input: &[T],
+        batch: usize,
+        steps: usize,
+        init: Option<&State<T>>,
+    ) -> Result<()> {
+        let cfg = &m.config;
+        let want = batch * steps * cfg.input_size;
+        if input.len() != want || batch == 0 || steps == 0 {
+            return Err(Error::ShapeMismatch {
+                what: "input [batch, time, features]".into(),
+                expected: vec![batch, steps, cfg.input_size],
+                got: vec![input.len()],
+            });
+        }
+        if let Some(s) = init {
+            let c_layers = if cfg.cell.has_cell_state() {
+                cfg.num_layers()
+            } else {
+                0
+            };
+            let ok_h = s.h.len() == cfg.num_layers()
+                && s.h
+                    .iter()
+                    .zip(&cfg.hidden_sizes)
+                    .all(|(h, &n)| h.len() == batch * n);
+            let ok_c = s.c.len() == c_layers
+                && s.c
+                    .iter()
+                    .zip(&cfg.hidden_sizes)
+                    .all(|(c, &n)| c.len() == batch * n);
+            if !ok_h || !ok_c {
+                return Err(Error::ShapeMismatch {
+                    what: "initial state (per layer [batch, hidden])".into(),
+                    expected: cfg.hidden_sizes.iter().map(|&n| batch * n).collect(),
+                    got: s.h.iter().map(|h| h.len()).collect(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn targets_len(cfg: &ModelConfig, batch: usize, steps: usize, t: &Targets<T>) -> Result<()> {
+        let rows = match cfg.head {
+            HeadKind::Last => batch,
+            HeadKind::Step => batch * steps,
+        };
+        let (len, want, what) = match (cfg.loss, t) {
+            (LossKind::CrossEntropy, Targets::Classes(c)) => {
+                if let Some(&bad) = c.iter().find(|&&y| y as usize >= cfg.output_size) {
+                    return Err(Error::Input(format!(
+                        "target class {bad} is out of range: the model has {} classes",
+                        cfg.output_size
+                    )));
+                }
+                (c.len(), rows, "class targets")
+            }
+            (LossKind::Bce | LossKind::Mse, Targets::Dense(d)) => {
+                (d.len(), rows * cfg.output_size, "targets")
+            }
+            (loss, _) => {
+                return Err(Error::Input(format!(
+                    "loss {} needs {} targets",
+                    loss.name(),
+                    if loss == LossKind::CrossEntropy {
+                        "class"
+                    } else {
+                        "real-valued"
+                    }
+                )));
+            }
+        };
+        if len != want {
+            return Err(Error::ShapeMismatch {
+                what: what.into(),
+                expected: vec![want],
+                got: vec![len],
+            });
+        }
+        Ok(())
+    }
+
+    /// Cuts `batch` rows into chunks and runs `jobs` on them, in parallel when more than one.
+    fn run<'a>(
+        &mut self,
+        m: &Model<T>,
+        mk: impl Fn(usize, usize) -> Job<'a, T> + Sync,
+        batch: usize,
+    ) {
+        let n = self.threads.min(batch.div_ceil(self.chunk_rows)).max(1);
+        if self.work.len() < n {
+            self.work.resize_with(n, Workspace::default);
+        }
+        self.chunks = n;
+        let (base, extra) = (batch / n, batch % n);
+        let spans: Vec<(usize, usize)> = (0..n)
+            .map(|i| (i * base + i.min(extra), base + (i < extra) as usize))
+            .collect();
+        if n == 1 {
+            run_chunk(m, &mut self.work[0], &mk(0, batch));
+        } else {
+            self.work[..n]
+                .par_iter_mut()
+                .zip(spans)
+                .for_each(|(ws, (b0, rows))| run_chunk(m, ws, &mk(b0, rows)));
+        }
+    }
+
+    /// Forward pass; fills logits, top-layer outputs and the final state.
+    pub fn forward(
+        &mut self,
+        m: &Model<T>,
+        input: &[T],
+        batch: usize,
+        steps: usize,
+        init: Option<&State<T>>,
+    ) -> Result<Output<T>> {
+        self.check(m, input, batch, steps, init)?;
+        self.run(
+            m,
+            |b0, rows| Job {
+                input,
+                steps,
+                b0,
+                rows,
+                init,
+                targets: None,
+                scale: None,
+                want_dx: false,
+            },
+            batch,
+        );
+        Ok(self.collect_output(m, batch, steps))
+    }
+
+    /// Loss (and accuracy counts) without gradients, e.g. for evaluation.
+    pub fn evaluate(
+        &mut self,
+        m: &Model<T>,
+        input: &[T],
+        batch: usize,
+        steps: usize,
+        targets: Targets<T>,
+    ) -> Result<LossSum> {
+        self.check(m, input, batch, steps, None)?;
+        Self::targets_len(&m.config, batch, steps, &targets)?;
+        self.run(
+            m,
+            |b0, rows| Job {
+                input,
+                steps,
+                b0,
+                rows,
+                init: None,
+                targets: Some(targets),
+                scale: None,
+                want_dx: false,
+            },
+            batch,
+        );
+        Ok(self.sum())
+    }
+
+    /// Mean loss and its gradients (in `self.grads`). Returns the loss summed over the batch
+    /// with counts; the mean loss is [`mean_loss`] of it.
+    pub fn loss_and_grad(
+        &mut self,
+        m: &Model<T>,
+        input: &[T],
+        batch: usize,
+        steps: usize,
+        init: Option<&State<T>>,
+        targets: Targets<T>,
+        opts: GradOptions,
+    ) -> Result<LossSum> {
+        self.check(m, input, batch, steps, init)?;
+        Self::targets_len(&m.config, batch, steps, &targets)?;
+        let norm = normalizer(&m.config, batch, steps);
+        let scale = T::from_f64(1.0 / norm as f64);
+        self.run(
+            m,
+            |b0, rows| Job {
+                input,
+                steps,
+                b0,
+                rows,
+                init,
+                targets: Some(targets),
+                scale: Some(scale),
+                want_dx: opts.input,
+            },
+            batch,
+        );
+        // Reduce the chunk gradients in chunk order.
+        let n = self.chunks;
+        let (first, rest) = self.work.split_at_mut(1);
+        for ws in &rest[..n - 1] {
+            add_assign(&mut first[0].grads, &ws.grads);
+        }
+        self.grads.params.clear();
+        self.grads.params.extend_from_slice(&first[0].grads);
+        if opts.input {
+            self.grads.input =
+                self.gather_rows(batch, |ws| &ws.dx, steps, m.config.input_size, true);
+        }
+        if opts.state {
+            let cfg = &m.config;
+            self.grads.state.h = (0..cfg.num_layers())
+                .map(|k| self.gather_state(k, |c| &c.dh_rec))
+                .collect();
+            self.grads.state.c = if cfg.cell.has_cell_state() {
+                (0..cfg.num_layers())
+                    .map(|k| self.gather_state(k, |c| &c.dc))
+                    .collect()
+            } else {
+                Vec::new()
+            };
+        }
+        Ok(self.sum())
+    }
+
+    fn sum(&self) -> LossSum {
+        let mut s = LossSum::default();
+        for ws in &self.work[..self.chunks] {
+            s += ws.sum;
+        }
+        s
+    }
+
+    /// Concatenates per-chunk `[b, n]` state buffers of layer k into `[B, n]`.
+    fn gather_state(&self, k: usize, f: impl Fn(&LayerCache<T>) -> &[T]) -> Vec<T> {
+        let mut out = Vec::new();
+        for ws in &self.work[..self.chunks] {
+            out.extend_from_slice(f(&ws.layers[k]));
+        }
+        out
+    }
+
+    /// Turns per-chunk time-major `[T, b, n]` buffers into one batch-first `[B, T, n]`.
+    fn gather_rows(
+        &self,
+        batch: usize,
+        f: impl Fn(&Workspace<T>) -> &[T],
+        steps: usize,
+        n: usize,
+        time_major: bool,
+    ) -> Vec<T> {
+        let mut out = vec![T::ZERO; batch * steps * n];
+        let mut b0 = 0;
+        for ws in &self.work[..self.chunks] {
+            let buf = f(ws);
+            let rows = buf.len() / (steps * n);
+            for t in 0..steps {
+                for r in 0..rows {
+                    let src = if time_major {
+                        (t * rows + r) * n
+                    } else {
+                        (r * steps + t) * n
+                    };
+                    let dst = ((b0 + r) * steps + t) * n;
+                    out[dst..dst + n].copy_from_slice(&buf[src..src + n]);
+                }
+            }
+            b0 += rows;
+        }
+        out
+    }
+
+    fn collect_output(&self, m: &Model<T>, batch: usize, steps: usize) -> Output<T> {
+        let cfg = &m.config;
+        let c = cfg.output_size;
+        let logits = match cfg.head {
+            HeadKind::Last => self.work[..self.chunks]
+                .iter()
+                .flat_map(|ws| ws.logits.iter().copied())
+                .collect(),
+            HeadKind::Step => self.gather_rows(batch, |ws| &ws.logits, steps, c, true),
+        };
+        let top = cfg.num_layers() - 1;
+        let outputs = self.gather_rows(
+            batch,
+            |ws| ws.layers[top].outputs(),
+            steps,
+            cfg.top_hidden(),
+            true,
+        );
+        let h = (0..cfg.num_layers())
+            .map(|k| self.gather_state(k, |l| l.last_output()))
+            .collect();
+        let cs = if cfg.cell.has_cell_state() {
+            (0..cfg.num_layers())
+                .map(|k| self.gather_state(k, |l| l.last_cell()))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        Output {
+            logits,
+            outputs,
+            state: State { h, c: cs },
+        }
+    }
+}
+
+/// The N that `reduction="mean"` divides by.
+pub fn normalizer(cfg: &ModelConfig, batch: usize, steps: usize) -> usize {
+    let rows = match cfg.head {
+        HeadKind::Last => batch,
+        HeadKind::Step => batch * steps,
+    };
+    match cfg.loss {
+        LossKind::CrossEntropy => rows,
+        LossKind::Bce | LossKind::Mse => rows * cfg.output_size,
+    }
+}
+
+/// The mean loss of a [`LossSum`] over a batch of `batch` x `steps`.
+pub fn mean_loss(cfg: &ModelConfig, sum: &LossSum, batch: usize, steps: usize) -> f64 {
+    sum.loss / normalizer(cfg, batch, steps) as f64
+}
+
+/// Forward (and, for training, loss and backward) of one chunk of batch rows.
+fn run_chunk<T: Float>(m: &Model<T>, ws: &mut Workspace<T>, job: &Job<T>) {
+    let cfg = &m.config;
+    let (steps, rows, isz) = (job.steps, job.rows, cfg.input_size);
+    let cell = cfg.cell;
+    let (lp, head_w, head_b) = split_layers(cfg, &m.params);
+
+    // Time-major copy of this chunk's input.
+    ws.x.resize(steps * rows * isz, T::ZERO);
+    for r in 0..rows {
+        for t in 0..steps {
+            let src = ((job.b0 + r) * steps + t) * isz;
+            let dst = (t * rows + r) * isz;
+            ws.x[dst..dst + isz].copy_from_slice(&job.input[src..src + isz]);
+        }
+    }
+    ws.layers.resize_with(cfg.num_layers(), LayerCache::default);
+    for k in 0..cfg.num_layers() {
+        let hid = cfg.hidden_sizes[k];
+        let (lower, upper) = ws.layers.split_at_mut(k);
+        let cache = &mut upper[0];
+        cache.prepare(cell, steps, rows, hid);
+        let span = job.b0 * hid..(job.b0 + rows) * hid;
+        match job.init {
+            Some(s) => cache.h[..rows * hid].copy_from_slice(&s.h[k][span.clone()]),
+            None => cache.h[..rows * hid].fill(T::ZERO),
+        }
+        if cell.has_cell_state() {
+            match job.init {
+                Some(s) => cache.c[..rows * hid].copy_from_slice(&s.c[k][span]),
+                None => cache.c[..rows * hid].fill(T::ZERO),
+            }
+        }
+        let x: &[T] = if k == 0 {
+            &ws.x
+        } else {
+            lower[k - 1].outputs()
+        };
+        layer::forward(cell, &lp[k], x, cfg.layer_input(k), cache);
+    }
+
+    // Head: logits = hs W^T + b.
+    let top = ws.layers.last().expect("at least one layer");
+    let hid = cfg.top_hidden();
+    let c = cfg.output_size;
+    let hs: &[T] = match cfg.head {
+        HeadKind::Last => top.last_output(),
+        HeadKind::Step => top.outputs(),
+    };
+    let n_rows = hs.len() / hid;
+    ws.logits.resize(n_rows * c, T::ZERO);
+    fill_rows(&mut ws.logits, head_b);
+    gemm(
+        T::ONE,
+        MatRef::new(hs, n_rows, hid),
+        MatRef::new(head_w, c, hid).t(),
+        T::ONE,
+        MatMut::new(&mut ws.logits, n_rows, c),
+    );
+
+    ws.sum = LossSum::default();
+    let Some(targets) = job.targets else { return };
+    // Targets in the logits' (time-major) row order.
+    let row_of = |i: usize| match cfg.head {
+        HeadKind::Last => job.b0 + i,
+        HeadKind::Step => (job.b0 + i % rows) * steps + i / rows,
+    };
+    ws.sum = match targets {
+        Targets::Classes(y) => {
+            ws.classes.clear();
+            ws.classes.extend((0..n_rows).map(|i| y[row_of(i)]));
+            loss::cross_entropy(&mut ws.logits, c, &ws.classes, job.scale)
+        }
+        Targets::Dense(y) => {
+            ws.dense.clear();
+            ws.dense.extend(
+                (0..n_rows).flat_map(|i| y[row_of(i) * c..(row_of(i) + 1) * c].iter().copied()),
+            );
+            match cfg.loss {
+                LossKind::Mse => loss::mse(&mut ws.logits, &ws.dense, job.scale),
+                _ => loss::bce_with_logits(&mut ws.logits, &ws.dense, job.scale),
+            }
+        }
+    };
+    if job.scale.is_none() {
+        return;
+    }
+
+    // Backward. ws.logits now holds dL/dlogits.
+    ws.grads.clear();
+    ws.grads.resize(m.params.len(), T::ZERO);
+    let (mut lg, gw, gb) = split_layers_mut(cfg, &mut ws.grads);
+    let dlogits = MatRef::new(&ws.logits, n_rows, c);
+    let top_k = cfg.num_layers() - 1;
+    {
+        let top = &mut ws.layers[top_k];
+        let hs: &[T] = match cfg.head {
+            HeadKind::Last => &top.h[steps * rows * hid..],
+            HeadKind::Step => &top.h[rows * hid..],
+        };
+        gemm(
+            T::ONE,
+            dlogits.t(),
+            MatRef::new(hs, n_rows, hid),
+            T::ONE,
+            MatMut::new(gw, c, hid),
+        );
+        add_colsum(gb, &ws.logits);
+        let w = MatRef::new(head_w, c, hid);
+        match cfg.head {
+            HeadKind::Last => {
+                let (before, last) = top.dh_above.split_at_mut((steps - 1) * rows * hid);
+                before.fill(T::ZERO);
+                gemm(T::ONE, dlogits, w, T::ZERO, MatMut::new(last, rows, hid));
+            }
+            HeadKind::Step => gemm(
+                T::ONE,
+                dlogits,
+                w,
+                T::ZERO,
+                MatMut::new(&mut top.dh_above, n_rows, hid),
+            ),
+        }
+    }
+    for k in (0..cfg.num_layers()).rev() {
+        let (lower, upper) = ws.layers.split_at_mut(k);
+        let cache = &mut upper[0];
+        if k == 0 {
+            let dx = if job.want_dx {
+                ws.dx.resize(steps * rows * isz, T::ZERO);
+                Some(&mut ws.dx[..])
+            } else {
+                None
+            };
+            layer::backward(cell, &lp[0], &ws.x, isz, cache, &mut lg[0], dx);
+        } else {
+            let below = &mut lower[k - 1];
+            let x = &below.h[rows * below.hidden..];
+            layer::backward(
+                cell,
+                &lp[k],
+                x,
+                cfg.layer_input(k),
+                cache,
+                &mut lg[k],
+                Some(&mut below.dh_above),
+            );
+        }
+    }
+}

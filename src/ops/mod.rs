@@ -1,0 +1,277 @@
+//! Dense kernels the engine is built from: a checked strided GEMM over the `matrixmultiply`
+//! crate (with a naive reference beside it), row/column reductions, and the vectorizable
+//! activations in [`act`]. No tensor type: buffers are plain slices with a shape comment where
+//! they are declared.
+
+pub mod act;
+
+use crate::float::Float;
+
+/// A read-only strided matrix view: element (i, j) is `data[i*rs + j*cs]`.
+#[derive(Clone, Copy, Debug)]
+pub struct MatRef<'a, T> {
+    data: &'a [T],
+    rows: usize,
+    cols: usize,
+    rs: usize,
+    cs: usize,
+}
+
+/// A mutable strided matrix view.
+#[derive(Debug)]
+pub struct MatMut<'a, T> {
+    data: &'a mut [T],
+    rows: usize,
+    cols: usize,
+    rs: usize,
+    cs: usize,
+}
+
+fn extent(rows: usize, cols: usize, rs: usize, cs: usize) -> usize {
+    if rows == 0 || cols == 0 {
+        0
+    } else {
+        (rows - 1) * rs + (cols - 1) * cs + 1
+    }
+}
+
+impl<'a, T> MatRef<'a, T> {
+    /// Row-major contiguous `[rows, cols]` view of `data[..rows*cols]`.
+    pub fn new(data: &'a [T], rows: usize, cols: usize) -> Self {
+        Self::strided(data, rows, cols, cols, 1)
+    }
+    pub fn strided(data: &'a [T], rows: usize, cols: usize, rs: usize, cs: usize) -> Self {
+        assert!(
+            extent(rows, cols, rs, cs) <= data.len(),
+            "MatRef [{rows}, {cols}] strides ({rs}, {cs}) exceeds buffer of {}",
+            data.len()
+        );
+        MatRef {
+            data,
+            rows,
+            cols,
+            rs,
+            cs,
+        }
+    }
+    /// The transpose, as a view (no copy).
+    pub fn t(self) -> Self {
+        MatRef {
+            data: self.data,
+            rows: self.cols,
+            cols: self.rows,
+            rs: self.cs,
+            cs: self.rs,
+        }
+    }
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+    pub fn at(&self, i: usize, j: usize) -> T
+    where
+        T: Copy,
+    {
+        self.data[i * self.rs + j * self.cs]
+    }
+}
+
+impl<'a, T> MatMut<'a, T> {
+    pub fn new(data: &'a mut [T], rows: usize, cols: usize) -> Self {
+        Self::strided(data, rows, cols, cols, 1)
+    }
+    pub fn strided(data: &'a mut [T], rows: usize, cols: usize, rs: usize, cs: usize) -> Self {
+        assert!(
+            extent(rows, cols, rs, cs) <= data.len(),
+            "MatMut [{rows}, {cols}] strides ({rs}, {cs}) exceeds buffer of {}",
+            data.len()
+        );
+        MatMut {
+            data,
+            rows,
+            cols,
+            rs,
+            cs,
+        }
+    }
+}
+
+/// `C = alpha * A B + beta * C`. Shapes are checked; `beta = 0` overwrites C (NaN in C does not
+/// leak through), as BLAS does.
+pub fn gemm<T: Float>(alpha: T, a: MatRef<T>, b: MatRef<T>, beta: T, c: MatMut<T>) {
+    assert_eq!(
+        a.cols, b.rows,
+        "gemm inner dimensions: A is [{}, {}], B is [{}, {}]",
+        a.rows, a.cols, b.rows, b.cols
+    );
+    assert_eq!((a.rows, b.cols), (c.rows, c.cols), "gemm output shape");
+    let (m, k, n) = (a.rows, a.cols, b.cols);
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        for i in 0..m {
+            for j in 0..n {
+                let x = &mut c.data[i * c.rs + j * c.cs];
+                *x = if beta == T::ZERO { T::ZERO } else { beta * *x };
+            }
+        }
+        return;
+    }
+    // SAFETY: the constructors checked that every addressed element lies inside its slice, and
+    // `c` is a unique borrow so it cannot alias `a` or `b`.
+    unsafe {
+        T::gemm_raw(
+            m,
+            k,
+            n,
+            alpha,
+            a.data.as_ptr(),
+            a.rs as isize,
+            a.cs as isize,
+            b.data.as_ptr(),
+            b.rs as isize,
+            b.cs as isize,
+            beta,
+            c.data.as_mut_ptr(),
+            c.rs as isize,
+            c.cs as isize,
+        )
+    }
+}
+
+/// The plain triple loop, for tests of [`gemm`] only.
+pub fn gemm_naive<T: Float>(alpha: T, a: MatRef<T>, b: MatRef<T>, beta: T, c: MatMut<T>) {
+    for i in 0..c.rows {
+        for j in 0..c.cols {
+            let mut s = T::ZERO;
+            for p in 0..a.cols {
+                s += a.at(i, p) * b.at(p, j);
+            }
+            let x = &mut c.data[i * c.rs + j * c.cs];
+            *x = if beta == T::ZERO {
+                alpha * s
+            } else {
+                alpha * s + beta * *x
+            };
+        }
+    }
+}
+
+/// `dst[j] += sum_i src[i, j]` for a row-major `[rows, n]` src.
+pub fn add_colsum<T: Float>(dst: &mut [T], src: &[T]) {
+    let n = dst.len();
+    if n == 0 {
+        return;
+    }
+    for row in src.chunks_exact(n) {
+        for (d, &s) in dst.iter_mut().zip(row) {
+            *d += s;
+        }
+    }
+}
+
+/// Writes `row` into every row of the row-major `dst`.
+pub fn fill_rows<T: Float>(dst: &mut [T], row: &[T]) {
+    if row.is_empty() {
+        return;
+    }
+    for r in dst.chunks_exact_mut(row.len()) {
+        r.copy_from_slice(row);
+    }
+}
+
+/// `dst += src`, elementwise.
+pub fn add_assign<T: Float>(dst: &mut [T], src: &[T]) {
+    assert_eq!(dst.len(), src.len());
+    for (d, &s) in dst.iter_mut().zip(src) {
+        *d += s;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pseudo(n: usize, seed: u64) -> Vec<f64> {
+        let mut s = seed;
+        (0..n)
+            .map(|_| {
+                s = s
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                ((s >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
+            })
+            .collect()
+    }
+
+    #[test]
+    fn gemm_agrees_with_naive_on_odd_shapes_and_transposes() {
+        for &(m, k, n) in &[
+            (1, 1, 1),
+            (3, 5, 7),
+            (13, 1, 9),
+            (17, 31, 2),
+            (64, 24, 96),
+            (5, 0, 3),
+        ] {
+            for ta in [false, true] {
+                for tb in [false, true] {
+                    let a = pseudo(m * k, 1);
+                    let b = pseudo(k * n, 2);
+                    let av = if ta {
+                        MatRef::new(&a, k, m).t()
+                    } else {
+                        MatRef::new(&a, m, k)
+                    };
+                    let bv = if tb {
+                        MatRef::new(&b, n, k).t()
+                    } else {
+                        MatRef::new(&b, k, n)
+                    };
+                    let mut c1 = pseudo(m * n, 3);
+                    let mut c2 = c1.clone();
+                    gemm(0.5, av, bv, 2.0, MatMut::new(&mut c1, m, n));
+                    gemm_naive(0.5, av, bv, 2.0, MatMut::new(&mut c2, m, n));
+                    for (x, y) in c1.iter().zip(&c2) {
+                        assert!(
+                            (x - y).abs() < 1e-12,
+                            "({m},{k},{n}) ta={ta} tb={tb}: {x} vs {y}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn gemm_beta_zero_ignores_nan_in_output() {
+        let a = [1.0f32, 2.0];
+        let b = [3.0f32, 4.0];
+        let mut c = [f32::NAN];
+        gemm(
+            1.0,
+            MatRef::new(&a, 1, 2),
+            MatRef::new(&b, 2, 1),
+            0.0,
+            MatMut::new(&mut c, 1, 1),
+        );
+        assert_eq!(c, [11.0]);
+    }
+
+    #[test]
+    #[should_panic(expected = "inner dimensions")]
+    fn gemm_rejects_mismatched_shapes() {
+        let a = [0.0f32; 6];
+        let mut c = [0.0f32; 4];
+        gemm(
+            1.0,
+            MatRef::new(&a, 2, 3),
+            MatRef::new(&a, 2, 3),
+            0.0,
+            MatMut::new(&mut c, 2, 2),
+        );
+    }
+}
