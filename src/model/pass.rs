@@ -29,16 +29,8 @@ pub struct State<T> {
 
 impl<T: Float> State<T> {
     pub fn zeros(cfg: &ModelConfig, batch: usize) -> Self {
-        let h: Vec<Vec<T>> = cfg
-            .hidden_sizes
-            .iter()
-            .map(|&n| vec![T::ZERO; batch * n])
-            .collect();
-        let c = if cfg.cell.has_cell_state() {
-            h.clone()
-        } else {
-            Vec::new()
-        };
+        let h: Vec<Vec<T>> = cfg.hidden_sizes.iter().map(|&n| vec![T::ZERO; batch * n]).collect();
+        let c = if cfg.cell.has_cell_state() { h.clone() } else { Vec::new() };
         State { h, c }
     }
 }
@@ -162,21 +154,11 @@ impl<T: Float> Session<T> {
             });
         }
         if let Some(s) = init {
-            let c_layers = if cfg.cell.has_cell_state() {
-                cfg.num_layers()
-            } else {
-                0
-            };
+            let c_layers = if cfg.cell.has_cell_state() { cfg.num_layers() } else { 0 };
             let ok_h = s.h.len() == cfg.num_layers()
-                && s.h
-                    .iter()
-                    .zip(&cfg.hidden_sizes)
-                    .all(|(h, &n)| h.len() == batch * n);
+                && s.h.iter().zip(&cfg.hidden_sizes).all(|(h, &n)| h.len() == batch * n);
             let ok_c = s.c.len() == c_layers
-                && s.c
-                    .iter()
-                    .zip(&cfg.hidden_sizes)
-                    .all(|(c, &n)| c.len() == batch * n);
+                && s.c.iter().zip(&cfg.hidden_sizes).all(|(c, &n)| c.len() == batch * n);
             if !ok_h || !ok_c {
                 return Err(Error::ShapeMismatch {
                     what: "initial state (per layer [batch, hidden])".into(),
@@ -210,40 +192,26 @@ impl<T: Float> Session<T> {
                 return Err(Error::Input(format!(
                     "loss {} needs {} targets",
                     loss.name(),
-                    if loss == LossKind::CrossEntropy {
-                        "class"
-                    } else {
-                        "real-valued"
-                    }
+                    if loss == LossKind::CrossEntropy { "class" } else { "real-valued" }
                 )));
             }
         };
         if len != want {
-            return Err(Error::ShapeMismatch {
-                what: what.into(),
-                expected: vec![want],
-                got: vec![len],
-            });
+            return Err(Error::ShapeMismatch { what: what.into(), expected: vec![want], got: vec![len] });
         }
         Ok(())
     }
 
     /// Cuts `batch` rows into chunks and runs `jobs` on them, in parallel when more than one.
-    fn run<'a>(
-        &mut self,
-        m: &Model<T>,
-        mk: impl Fn(usize, usize) -> Job<'a, T> + Sync,
-        batch: usize,
-    ) {
+    fn run<'a>(&mut self, m: &Model<T>, mk: impl Fn(usize, usize) -> Job<'a, T> + Sync, batch: usize) {
         let n = self.threads.min(batch.div_ceil(self.chunk_rows)).max(1);
         if self.work.len() < n {
             self.work.resize_with(n, Workspace::default);
         }
         self.chunks = n;
         let (base, extra) = (batch / n, batch % n);
-        let spans: Vec<(usize, usize)> = (0..n)
-            .map(|i| (i * base + i.min(extra), base + (i < extra) as usize))
-            .collect();
+        let spans: Vec<(usize, usize)> =
+            (0..n).map(|i| (i * base + i.min(extra), base + (i < extra) as usize)).collect();
         if n == 1 {
             run_chunk(m, &mut self.work[0], &mk(0, batch));
         } else {
@@ -266,16 +234,7 @@ impl<T: Float> Session<T> {
         self.check(m, input, batch, steps, init)?;
         self.run(
             m,
-            |b0, rows| Job {
-                input,
-                steps,
-                b0,
-                rows,
-                init,
-                targets: None,
-                scale: None,
-                want_dx: false,
-            },
+            |b0, rows| Job { input, steps, b0, rows, init, targets: None, scale: None, want_dx: false },
             batch,
         );
         Ok(self.collect_output(m, batch, steps))
@@ -288,9 +247,10 @@ impl<T: Float> Session<T> {
         input: &[T],
         batch: usize,
         steps: usize,
+        init: Option<&State<T>>,
         targets: Targets<T>,
     ) -> Result<LossSum> {
-        self.check(m, input, batch, steps, None)?;
+        self.check(m, input, batch, steps, init)?;
         Self::targets_len(&m.config, batch, steps, &targets)?;
         self.run(
             m,
@@ -299,7 +259,7 @@ impl<T: Float> Session<T> {
                 steps,
                 b0,
                 rows,
-                init: None,
+                init,
                 targets: Some(targets),
                 scale: None,
                 want_dx: false,
@@ -348,18 +308,13 @@ impl<T: Float> Session<T> {
         self.grads.params.clear();
         self.grads.params.extend_from_slice(&first[0].grads);
         if opts.input {
-            self.grads.input =
-                self.gather_rows(batch, |ws| &ws.dx, steps, m.config.input_size, true);
+            self.grads.input = self.gather_rows(batch, |ws| &ws.dx, steps, m.config.input_size, true);
         }
         if opts.state {
             let cfg = &m.config;
-            self.grads.state.h = (0..cfg.num_layers())
-                .map(|k| self.gather_state(k, |c| &c.dh_rec))
-                .collect();
+            self.grads.state.h = (0..cfg.num_layers()).map(|k| self.gather_state(k, |c| &c.dh_rec)).collect();
             self.grads.state.c = if cfg.cell.has_cell_state() {
-                (0..cfg.num_layers())
-                    .map(|k| self.gather_state(k, |c| &c.dc))
-                    .collect()
+                (0..cfg.num_layers()).map(|k| self.gather_state(k, |c| &c.dc)).collect()
             } else {
                 Vec::new()
             };
@@ -400,11 +355,7 @@ impl<T: Float> Session<T> {
             let rows = buf.len() / (steps * n);
             for t in 0..steps {
                 for r in 0..rows {
-                    let src = if time_major {
-                        (t * rows + r) * n
-                    } else {
-                        (r * steps + t) * n
-                    };
+                    let src = if time_major { (t * rows + r) * n } else { (r * steps + t) * n };
                     let dst = ((b0 + r) * steps + t) * n;
                     out[dst..dst + n].copy_from_slice(&buf[src..src + n]);
                 }
@@ -418,35 +369,20 @@ impl<T: Float> Session<T> {
         let cfg = &m.config;
         let c = cfg.output_size;
         let logits = match cfg.head {
-            HeadKind::Last => self.work[..self.chunks]
-                .iter()
-                .flat_map(|ws| ws.logits.iter().copied())
-                .collect(),
+            HeadKind::Last => {
+                self.work[..self.chunks].iter().flat_map(|ws| ws.logits.iter().copied()).collect()
+            }
             HeadKind::Step => self.gather_rows(batch, |ws| &ws.logits, steps, c, true),
         };
         let top = cfg.num_layers() - 1;
-        let outputs = self.gather_rows(
-            batch,
-            |ws| ws.layers[top].outputs(),
-            steps,
-            cfg.top_hidden(),
-            true,
-        );
-        let h = (0..cfg.num_layers())
-            .map(|k| self.gather_state(k, |l| l.last_output()))
-            .collect();
+        let outputs = self.gather_rows(batch, |ws| ws.layers[top].outputs(), steps, cfg.top_hidden(), true);
+        let h = (0..cfg.num_layers()).map(|k| self.gather_state(k, |l| l.last_output())).collect();
         let cs = if cfg.cell.has_cell_state() {
-            (0..cfg.num_layers())
-                .map(|k| self.gather_state(k, |l| l.last_cell()))
-                .collect()
+            (0..cfg.num_layers()).map(|k| self.gather_state(k, |l| l.last_cell())).collect()
         } else {
             Vec::new()
         };
-        Output {
-            logits,
-            outputs,
-            state: State { h, c: cs },
-        }
+        Output { logits, outputs, state: State { h, c: cs } }
     }
 }
 
@@ -500,11 +436,7 @@ fn run_chunk<T: Float>(m: &Model<T>, ws: &mut Workspace<T>, job: &Job<T>) {
                 None => cache.c[..rows * hid].fill(T::ZERO),
             }
         }
-        let x: &[T] = if k == 0 {
-            &ws.x
-        } else {
-            lower[k - 1].outputs()
-        };
+        let x: &[T] = if k == 0 { &ws.x } else { lower[k - 1].outputs() };
         layer::forward(cell, &lp[k], x, cfg.layer_input(k), cache);
     }
 
@@ -542,9 +474,7 @@ fn run_chunk<T: Float>(m: &Model<T>, ws: &mut Workspace<T>, job: &Job<T>) {
         }
         Targets::Dense(y) => {
             ws.dense.clear();
-            ws.dense.extend(
-                (0..n_rows).flat_map(|i| y[row_of(i) * c..(row_of(i) + 1) * c].iter().copied()),
-            );
+            ws.dense.extend((0..n_rows).flat_map(|i| y[row_of(i) * c..(row_of(i) + 1) * c].iter().copied()));
             match cfg.loss {
                 LossKind::Mse => loss::mse(&mut ws.logits, &ws.dense, job.scale),
                 _ => loss::bce_with_logits(&mut ws.logits, &ws.dense, job.scale),
@@ -567,13 +497,7 @@ fn run_chunk<T: Float>(m: &Model<T>, ws: &mut Workspace<T>, job: &Job<T>) {
             HeadKind::Last => &top.h[steps * rows * hid..],
             HeadKind::Step => &top.h[rows * hid..],
         };
-        gemm(
-            T::ONE,
-            dlogits.t(),
-            MatRef::new(hs, n_rows, hid),
-            T::ONE,
-            MatMut::new(gw, c, hid),
-        );
+        gemm(T::ONE, dlogits.t(), MatRef::new(hs, n_rows, hid), T::ONE, MatMut::new(gw, c, hid));
         add_colsum(gb, &ws.logits);
         let w = MatRef::new(head_w, c, hid);
         match cfg.head {
@@ -582,13 +506,7 @@ fn run_chunk<T: Float>(m: &Model<T>, ws: &mut Workspace<T>, job: &Job<T>) {
                 before.fill(T::ZERO);
                 gemm(T::ONE, dlogits, w, T::ZERO, MatMut::new(last, rows, hid));
             }
-            HeadKind::Step => gemm(
-                T::ONE,
-                dlogits,
-                w,
-                T::ZERO,
-                MatMut::new(&mut top.dh_above, n_rows, hid),
-            ),
+            HeadKind::Step => gemm(T::ONE, dlogits, w, T::ZERO, MatMut::new(&mut top.dh_above, n_rows, hid)),
         }
     }
     for k in (0..cfg.num_layers()).rev() {

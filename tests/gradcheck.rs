@@ -1,0 +1,127 @@
+//! Finite-difference gradient checks in f64: every parameter, the input and the initial state,
+//! for each cell, one and three layers (with different hidden sizes per layer), and every
+//! head/loss combination, on one chunk and split over chunks.
+
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use recur::cell::CellKind;
+use recur::model::{GradOptions, HeadKind, LossKind, Model, ModelConfig, Session, State, Targets};
+
+const B: usize = 3;
+const T: usize = 5;
+const I: usize = 3;
+const C: usize = 3;
+
+fn case(cell: CellKind, hidden: &[usize], head: HeadKind, loss: LossKind, threads: usize) {
+    let cfg = ModelConfig { cell, input_size: I, hidden_sizes: hidden.to_vec(), output_size: C, head, loss };
+    let tag = format!("{cell} {hidden:?} {head:?} {loss:?} x{threads}");
+    let mut rng = ChaCha8Rng::seed_from_u64(42);
+    let mut model = Model::<f64>::new(cfg.clone(), &mut rng).unwrap();
+    // Larger weights than the default init, so that gates saturate somewhat and every term of
+    // the backward equations matters.
+    for p in &mut model.params {
+        *p *= 2.5;
+    }
+    let input: Vec<f64> = (0..B * T * I).map(|_| rng.random_range(-1.0..1.0)).collect();
+    let mut init = State::<f64>::zeros(&cfg, B);
+    for v in init.h.iter_mut().chain(init.c.iter_mut()).flatten() {
+        *v = rng.random_range(-0.8..0.8);
+    }
+    let rows = if head == HeadKind::Last { B } else { B * T };
+    let classes: Vec<u32> = (0..rows).map(|_| rng.random_range(0..C as u32)).collect();
+    let dense: Vec<f64> =
+        (0..rows * C)
+            .map(|_| {
+                if loss == LossKind::Bce {
+                    rng.random_range(0..2) as f64
+                } else {
+                    rng.random_range(-1.0..1.0)
+                }
+            })
+            .collect();
+    let targets =
+        if loss == LossKind::CrossEntropy { Targets::Classes(&classes) } else { Targets::Dense(&dense) };
+
+    let mut sess = Session::<f64>::new(threads).with_chunk_rows(1);
+    sess.loss_and_grad(&model, &input, B, T, Some(&init), targets, GradOptions { input: true, state: true })
+        .unwrap();
+    let grads = sess.grads.clone();
+
+    let mut eval = Session::<f64>::new(1);
+    let mut loss_at = |m: &Model<f64>, x: &[f64], s: &State<f64>| {
+        let sum = eval.evaluate(m, x, B, T, Some(s), targets).unwrap();
+        recur::model::pass::mean_loss(&cfg, &sum, B, T)
+    };
+    let eps = 1e-5;
+    let near = |what: String, analytic: f64, numeric: f64| {
+        let err = (analytic - numeric).abs();
+        assert!(
+            err < 1e-7 * numeric.abs().max(1.0),
+            "{tag} {what}: analytic {analytic:.10} numeric {numeric:.10}"
+        );
+    };
+    for s in model.specs.clone() {
+        for i in s.range() {
+            let orig = model.params[i];
+            model.params[i] = orig + eps;
+            let up = loss_at(&model, &input, &init);
+            model.params[i] = orig - eps;
+            let down = loss_at(&model, &input, &init);
+            model.params[i] = orig;
+            near(format!("{}[{}]", s.name, i - s.offset), grads.params[i], (up - down) / (2.0 * eps));
+        }
+    }
+    let mut x = input.clone();
+    for i in 0..x.len() {
+        x[i] = input[i] + eps;
+        let up = loss_at(&model, &x, &init);
+        x[i] = input[i] - eps;
+        let down = loss_at(&model, &x, &init);
+        x[i] = input[i];
+        near(format!("input[{i}]"), grads.input[i], (up - down) / (2.0 * eps));
+    }
+    for (which, k) in (0..cfg.num_layers()).map(|k| (0, k)).chain((0..init.c.len()).map(|k| (1, k))) {
+        for i in 0..init.h[k].len() {
+            let mut s = init.clone();
+            fn buf(s: &mut State<f64>, which: usize, k: usize) -> &mut Vec<f64> {
+                if which == 0 { &mut s.h[k] } else { &mut s.c[k] }
+            }
+            let orig = buf(&mut s, which, k)[i];
+            buf(&mut s, which, k)[i] = orig + eps;
+            let up = loss_at(&model, &input, &s);
+            buf(&mut s, which, k)[i] = orig - eps;
+            let down = loss_at(&model, &input, &s);
+            let g = if which == 0 { &grads.state.h[k] } else { &grads.state.c[k] };
+            near(
+                format!("{}0[{k}][{i}]", if which == 0 { "h" } else { "c" }),
+                g[i],
+                (up - down) / (2.0 * eps),
+            );
+        }
+    }
+}
+
+fn all_heads(cell: CellKind) {
+    for hidden in [&[4][..], &[4, 3, 5][..]] {
+        case(cell, hidden, HeadKind::Last, LossKind::CrossEntropy, 1);
+        case(cell, hidden, HeadKind::Step, LossKind::CrossEntropy, 2);
+        case(cell, hidden, HeadKind::Step, LossKind::Bce, 1);
+        case(cell, hidden, HeadKind::Step, LossKind::Mse, 3);
+        case(cell, hidden, HeadKind::Last, LossKind::Mse, 2);
+    }
+}
+
+#[test]
+fn rnn_gradients_match_finite_differences() {
+    all_heads(CellKind::Rnn);
+}
+
+#[test]
+fn lstm_gradients_match_finite_differences() {
+    all_heads(CellKind::Lstm);
+}
+
+#[test]
+fn gru_gradients_match_finite_differences() {
+    all_heads(CellKind::Gru);
+}
