@@ -7,18 +7,10 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("invalid {field} = {value}: {reason}")]
-    BadConfig {
-        field: String,
-        value: String,
-        reason: String,
-    },
+    BadConfig { field: String, value: String, reason: String },
 
     #[error("{what}: expected shape {expected:?}, got {got:?}")]
-    ShapeMismatch {
-        what: String,
-        expected: Vec<usize>,
-        got: Vec<usize>,
-    },
+    ShapeMismatch { what: String, expected: Vec<usize>, got: Vec<usize> },
 
     #[error("{path}: {source}")]
     Io {
@@ -33,11 +25,7 @@ pub enum Error {
 
     /// A model file whose tensors do not match the architecture.
     #[error("{path}: tensors do not match a {arch} model:\n{problems}")]
-    ModelMismatch {
-        path: PathBuf,
-        arch: String,
-        problems: String,
-    },
+    ModelMismatch { path: PathBuf, arch: String, problems: String },
 
     /// Bad user input that is not a file (a bit string, a number, a flag value).
     #[error("{0}")]
@@ -52,15 +40,9 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Io {
-            path: path.into(),
-            source,
-        }
+        Error::Io { path: path.into(), source }
     }
     pub fn format(path: impl Into<PathBuf>, reason: impl Into<String>) -> Self {
-        Error::Format {
-            path: path.into(),
-            reason: reason.into(),
-        }
+        Error::Format { path: path.into(), reason: reason.into() }
     }
 }

@@ -17,10 +17,7 @@ struct Fixture {
 
 impl Fixture {
     fn load(name: &str) -> Fixture {
-        let path = format!(
-            "{}/tests/fixtures/{name}.safetensors",
-            env!("CARGO_MANIFEST_DIR")
-        );
+        let path = format!("{}/tests/fixtures/{name}.safetensors", env!("CARGO_MANIFEST_DIR"));
         let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
         let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
         let meta = meta.metadata().clone().unwrap_or_default();
@@ -30,26 +27,15 @@ impl Fixture {
             .into_iter()
             .map(|(k, v)| {
                 assert_eq!(v.dtype(), safetensors::Dtype::F64, "{k}");
-                let data = v
-                    .data()
-                    .chunks_exact(8)
-                    .map(|c| f64::from_le_bytes(c.try_into().unwrap()))
-                    .collect();
+                let data =
+                    v.data().chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().unwrap())).collect();
                 (k, (v.shape().to_vec(), data))
             })
             .collect();
-        Fixture {
-            name: name.into(),
-            meta,
-            tensors,
-        }
+        Fixture { name: name.into(), meta, tensors }
     }
     fn get(&self, k: &str) -> &[f64] {
-        &self
-            .tensors
-            .get(k)
-            .unwrap_or_else(|| panic!("{}: no tensor {k}", self.name))
-            .1
+        &self.tensors.get(k).unwrap_or_else(|| panic!("{}: no tensor {k}", self.name)).1
     }
     fn num(&self, k: &str) -> usize {
         self.meta[k].parse().unwrap()
@@ -60,11 +46,7 @@ impl Fixture {
             input_size: self.num("input_size"),
             hidden_sizes: vec![self.num("hidden_size"); self.num("num_layers")],
             output_size: self.num("num_classes"),
-            head: if self.meta["head"] == "last" {
-                HeadKind::Last
-            } else {
-                HeadKind::Step
-            },
+            head: if self.meta["head"] == "last" { HeadKind::Last } else { HeadKind::Step },
             loss: match self.meta["loss"].as_str() {
                 "ce" => LossKind::CrossEntropy,
                 "bce" => LossKind::Bce,
@@ -75,10 +57,7 @@ impl Fixture {
     fn model<T: Float>(&self) -> Model<T> {
         let cfg = self.config();
         let specs = recur::model::param_specs(&cfg);
-        let params = specs
-            .iter()
-            .flat_map(|s| self.get(&s.name).iter().map(|&x| T::from_f64(x)))
-            .collect();
+        let params = specs.iter().flat_map(|s| self.get(&s.name).iter().map(|&x| T::from_f64(x))).collect();
         Model::from_params(cfg, params).unwrap()
     }
     /// `[L, B, H]` tensor -> per-layer `[B, H]`.
@@ -86,15 +65,9 @@ impl Fixture {
         let split = |k: &str| -> Vec<Vec<T>> {
             let d = self.get(k);
             let l = self.num("num_layers");
-            d.chunks(d.len() / l)
-                .map(|x| x.iter().map(|&v| T::from_f64(v)).collect())
-                .collect()
+            d.chunks(d.len() / l).map(|x| x.iter().map(|&v| T::from_f64(v)).collect()).collect()
         };
-        let cs = if self.config().cell == CellKind::Lstm {
-            split(c)
-        } else {
-            vec![]
-        };
+        let cs = if self.config().cell == CellKind::Lstm { split(c) } else { vec![] };
         State { h: split(h), c: cs }
     }
 }
@@ -131,90 +104,41 @@ fn run_fixture<T: Float>(name: &str, threads: usize, tol: f64) {
     let init = fx.state::<T>("h0", "c0");
     let classes: Vec<u32> = fx.get("target").iter().map(|&x| x as u32).collect();
     let dense: Vec<T> = fx.get("target").iter().map(|&x| T::from_f64(x)).collect();
-    let targets = if cfg.loss == LossKind::CrossEntropy {
-        Targets::Classes(&classes)
-    } else {
-        Targets::Dense(&dense)
-    };
+    let targets =
+        if cfg.loss == LossKind::CrossEntropy { Targets::Classes(&classes) } else { Targets::Dense(&dense) };
     let mut sess = Session::<T>::new(threads).with_chunk_rows(1);
     let tag = format!("{name} ({} threads {})", T::NAME, threads);
 
     let out = sess.forward(&model, &input, b, t, Some(&init)).unwrap();
-    check(
-        &format!("{tag} output"),
-        &out.outputs,
-        fx.get("output"),
-        tol,
-    );
+    check(&format!("{tag} output"), &out.outputs, fx.get("output"), tol);
     check(&format!("{tag} logits"), &out.logits, fx.get("logits"), tol);
-    check(
-        &format!("{tag} h_n"),
-        &out.state.h.concat(),
-        fx.get("h_n"),
-        tol,
-    );
+    check(&format!("{tag} h_n"), &out.state.h.concat(), fx.get("h_n"), tol);
     if cfg.cell == CellKind::Lstm {
-        check(
-            &format!("{tag} c_n"),
-            &out.state.c.concat(),
-            fx.get("c_n"),
-            tol,
-        );
+        check(&format!("{tag} c_n"), &out.state.c.concat(), fx.get("c_n"), tol);
     }
 
     let sum = sess
-        .loss_and_grad(
-            &model,
-            &input,
-            b,
-            t,
-            Some(&init),
-            targets,
-            GradOptions {
-                input: true,
-                state: true,
-            },
-        )
+        .loss_and_grad(&model, &input, b, t, Some(&init), targets, GradOptions { input: true, state: true })
         .unwrap();
     let loss = recur::model::pass::mean_loss(&cfg, &sum, b, t);
     check(&format!("{tag} loss"), &[loss], fx.get("loss"), tol);
     for s in &model.specs {
         check(
             &format!("{tag} grad.{}", s.name),
-            &sess.grads.params[s.range()],
+            &sess.param_grads()[s.range()],
             fx.get(&format!("grad.{}", s.name)),
             tol,
         );
     }
-    check(
-        &format!("{tag} grad.input"),
-        &sess.grads.input,
-        fx.get("grad.input"),
-        tol,
-    );
-    check(
-        &format!("{tag} grad.h0"),
-        &sess.grads.state.h.concat(),
-        fx.get("grad.h0"),
-        tol,
-    );
+    check(&format!("{tag} grad.input"), &sess.grads.input, fx.get("grad.input"), tol);
+    check(&format!("{tag} grad.h0"), &sess.grads.state.h.concat(), fx.get("grad.h0"), tol);
     if cfg.cell == CellKind::Lstm {
-        check(
-            &format!("{tag} grad.c0"),
-            &sess.grads.state.c.concat(),
-            fx.get("grad.c0"),
-            tol,
-        );
+        check(&format!("{tag} grad.c0"), &sess.grads.state.c.concat(), fx.get("grad.c0"), tol);
     }
 
-    let mut clipped = sess.grads.params.clone();
+    let mut clipped = sess.param_grads().to_vec();
     let norm = clip_grad_norm(&mut clipped, 0.5);
-    check(
-        &format!("{tag} clip.total_norm"),
-        &[norm],
-        fx.get("clip.total_norm"),
-        tol,
-    );
+    check(&format!("{tag} clip.total_norm"), &[norm], fx.get("clip.total_norm"), tol);
     for s in &model.specs {
         check(
             &format!("{tag} clip.grad.{}", s.name),
@@ -232,49 +156,26 @@ fn run_fixture<T: Float>(name: &str, threads: usize, tol: f64) {
         // RMSProp's first step is lr * g / (0.1 |g| + 1e-8): for a gradient near 1e-8 it turns
         // the f32 rounding of g (itself a cancellation) into a visible step difference, so in
         // f32 its trajectory is held to 1e-3; f64 holds it to the full tolerance.
-        let otol = if key == "rmsprop" && T::NAME == "F32" {
-            1e-3
-        } else {
-            tol
-        };
+        let otol = if key == "rmsprop" && T::NAME == "F32" { 1e-3 } else { tol };
         let mut m = model.clone();
         let mut oc = OptimConfig::new(kind, lr);
         oc.momentum = momentum;
         let mut opt = Optimizer::<T>::new(oc);
         let mut losses = Vec::new();
         for step in 1..=3 {
-            let sum = sess
-                .loss_and_grad(
-                    &m,
-                    &input,
-                    b,
-                    t,
-                    Some(&init),
-                    targets,
-                    GradOptions::default(),
-                )
-                .unwrap();
+            let sum =
+                sess.loss_and_grad(&m, &input, b, t, Some(&init), targets, GradOptions::default()).unwrap();
             losses.push(recur::model::pass::mean_loss(&cfg, &sum, b, t));
-            let grads = sess.grads.params.clone();
+            let grads = sess.param_grads().to_vec();
             opt.step(&mut m.params, &grads);
             if step == 1 || step == 3 {
                 for s in &m.specs {
                     let k = format!("{key}.step{step}.{}", s.name);
-                    check(
-                        &format!("{tag} {k}"),
-                        &m.params[s.range()],
-                        fx.get(&k),
-                        otol,
-                    );
+                    check(&format!("{tag} {k}"), &m.params[s.range()], fx.get(&k), otol);
                 }
             }
         }
-        check(
-            &format!("{tag} {key}.losses"),
-            &losses,
-            fx.get(&format!("{key}.losses")),
-            otol,
-        );
+        check(&format!("{tag} {key}.losses"), &losses, fx.get(&format!("{key}.losses")), otol);
     }
 }
 

@@ -46,6 +46,7 @@ fn case(cell: CellKind, hidden: &[usize], head: HeadKind, loss: LossKind, thread
     sess.loss_and_grad(&model, &input, B, T, Some(&init), targets, GradOptions { input: true, state: true })
         .unwrap();
     let grads = sess.grads.clone();
+    let param_grads = sess.param_grads().to_vec();
 
     let mut eval = Session::<f64>::new(1);
     let mut loss_at = |m: &Model<f64>, x: &[f64], s: &State<f64>| {
@@ -68,7 +69,7 @@ fn case(cell: CellKind, hidden: &[usize], head: HeadKind, loss: LossKind, thread
             model.params[i] = orig - eps;
             let down = loss_at(&model, &input, &init);
             model.params[i] = orig;
-            near(format!("{}[{}]", s.name, i - s.offset), grads.params[i], (up - down) / (2.0 * eps));
+            near(format!("{}[{}]", s.name, i - s.offset), param_grads[i], (up - down) / (2.0 * eps));
         }
     }
     let mut x = input.clone();

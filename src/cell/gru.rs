@@ -37,12 +37,8 @@ pub fn forward_step<T: Float>(
     h_prev: &[T],
     h: &mut [T],
 ) {
-    let rows = gx
-        .chunks_exact_mut(3 * hidden)
-        .zip(gh.chunks_exact(3 * hidden));
-    let rows = rows
-        .zip(ghn.chunks_exact_mut(hidden))
-        .zip(h_prev.chunks_exact(hidden));
+    let rows = gx.chunks_exact_mut(3 * hidden).zip(gh.chunks_exact(3 * hidden));
+    let rows = rows.zip(ghn.chunks_exact_mut(hidden)).zip(h_prev.chunks_exact(hidden));
     for ((((gx, gh), ghn), hp), h) in rows.zip(h.chunks_exact_mut(hidden)) {
         let (xr, rest) = gx.split_at_mut(hidden);
         let (xz, xn) = rest.split_at_mut(hidden);
@@ -75,15 +71,9 @@ pub fn backward_step<T: Float>(
     dh_above: &[T],
     dh_rec: &mut [T],
 ) {
-    let rows = gx
-        .chunks_exact_mut(3 * hidden)
-        .zip(dgh.chunks_exact_mut(3 * hidden));
-    let rows = rows
-        .zip(ghn.chunks_exact(hidden))
-        .zip(h_prev.chunks_exact(hidden));
-    let rows = rows
-        .zip(dh_above.chunks_exact(hidden))
-        .zip(dh_rec.chunks_exact_mut(hidden));
+    let rows = gx.chunks_exact_mut(3 * hidden).zip(dgh.chunks_exact_mut(3 * hidden));
+    let rows = rows.zip(ghn.chunks_exact(hidden)).zip(h_prev.chunks_exact(hidden));
+    let rows = rows.zip(dh_above.chunks_exact(hidden)).zip(dh_rec.chunks_exact_mut(hidden));
     for (((((gx, dgh), ghn), hp), da), dr) in rows {
         let (xr, rest) = gx.split_at_mut(hidden);
         let (xz, xn) = rest.split_at_mut(hidden);

@@ -40,12 +40,8 @@ pub fn forward_step<T: Float>(
     h: &mut [T],
 ) {
     let rows = gates.chunks_exact_mut(4 * hidden);
-    let rows = rows
-        .zip(c_prev.chunks_exact(hidden))
-        .zip(c.chunks_exact_mut(hidden));
-    let rows = rows
-        .zip(tanh_c.chunks_exact_mut(hidden))
-        .zip(h.chunks_exact_mut(hidden));
+    let rows = rows.zip(c_prev.chunks_exact(hidden)).zip(c.chunks_exact_mut(hidden));
+    let rows = rows.zip(tanh_c.chunks_exact_mut(hidden)).zip(h.chunks_exact_mut(hidden));
     for ((((g, cp), c), tc), h) in rows {
         let (gi, rest) = g.split_at_mut(hidden);
         let (gf, rest) = rest.split_at_mut(hidden);
@@ -81,15 +77,9 @@ pub fn backward_step<T: Float>(
     dh_rec: &[T],
     dc: &mut [T],
 ) {
-    let rows = gates
-        .chunks_exact_mut(4 * hidden)
-        .zip(c_prev.chunks_exact(hidden));
-    let rows = rows
-        .zip(tanh_c.chunks_exact(hidden))
-        .zip(dh_above.chunks_exact(hidden));
-    let rows = rows
-        .zip(dh_rec.chunks_exact(hidden))
-        .zip(dc.chunks_exact_mut(hidden));
+    let rows = gates.chunks_exact_mut(4 * hidden).zip(c_prev.chunks_exact(hidden));
+    let rows = rows.zip(tanh_c.chunks_exact(hidden)).zip(dh_above.chunks_exact(hidden));
+    let rows = rows.zip(dh_rec.chunks_exact(hidden)).zip(dc.chunks_exact_mut(hidden));
     for (((((g, cp), tc), da), dr), dc) in rows {
         let (gi, rest) = g.split_at_mut(hidden);
         let (gf, rest) = rest.split_at_mut(hidden);

@@ -14,7 +14,7 @@
 use crate::cell::{CellKind, gru, lstm, rnn};
 use crate::float::Float;
 use crate::model::{LayerGrads, LayerParams};
-use crate::ops::{MatMut, MatRef, add_colsum, fill_rows, gemm};
+use crate::ops::{MatMut, MatRef, fill_rows, gemm, set_colsum};
 
 /// Per-layer activations of one chunk, kept from forward for backward.
 #[derive(Default, Debug)]
@@ -60,18 +60,8 @@ impl<T: Float> LayerCache<T> {
         resize(&mut self.h, (steps + 1) * rows * hidden);
         let lstm = cell == CellKind::Lstm;
         let gru = cell == CellKind::Gru;
-        resize(
-            &mut self.c,
-            if lstm { (steps + 1) * rows * hidden } else { 0 },
-        );
-        resize(
-            &mut self.aux,
-            if lstm || gru {
-                steps * rows * hidden
-            } else {
-                0
-            },
-        );
+        resize(&mut self.c, if lstm { (steps + 1) * rows * hidden } else { 0 });
+        resize(&mut self.aux, if lstm || gru { steps * rows * hidden } else { 0 });
         resize(&mut self.dgh, if gru { steps * rows * g } else { 0 });
         resize(&mut self.scratch, if gru { rows * g } else { 0 });
         resize(&mut self.dh_above, steps * rows * hidden);
@@ -121,36 +111,18 @@ pub fn forward<T: Float>(
     }
     let w_ih_t = MatRef::new(p.w_ih, g, input_size).t(); // [I, G]
     let w_hh_t = MatRef::new(p.w_hh, g, hid).t(); // [H, G]
-    gemm(
-        T::ONE,
-        MatRef::new(x, tb, input_size),
-        w_ih_t,
-        T::ONE,
-        MatMut::new(&mut cache.gates, tb, g),
-    );
+    gemm(T::ONE, MatRef::new(x, tb, input_size), w_ih_t, T::ONE, MatMut::new(&mut cache.gates, tb, g));
 
     for t in 0..steps {
         let gates = &mut cache.gates[t * rows * g..(t + 1) * rows * g];
         let (h_prev, h_next) = cache.h[t * bh..(t + 2) * bh].split_at_mut(bh);
         match cell {
             CellKind::Rnn => {
-                gemm(
-                    T::ONE,
-                    MatRef::new(h_prev, rows, hid),
-                    w_hh_t,
-                    T::ONE,
-                    MatMut::new(gates, rows, g),
-                );
+                gemm(T::ONE, MatRef::new(h_prev, rows, hid), w_hh_t, T::ONE, MatMut::new(gates, rows, g));
                 rnn::forward_step(gates, h_next);
             }
             CellKind::Lstm => {
-                gemm(
-                    T::ONE,
-                    MatRef::new(h_prev, rows, hid),
-                    w_hh_t,
-                    T::ONE,
-                    MatMut::new(gates, rows, g),
-                );
+                gemm(T::ONE, MatRef::new(h_prev, rows, hid), w_hh_t, T::ONE, MatMut::new(gates, rows, g));
                 let (c_prev, c_next) = cache.c[t * bh..(t + 2) * bh].split_at_mut(bh);
                 let tanh_c = &mut cache.aux[t * bh..(t + 1) * bh];
                 lstm::forward_step(hid, gates, c_prev, c_next, tanh_c, h_next);
@@ -172,7 +144,8 @@ pub fn forward<T: Float>(
 }
 
 /// Backward over all steps, after [`forward`] on the same cache. Reads `cache.dh_above`;
-/// accumulates into `grads`; writes dL/dx (`[T, b, I]`) into `dx` when given. Afterwards
+/// writes (not adds) this chunk's gradients into `grads`, each tensor once, summed over all
+/// steps by the GEMMs; writes dL/dx (`[T, b, I]`) into `dx` when given. Afterwards
 /// `cache.dh_rec` holds dL/dh0 and `cache.dc` dL/dc0. Destroys the forward cache.
 pub fn backward<T: Float>(
     cell: CellKind,
@@ -210,15 +183,7 @@ pub fn backward<T: Float>(
             CellKind::Lstm => {
                 let c_prev = &cache.c[t * bh..(t + 1) * bh];
                 let tanh_c = &cache.aux[t * bh..(t + 1) * bh];
-                lstm::backward_step(
-                    hid,
-                    gates,
-                    c_prev,
-                    tanh_c,
-                    dh_above,
-                    &cache.dh_rec,
-                    &mut cache.dc,
-                );
+                lstm::backward_step(hid, gates, c_prev, tanh_c, dh_above, &cache.dh_rec, &mut cache.dc);
                 gemm(
                     T::ONE,
                     MatRef::new(gates, rows, g),
@@ -245,35 +210,19 @@ pub fn backward<T: Float>(
 
     // Weight gradients over all steps at once.
     let dgx = MatRef::new(&cache.gates, tb, g);
-    let dgh_buf: &[T] = if cell == CellKind::Gru {
-        &cache.dgh
-    } else {
-        &cache.gates
-    };
+    let dgh_buf: &[T] = if cell == CellKind::Gru { &cache.dgh } else { &cache.gates };
     let dgh = MatRef::new(dgh_buf, tb, g);
-    gemm(
-        T::ONE,
-        dgx.t(),
-        MatRef::new(x, tb, input_size),
-        T::ONE,
-        MatMut::new(grads.w_ih, g, input_size),
-    );
+    gemm(T::ONE, dgx.t(), MatRef::new(x, tb, input_size), T::ZERO, MatMut::new(grads.w_ih, g, input_size));
     gemm(
         T::ONE,
         dgh.t(),
         MatRef::new(&cache.h[..tb * hid], tb, hid),
-        T::ONE,
+        T::ZERO,
         MatMut::new(grads.w_hh, g, hid),
     );
-    add_colsum(grads.b_ih, &cache.gates);
-    add_colsum(grads.b_hh, dgh_buf);
+    set_colsum(grads.b_ih, &cache.gates);
+    set_colsum(grads.b_hh, dgh_buf);
     if let Some(dx) = dx {
-        gemm(
-            T::ONE,
-            dgx,
-            MatRef::new(p.w_ih, g, input_size),
-            T::ZERO,
-            MatMut::new(dx, tb, input_size),
-        );
+        gemm(T::ONE, dgx, MatRef::new(p.w_ih, g, input_size), T::ZERO, MatMut::new(dx, tb, input_size));
     }
 }

@@ -127,11 +127,7 @@ mod tests {
         let s = cross_entropy(&mut x, 3, &[2, 2], Some(0.5));
         // Row 0: log-sum-exp = 1000, loss = 1000 - (-1000) = 2000.
         // Row 1: log(e^1 + e^2 + e^3) - 3 = 0.40760596.
-        assert!(
-            (s.loss - (2000.0 + 0.4076059644443804)).abs() < 1e-9,
-            "{}",
-            s.loss
-        );
+        assert!((s.loss - (2000.0 + 0.4076059644443804)).abs() < 1e-9, "{}", s.loss);
         assert_eq!((s.correct, s.count), (1, 2));
         assert!((x[0] - 0.5).abs() < 1e-12 && (x[2] + 0.5).abs() < 1e-12);
         assert!((x[3] + x[4] + x[5]).abs() < 1e-15);
@@ -141,15 +137,9 @@ mod tests {
     fn bce_never_takes_log_of_zero() {
         let mut x = [100.0f32, -100.0, 0.0];
         let s = bce_with_logits(&mut x, &[0.0, 1.0, 1.0], Some(1.0));
-        assert!(
-            (s.loss - (200.0 + std::f64::consts::LN_2)).abs() < 1e-4,
-            "{}",
-            s.loss
-        );
+        assert!((s.loss - (200.0 + std::f64::consts::LN_2)).abs() < 1e-4, "{}", s.loss);
         assert_eq!(s.correct, 0);
-        assert!(
-            (x[0] - 1.0).abs() < 1e-6 && (x[1] + 1.0).abs() < 1e-6 && (x[2] + 0.5).abs() < 1e-6
-        );
+        assert!((x[0] - 1.0).abs() < 1e-6 && (x[1] + 1.0).abs() < 1e-6 && (x[2] + 0.5).abs() < 1e-6);
     }
 
     #[test]

@@ -53,26 +53,15 @@ impl ModelConfig {
     }
     /// Hidden size of the top layer, which the head reads.
     pub fn top_hidden(&self) -> usize {
-        *self
-            .hidden_sizes
-            .last()
-            .expect("validated: at least one layer")
+        *self.hidden_sizes.last().expect("validated: at least one layer")
     }
     /// Input size of layer `k`.
     pub fn layer_input(&self, k: usize) -> usize {
-        if k == 0 {
-            self.input_size
-        } else {
-            self.hidden_sizes[k - 1]
-        }
+        if k == 0 { self.input_size } else { self.hidden_sizes[k - 1] }
     }
     pub fn validate(&self) -> Result<()> {
         let bad = |field: &str, value: String, reason: &str| {
-            Err(Error::BadConfig {
-                field: field.into(),
-                value,
-                reason: reason.into(),
-            })
+            Err(Error::BadConfig { field: field.into(), value, reason: reason.into() })
         };
         if self.input_size == 0 {
             return bad("input_size", "0".into(), "must be at least 1");
@@ -88,11 +77,7 @@ impl ModelConfig {
             );
         }
         if self.output_size == 0 {
-            return bad(
-                "output_size",
-                "0".into(),
-                "the head needs at least 1 output",
-            );
+            return bad("output_size", "0".into(), "the head needs at least 1 output");
         }
         if self.loss == LossKind::CrossEntropy && self.output_size < 2 {
             return bad(
@@ -133,28 +118,18 @@ pub fn param_specs(cfg: &ModelConfig) -> Vec<ParamSpec> {
     let mut specs = Vec::new();
     let mut offset = 0;
     let mut push = |name: String, shape: Vec<usize>| {
-        let spec = ParamSpec {
-            name,
-            shape,
-            offset,
-        };
+        let spec = ParamSpec { name, shape, offset };
         offset += spec.len();
         specs.push(spec);
     };
     let g = cfg.cell.gates();
     for (k, &h) in cfg.hidden_sizes.iter().enumerate() {
-        push(
-            format!("rnn.weight_ih_l{k}"),
-            vec![g * h, cfg.layer_input(k)],
-        );
+        push(format!("rnn.weight_ih_l{k}"), vec![g * h, cfg.layer_input(k)]);
         push(format!("rnn.weight_hh_l{k}"), vec![g * h, h]);
         push(format!("rnn.bias_ih_l{k}"), vec![g * h]);
         push(format!("rnn.bias_hh_l{k}"), vec![g * h]);
     }
-    push(
-        "head.weight".into(),
-        vec![cfg.output_size, cfg.top_hidden()],
-    );
+    push("head.weight".into(), vec![cfg.output_size, cfg.top_hidden()]);
     push("head.bias".into(), vec![cfg.output_size]);
     specs
 }
@@ -204,11 +179,7 @@ impl<T: Float> Model<T> {
                 *p = T::from_f64(rng.random_range(-bound..bound));
             }
         }
-        Ok(Model {
-            config,
-            specs,
-            params,
-        })
+        Ok(Model { config, specs, params })
     }
 
     /// A model from a parameter buffer laid out by `param_specs(&config)`.
@@ -223,11 +194,7 @@ impl<T: Float> Model<T> {
                 got: vec![params.len()],
             });
         }
-        Ok(Model {
-            config,
-            specs,
-            params,
-        })
+        Ok(Model { config, specs, params })
     }
 
     pub fn num_params(&self) -> usize {
@@ -236,10 +203,7 @@ impl<T: Float> Model<T> {
 
     /// The tensor called `name`, if the model has one.
     pub fn param(&self, name: &str) -> Option<&[T]> {
-        self.specs
-            .iter()
-            .find(|s| s.name == name)
-            .map(|s| &self.params[s.range()])
+        self.specs.iter().find(|s| s.name == name).map(|s| &self.params[s.range()])
     }
 
     pub fn param_mut(&mut self, name: &str) -> Option<&mut [T]> {
@@ -252,11 +216,7 @@ impl<T: Float> Model<T> {
         Model {
             config: self.config.clone(),
             specs: self.specs.clone(),
-            params: self
-                .params
-                .iter()
-                .map(|&p| U::from_f64(p.to_f64()))
-                .collect(),
+            params: self.params.iter().map(|&p| U::from_f64(p.to_f64())).collect(),
         }
     }
 }
@@ -285,12 +245,7 @@ pub(crate) fn split_layers<'a, T>(
         let w_hh = take(g * h * h);
         let b_ih = take(g * h);
         let b_hh = take(g * h);
-        layers.push(LayerParams {
-            w_ih,
-            w_hh,
-            b_ih,
-            b_hh,
-        });
+        layers.push(LayerParams { w_ih, w_hh, b_ih, b_hh });
     }
     let hw = take(cfg.output_size * cfg.top_hidden());
     let hb = take(cfg.output_size);
@@ -315,12 +270,7 @@ pub(crate) fn split_layers_mut<'a, T>(
         let w_hh = take(g * h * h);
         let b_ih = take(g * h);
         let b_hh = take(g * h);
-        layers.push(LayerGrads {
-            w_ih,
-            w_hh,
-            b_ih,
-            b_hh,
-        });
+        layers.push(LayerGrads { w_ih, w_hh, b_ih, b_hh });
     }
     let hw = take(cfg.output_size * cfg.top_hidden());
     let hb = take(cfg.output_size);
@@ -344,10 +294,8 @@ mod tests {
 
     #[test]
     fn param_table_of_a_two_layer_lstm_is_pytorchs() {
-        let got: Vec<(String, Vec<usize>, usize)> = param_specs(&lstm2())
-            .into_iter()
-            .map(|s| (s.name, s.shape, s.offset))
-            .collect();
+        let got: Vec<(String, Vec<usize>, usize)> =
+            param_specs(&lstm2()).into_iter().map(|s| (s.name, s.shape, s.offset)).collect();
         let want = vec![
             ("rnn.weight_ih_l0".to_string(), vec![28, 5], 0),
             ("rnn.weight_hh_l0".into(), vec![28, 7], 140),
@@ -368,8 +316,7 @@ mod tests {
         use rand::SeedableRng;
         let mut cfg = lstm2();
         cfg.hidden_sizes = vec![100, 4];
-        let m1 =
-            Model::<f32>::new(cfg.clone(), &mut rand_chacha::ChaCha8Rng::seed_from_u64(7)).unwrap();
+        let m1 = Model::<f32>::new(cfg.clone(), &mut rand_chacha::ChaCha8Rng::seed_from_u64(7)).unwrap();
         let m2 = Model::<f32>::new(cfg, &mut rand_chacha::ChaCha8Rng::seed_from_u64(7)).unwrap();
         assert_eq!(m1.params, m2.params);
         let w = m1.param("rnn.weight_hh_l0").unwrap();
@@ -382,9 +329,7 @@ mod tests {
     fn bad_configs_are_rejected_with_the_field() {
         let mut cfg = lstm2();
         cfg.hidden_sizes = vec![];
-        let err = Model::<f32>::from_params(cfg, vec![])
-            .unwrap_err()
-            .to_string();
+        let err = Model::<f32>::from_params(cfg, vec![]).unwrap_err().to_string();
         assert!(err.contains("num_layers"), "{err}");
     }
 }

@@ -18,7 +18,7 @@ use crate::float::Float;
 use crate::model::layer::{self, LayerCache};
 use crate::model::loss::{self, LossKind, LossSum};
 use crate::model::{HeadKind, Model, ModelConfig, split_layers, split_layers_mut};
-use crate::ops::{MatMut, MatRef, add_assign, add_colsum, fill_rows, gemm};
+use crate::ops::{MatMut, MatRef, add_assign, fill_rows, gemm, set_colsum};
 
 /// Recurrent state per layer: `h[k]` is `[B, H_k]`; `c[k]` likewise for LSTM (empty otherwise).
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -53,11 +53,10 @@ pub struct GradOptions {
     pub state: bool,
 }
 
-/// Gradients of the last [`Session::loss_and_grad`].
+/// Input and state gradients of the last [`Session::loss_and_grad`] (parameter gradients
+/// are [`Session::param_grads`]).
 #[derive(Clone, Debug, Default)]
 pub struct Gradients<T> {
-    /// Laid out like `Model::params`.
-    pub params: Vec<T>,
     /// `[B, T, I]` when requested.
     pub input: Vec<T>,
     /// dL/d initial state, when requested.
@@ -271,6 +270,7 @@ impl<T: Float> Session<T> {
 
     /// Mean loss and its gradients (in `self.grads`). Returns the loss summed over the batch
     /// with counts; the mean loss is [`mean_loss`] of it.
+    #[allow(clippy::too_many_arguments)]
     pub fn loss_and_grad(
         &mut self,
         m: &Model<T>,
@@ -305,8 +305,6 @@ impl<T: Float> Session<T> {
         for ws in &rest[..n - 1] {
             add_assign(&mut first[0].grads, &ws.grads);
         }
-        self.grads.params.clear();
-        self.grads.params.extend_from_slice(&first[0].grads);
         if opts.input {
             self.grads.input = self.gather_rows(batch, |ws| &ws.dx, steps, m.config.input_size, true);
         }
@@ -320,6 +318,17 @@ impl<T: Float> Session<T> {
             };
         }
         Ok(self.sum())
+    }
+
+    /// Parameter gradients of the last [`Session::loss_and_grad`], laid out like
+    /// `Model::params`.
+    pub fn param_grads(&self) -> &[T] {
+        &self.work[0].grads
+    }
+
+    /// Mutable parameter gradients, e.g. for clipping.
+    pub fn param_grads_mut(&mut self) -> &mut [T] {
+        &mut self.work[0].grads
     }
 
     fn sum(&self) -> LossSum {
@@ -486,7 +495,7 @@ fn run_chunk<T: Float>(m: &Model<T>, ws: &mut Workspace<T>, job: &Job<T>) {
     }
 
     // Backward. ws.logits now holds dL/dlogits.
-    ws.grads.clear();
+    // Every tensor's gradient is written exactly once below, so no zeroing is needed.
     ws.grads.resize(m.params.len(), T::ZERO);
     let (mut lg, gw, gb) = split_layers_mut(cfg, &mut ws.grads);
     let dlogits = MatRef::new(&ws.logits, n_rows, c);
@@ -497,8 +506,8 @@ fn run_chunk<T: Float>(m: &Model<T>, ws: &mut Workspace<T>, job: &Job<T>) {
             HeadKind::Last => &top.h[steps * rows * hid..],
             HeadKind::Step => &top.h[rows * hid..],
         };
-        gemm(T::ONE, dlogits.t(), MatRef::new(hs, n_rows, hid), T::ONE, MatMut::new(gw, c, hid));
-        add_colsum(gb, &ws.logits);
+        gemm(T::ONE, dlogits.t(), MatRef::new(hs, n_rows, hid), T::ZERO, MatMut::new(gw, c, hid));
+        set_colsum(gb, &ws.logits);
         let w = MatRef::new(head_w, c, hid);
         match cfg.head {
             HeadKind::Last => {

@@ -28,11 +28,7 @@ pub struct MatMut<'a, T> {
 }
 
 fn extent(rows: usize, cols: usize, rs: usize, cs: usize) -> usize {
-    if rows == 0 || cols == 0 {
-        0
-    } else {
-        (rows - 1) * rs + (cols - 1) * cs + 1
-    }
+    if rows == 0 || cols == 0 { 0 } else { (rows - 1) * rs + (cols - 1) * cs + 1 }
 }
 
 impl<'a, T> MatRef<'a, T> {
@@ -46,23 +42,11 @@ impl<'a, T> MatRef<'a, T> {
             "MatRef [{rows}, {cols}] strides ({rs}, {cs}) exceeds buffer of {}",
             data.len()
         );
-        MatRef {
-            data,
-            rows,
-            cols,
-            rs,
-            cs,
-        }
+        MatRef { data, rows, cols, rs, cs }
     }
     /// The transpose, as a view (no copy).
     pub fn t(self) -> Self {
-        MatRef {
-            data: self.data,
-            rows: self.cols,
-            cols: self.rows,
-            rs: self.cs,
-            cs: self.rs,
-        }
+        MatRef { data: self.data, rows: self.cols, cols: self.rows, rs: self.cs, cs: self.rs }
     }
     pub fn rows(&self) -> usize {
         self.rows
@@ -88,13 +72,7 @@ impl<'a, T> MatMut<'a, T> {
             "MatMut [{rows}, {cols}] strides ({rs}, {cs}) exceeds buffer of {}",
             data.len()
         );
-        MatMut {
-            data,
-            rows,
-            cols,
-            rs,
-            cs,
-        }
+        MatMut { data, rows, cols, rs, cs }
     }
 }
 
@@ -151,11 +129,7 @@ pub fn gemm_naive<T: Float>(alpha: T, a: MatRef<T>, b: MatRef<T>, beta: T, c: Ma
                 s += a.at(i, p) * b.at(p, j);
             }
             let x = &mut c.data[i * c.rs + j * c.cs];
-            *x = if beta == T::ZERO {
-                alpha * s
-            } else {
-                alpha * s + beta * *x
-            };
+            *x = if beta == T::ZERO { alpha * s } else { alpha * s + beta * *x };
         }
     }
 }
@@ -171,6 +145,12 @@ pub fn add_colsum<T: Float>(dst: &mut [T], src: &[T]) {
             *d += s;
         }
     }
+}
+
+/// `dst[j] = sum_i src[i, j]` for a row-major `[rows, n]` src.
+pub fn set_colsum<T: Float>(dst: &mut [T], src: &[T]) {
+    dst.fill(T::ZERO);
+    add_colsum(dst, src);
 }
 
 /// Writes `row` into every row of the row-major `dst`.
@@ -199,9 +179,7 @@ mod tests {
         let mut s = seed;
         (0..n)
             .map(|_| {
-                s = s
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
+                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
                 ((s >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
             })
             .collect()
@@ -209,37 +187,19 @@ mod tests {
 
     #[test]
     fn gemm_agrees_with_naive_on_odd_shapes_and_transposes() {
-        for &(m, k, n) in &[
-            (1, 1, 1),
-            (3, 5, 7),
-            (13, 1, 9),
-            (17, 31, 2),
-            (64, 24, 96),
-            (5, 0, 3),
-        ] {
+        for &(m, k, n) in &[(1, 1, 1), (3, 5, 7), (13, 1, 9), (17, 31, 2), (64, 24, 96), (5, 0, 3)] {
             for ta in [false, true] {
                 for tb in [false, true] {
                     let a = pseudo(m * k, 1);
                     let b = pseudo(k * n, 2);
-                    let av = if ta {
-                        MatRef::new(&a, k, m).t()
-                    } else {
-                        MatRef::new(&a, m, k)
-                    };
-                    let bv = if tb {
-                        MatRef::new(&b, n, k).t()
-                    } else {
-                        MatRef::new(&b, k, n)
-                    };
+                    let av = if ta { MatRef::new(&a, k, m).t() } else { MatRef::new(&a, m, k) };
+                    let bv = if tb { MatRef::new(&b, n, k).t() } else { MatRef::new(&b, k, n) };
                     let mut c1 = pseudo(m * n, 3);
                     let mut c2 = c1.clone();
                     gemm(0.5, av, bv, 2.0, MatMut::new(&mut c1, m, n));
                     gemm_naive(0.5, av, bv, 2.0, MatMut::new(&mut c2, m, n));
                     for (x, y) in c1.iter().zip(&c2) {
-                        assert!(
-                            (x - y).abs() < 1e-12,
-                            "({m},{k},{n}) ta={ta} tb={tb}: {x} vs {y}"
-                        );
+                        assert!((x - y).abs() < 1e-12, "({m},{k},{n}) ta={ta} tb={tb}: {x} vs {y}");
                     }
                 }
             }
@@ -251,13 +211,7 @@ mod tests {
         let a = [1.0f32, 2.0];
         let b = [3.0f32, 4.0];
         let mut c = [f32::NAN];
-        gemm(
-            1.0,
-            MatRef::new(&a, 1, 2),
-            MatRef::new(&b, 2, 1),
-            0.0,
-            MatMut::new(&mut c, 1, 1),
-        );
+        gemm(1.0, MatRef::new(&a, 1, 2), MatRef::new(&b, 2, 1), 0.0, MatMut::new(&mut c, 1, 1));
         assert_eq!(c, [11.0]);
     }
 
@@ -266,12 +220,6 @@ mod tests {
     fn gemm_rejects_mismatched_shapes() {
         let a = [0.0f32; 6];
         let mut c = [0.0f32; 4];
-        gemm(
-            1.0,
-            MatRef::new(&a, 2, 3),
-            MatRef::new(&a, 2, 3),
-            0.0,
-            MatMut::new(&mut c, 2, 2),
-        );
+        gemm(1.0, MatRef::new(&a, 2, 3), MatRef::new(&a, 2, 3), 0.0, MatMut::new(&mut c, 2, 2));
     }
 }

@@ -30,9 +30,7 @@ impl std::str::FromStr for OptimizerKind {
             "adam" => Ok(OptimizerKind::Adam),
             "adamw" => Ok(OptimizerKind::AdamW),
             "rmsprop" => Ok(OptimizerKind::RmsProp),
-            _ => Err(format!(
-                "unknown optimizer `{s}` (expected sgd, adam, adamw or rmsprop)"
-            )),
+            _ => Err(format!("unknown optimizer `{s}` (expected sgd, adam, adamw or rmsprop)")),
         }
     }
 }
@@ -76,11 +74,7 @@ impl OptimConfig {
             beta2: 0.999,
             alpha: 0.99,
             eps: 1e-8,
-            weight_decay: if kind == OptimizerKind::AdamW {
-                0.01
-            } else {
-                0.0
-            },
+            weight_decay: if kind == OptimizerKind::AdamW { 0.01 } else { 0.0 },
         }
     }
 }
@@ -99,21 +93,12 @@ pub struct Optimizer<T> {
 
 impl<T: Float> Optimizer<T> {
     pub fn new(config: OptimConfig) -> Self {
-        Optimizer {
-            config,
-            step: 0,
-            m: Vec::new(),
-            v: Vec::new(),
-        }
+        Optimizer { config, step: 0, m: Vec::new(), v: Vec::new() }
     }
 
     /// One update of `params` with `grads` (same layout).
     pub fn step(&mut self, params: &mut [T], grads: &[T]) {
-        assert_eq!(
-            params.len(),
-            grads.len(),
-            "params and grads differ in length"
-        );
+        assert_eq!(params.len(), grads.len(), "params and grads differ in length");
         if self.m.len() != params.len() {
             self.m = vec![T::ZERO; params.len()];
             self.v = vec![T::ZERO; params.len()];
@@ -134,11 +119,7 @@ impl<T: Float> Optimizer<T> {
 /// `clip_grad_norm_`: by `max_norm / (norm + 1e-6)` when that is below 1. Returns the norm
 /// before clipping (infinite or NaN if a gradient is).
 pub fn clip_grad_norm<T: Float>(grads: &mut [T], max_norm: f64) -> f64 {
-    let norm = grads
-        .iter()
-        .map(|g| g.to_f64() * g.to_f64())
-        .sum::<f64>()
-        .sqrt();
+    let norm = grads.iter().map(|g| g.to_f64() * g.to_f64()).sum::<f64>().sqrt();
     let coef = max_norm / (norm + 1e-6);
     if coef < 1.0 {
         let c = T::from_f64(coef);
@@ -159,10 +140,7 @@ mod tests {
         let mut opt = Optimizer::<f64>::new(OptimConfig::new(OptimizerKind::Adam, 0.1));
         let mut p = vec![1.0, -1.0];
         opt.step(&mut p, &[0.5, -2.0]);
-        assert!(
-            (p[0] - 0.9).abs() < 1e-7 && (p[1] + 0.9).abs() < 1e-7,
-            "{p:?}"
-        );
+        assert!((p[0] - 0.9).abs() < 1e-7 && (p[1] + 0.9).abs() < 1e-7, "{p:?}");
         // RMSProp: v = 0.01 g^2, step = lr g / (0.1 |g| + eps) = 10 lr sign(g).
         let mut opt = Optimizer::<f64>::new(OptimConfig::new(OptimizerKind::RmsProp, 0.01));
         let mut p = vec![0.0];

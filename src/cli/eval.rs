@@ -1,0 +1,40 @@
+//! `recur eval --model M`: re-measure a saved model on its task's held-out data.
+
+use std::process::ExitCode;
+
+use anyhow::bail;
+use clap::Args;
+
+use crate::cli::train::task_name;
+use crate::cli::{ComputeArgs, ModelArg};
+use crate::data::bitcount::{BitCount, BitCountSpec};
+use crate::io::model_file::{describe, load};
+use crate::model::Session;
+
+#[derive(Args, Debug)]
+pub struct EvalArgs {
+    #[command(flatten)]
+    pub model: ModelArg,
+    #[command(flatten)]
+    pub compute: ComputeArgs,
+}
+
+pub fn run(a: EvalArgs) -> anyhow::Result<ExitCode> {
+    let file = load(&a.model.model)?;
+    let mut sess = Session::new(a.compute.threads);
+    match task_name(file.task.as_ref())?.as_str() {
+        "bitcount" => {
+            let spec: BitCountSpec = serde_json::from_value(file.task.clone().unwrap_or_default())?;
+            let task = BitCount::new(spec.bits, spec.train_size, spec.data_seed)?;
+            let (err, n) = task.test_error(&file.model, &mut sess, 0)?;
+            println!(
+                "{}: test error {:.4}% on {n} test strings ({} wrong)",
+                describe(&file.model.config),
+                err * 100.0,
+                (err * n as f64).round()
+            );
+        }
+        other => bail!("don't know how to evaluate task `{other}`"),
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,61 @@
+//! Command-line interface: argument structs (clap derive) and one small function per
+//! subcommand that turns arguments into library calls. No math here.
+
+mod bench;
+mod eval;
+mod predict;
+mod train;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Recurrent neural networks (RNN, LSTM, GRU) on the CPU: train, evaluate, predict, benchmark.
+#[derive(Parser, Debug)]
+#[command(name = "recur", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Train a model on a task (bitcount).
+    Train(train::TrainArgs),
+    /// Re-measure a saved model on its task's held-out data.
+    Eval(eval::EvalArgs),
+    /// Run a saved model on inputs.
+    Predict(predict::PredictArgs),
+    /// Time training steps of the four tutorial configurations.
+    Bench(bench::BenchArgs),
+}
+
+/// Flags every subcommand that computes shares.
+#[derive(Args, Debug, Clone)]
+pub struct ComputeArgs {
+    /// Worker threads (a batch is split into this many chunks; results depend on it).
+    #[arg(long, default_value_t = default_threads())]
+    pub threads: usize,
+}
+
+pub fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// A model path argument.
+#[derive(Args, Debug, Clone)]
+pub struct ModelArg {
+    /// Model file (.safetensors) written by `recur train` or PyTorch.
+    #[arg(long, short)]
+    pub model: PathBuf,
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Train(a) => train::run(a),
+        Command::Eval(a) => eval::run(a),
+        Command::Predict(a) => predict::run(a),
+        Command::Bench(a) => bench::run(a),
+    }
+}

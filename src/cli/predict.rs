@@ -1,0 +1,147 @@
+//! `recur predict --model M ...`: run a saved model on task inputs given as arguments (e.g.
+//! bit strings) or on a float32 `.npy` array `[batch, time, features]`.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use clap::Args;
+
+use crate::cli::train::task_name;
+use crate::cli::{ComputeArgs, ModelArg};
+use crate::data::bitcount::{BitCountSpec, parse_bits};
+use crate::io::model_file::{ModelFile, load};
+use crate::io::npy;
+use crate::model::{HeadKind, LossKind, Session};
+
+#[derive(Args, Debug)]
+pub struct PredictArgs {
+    #[command(flatten)]
+    pub model: ModelArg,
+    /// Task inputs, e.g. bit strings for a bitcount model.
+    pub inputs: Vec<String>,
+    /// A float32 .npy array [batch, time, features] to run instead.
+    #[arg(long)]
+    pub input: Option<PathBuf>,
+    /// Write the outputs to this .npy file instead of printing them.
+    #[arg(long)]
+    pub output: Option<PathBuf>,
+    /// With --output: write probabilities (softmax, or sigmoid for bce) instead of logits.
+    #[arg(long)]
+    pub probs: bool,
+    /// How many of the most likely classes to print.
+    #[arg(long, default_value_t = 3)]
+    pub top: usize,
+    #[command(flatten)]
+    pub compute: ComputeArgs,
+}
+
+pub fn run(a: PredictArgs) -> anyhow::Result<ExitCode> {
+    let file = load(&a.model.model)?;
+    let mut sess = Session::new(a.compute.threads);
+    if let Some(path) = &a.input {
+        if !a.inputs.is_empty() {
+            bail!("give either --input FILE.npy or inputs as arguments, not both");
+        }
+        return predict_npy(&file, path, a.output.as_deref(), a.probs, a.top, &mut sess);
+    }
+    if a.inputs.is_empty() {
+        bail!("nothing to predict: give inputs as arguments or --input FILE.npy");
+    }
+    match task_name(file.task.as_ref())?.as_str() {
+        "bitcount" => {
+            let spec: BitCountSpec = serde_json::from_value(file.task.clone().unwrap_or_default())?;
+            for s in &a.inputs {
+                let x = parse_bits(s, spec.bits)?;
+                let out = sess.forward(&file.model, &x, 1, spec.bits, None)?;
+                let p = probabilities(&file.model.config.loss, &out.logits);
+                let top = top_k(&p, a.top);
+                let mut line = format!("{s}: {} ones", top[0].0);
+                for (c, pr) in &top {
+                    let _ = write!(line, "  p({c})={pr:.4}");
+                }
+                println!("{line}");
+            }
+        }
+        other => bail!("task `{other}` takes no command-line inputs here; use --input FILE.npy"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn predict_npy(
+    file: &ModelFile,
+    path: &std::path::Path,
+    output: Option<&std::path::Path>,
+    probs: bool,
+    top: usize,
+    sess: &mut Session<f32>,
+) -> anyhow::Result<ExitCode> {
+    let cfg = &file.model.config;
+    let (shape, data) = npy::read_f32(path)?;
+    let (b, t) = match shape[..] {
+        [b, t, f] if f == cfg.input_size => (b, t),
+        [b, t] if cfg.input_size == 1 => (b, t),
+        _ => bail!(
+            "{}: array has shape {shape:?}; this model needs [batch, time, {}]",
+            path.display(),
+            cfg.input_size
+        ),
+    };
+    let out = sess
+        .forward(&file.model, &data, b, t, None)
+        .with_context(|| format!("running {}", path.display()))?;
+    let c = cfg.output_size;
+    let values = if probs {
+        out.logits.chunks(c).flat_map(|row| probabilities(&cfg.loss, row)).collect()
+    } else {
+        out.logits.clone()
+    };
+    let oshape = match cfg.head {
+        HeadKind::Last => vec![b, c],
+        HeadKind::Step => vec![b, t, c],
+    };
+    if let Some(o) = output {
+        npy::write_f32(o, &oshape, &values)?;
+        println!("wrote {} {:?} to {}", if probs { "probabilities" } else { "logits" }, oshape, o.display());
+        return Ok(ExitCode::SUCCESS);
+    }
+    for (i, row) in out.logits.chunks(c).enumerate() {
+        let label = match cfg.head {
+            HeadKind::Last => format!("[{i}]"),
+            HeadKind::Step => format!("[{}, {}]", i / t, i % t),
+        };
+        let logits: Vec<String> = row.iter().map(|v| format!("{v:.5}")).collect();
+        let mut line = format!("{label} logits [{}]", logits.join(", "));
+        if cfg.loss != LossKind::Mse {
+            let p = probabilities(&cfg.loss, row);
+            for (k, pr) in top_k(&p, top) {
+                let _ = write!(line, "  p({k})={pr:.4}");
+            }
+        }
+        println!("{line}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Softmax for `ce`, elementwise sigmoid for `bce`, identity for `mse`.
+pub fn probabilities(loss: &LossKind, logits: &[f32]) -> Vec<f32> {
+    match loss {
+        LossKind::CrossEntropy => {
+            let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            let e: Vec<f64> = logits.iter().map(|&v| ((v - max) as f64).exp()).collect();
+            let z: f64 = e.iter().sum();
+            e.iter().map(|v| (v / z) as f32).collect()
+        }
+        LossKind::Bce => logits.iter().map(|&v| 1.0 / (1.0 + (-v).exp())).collect(),
+        LossKind::Mse => logits.to_vec(),
+    }
+}
+
+/// The `k` largest entries as (index, value), largest first.
+pub fn top_k(p: &[f32], k: usize) -> Vec<(usize, f32)> {
+    let mut idx: Vec<(usize, f32)> = p.iter().copied().enumerate().collect();
+    idx.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    idx.truncate(k.max(1));
+    idx
+}

@@ -1,0 +1,232 @@
+//! `recur train <task>`: presets, flag overrides, and the call into [`recur::train`].
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use clap::{Args, ValueEnum};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+use crate::cell::CellKind;
+use crate::cli::ComputeArgs;
+use crate::data::bitcount::BitCount;
+use crate::io::model_file::describe;
+use crate::model::{HeadKind, LossKind, Model, ModelConfig};
+use crate::optim::{OptimConfig, OptimizerKind};
+use crate::train::{TrainConfig, train};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum TaskName {
+    /// Count the 1s in 20-bit strings (seed program a).
+    Bitcount,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum PresetName {
+    /// The best fast setup found for the task.
+    Default,
+    /// The tutorial's own setup, to reproduce its figure.
+    Seed,
+}
+
+#[derive(Args, Debug)]
+pub struct TrainArgs {
+    /// What to train.
+    pub task: TaskName,
+    /// Starting values for every setting below; flags override them.
+    #[arg(long, value_enum, default_value_t = PresetName::Default)]
+    pub preset: PresetName,
+    /// Recurrent cell: rnn, lstm or gru.
+    #[arg(long)]
+    pub cell: Option<CellKind>,
+    /// Hidden size, or one per layer: `--hidden 24` or `--hidden 100,50,50`.
+    #[arg(long, value_delimiter = ',')]
+    pub hidden: Option<Vec<usize>>,
+    /// Number of stacked layers (repeats a single --hidden size).
+    #[arg(long)]
+    pub layers: Option<usize>,
+    /// Sequences per training step.
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Learning rate.
+    #[arg(long)]
+    pub lr: Option<f64>,
+    /// sgd, adam, adamw or rmsprop (PyTorch defaults otherwise).
+    #[arg(long)]
+    pub optimizer: Option<OptimizerKind>,
+    /// SGD/RMSProp momentum.
+    #[arg(long)]
+    pub momentum: Option<f64>,
+    /// Clip gradients to this global L2 norm.
+    #[arg(long)]
+    pub clip: Option<f64>,
+    /// Seed for initialization and batch order.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Where to save the model (written atomically at every evaluation).
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
+    /// Append one JSON object per evaluation to this file.
+    #[arg(long)]
+    pub metrics: Option<PathBuf>,
+    /// Evaluate and checkpoint every N epochs (0 = only at the end).
+    #[arg(long)]
+    pub eval_every: Option<usize>,
+    /// Stop once the held-out error is at or below this fraction (e.g. 0.001 = 0.1%).
+    #[arg(long)]
+    pub target_error: Option<f64>,
+    /// No progress bar.
+    #[arg(long, short)]
+    pub quiet: bool,
+    #[command(flatten)]
+    pub bitcount: BitCountArgs,
+    #[command(flatten)]
+    pub compute: ComputeArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct BitCountArgs {
+    /// bitcount: string length.
+    #[arg(long, default_value_t = 20)]
+    pub bits: usize,
+    /// bitcount: training strings (the rest are the test set).
+    #[arg(long, default_value_t = 10_000)]
+    pub train_size: usize,
+    /// bitcount: seed of the train/test shuffle.
+    #[arg(long, default_value_t = 0)]
+    pub data_seed: u64,
+    /// bitcount: test strings per evaluation during training (0 = all; the final one uses all).
+    #[arg(long)]
+    pub eval_size: Option<usize>,
+}
+
+/// Every setting a preset fixes, each with its reason.
+struct Preset {
+    cell: CellKind,
+    hidden: Vec<usize>,
+    batch_size: usize,
+    epochs: usize,
+    optimizer: OptimizerKind,
+    lr: f64,
+    clip: Option<f64>,
+    eval_every: usize,
+    target_error: Option<f64>,
+    /// bitcount: reshuffle the training strings each epoch.
+    shuffle: bool,
+    eval_size: usize,
+}
+
+fn preset(task: TaskName, p: PresetName) -> Preset {
+    match (task, p) {
+        (TaskName::Bitcount, PresetName::Seed) => Preset {
+            cell: CellKind::Lstm, // tf.nn.rnn_cell.LSTMCell
+            hidden: vec![24],     // num_hidden = 24
+            batch_size: 1000,     // batch_size = 1000
+            epochs: 5000,         // epoch = 5000
+            optimizer: OptimizerKind::Adam,
+            lr: 1e-3, // tf.train.AdamOptimizer() default
+            clip: None,
+            eval_every: 100, // the tutorial only evaluates at the end; we report along the way
+            target_error: None, // run all 5000 epochs, as the tutorial
+            shuffle: false,  // batches in a fixed order, as the tutorial
+            eval_size: 100_000,
+        },
+        (TaskName::Bitcount, PresetName::Default) => Preset {
+            cell: CellKind::Lstm,
+            hidden: vec![32], // enough memory to count to 20 with margin
+            batch_size: 50,   // many small steps: 200 updates per epoch instead of 10
+            epochs: 60,
+            optimizer: OptimizerKind::Adam,
+            lr: 1e-2,        // small batches tolerate a larger step early on
+            clip: Some(1.0), // keeps the larger lr from spiking
+            eval_every: 1,
+            target_error: Some(1e-4), // stop at 0.01% on the 100k-string sample
+            shuffle: true,
+            eval_size: 100_000, // fast periodic check; the final evaluation uses all strings
+        },
+    }
+}
+
+pub fn run(a: TrainArgs) -> anyhow::Result<ExitCode> {
+    let p = preset(a.task, a.preset);
+    let hidden = match (&a.hidden, a.layers) {
+        (Some(h), Some(l)) if h.len() == 1 => vec![h[0]; l],
+        (Some(h), Some(l)) if h.len() != l => bail!("--hidden lists {} sizes but --layers is {l}", h.len()),
+        (Some(h), _) => h.clone(),
+        (None, Some(l)) => vec![p.hidden[0]; l],
+        (None, None) => p.hidden.clone(),
+    };
+    let mut optim = OptimConfig::new(a.optimizer.unwrap_or(p.optimizer), a.lr.unwrap_or(p.lr));
+    if let Some(m) = a.momentum {
+        optim.momentum = m;
+    }
+    let output =
+        a.output.clone().unwrap_or_else(|| PathBuf::from(format!("{:?}.safetensors", a.task).to_lowercase()));
+    let cfg = TrainConfig {
+        epochs: a.epochs.unwrap_or(p.epochs),
+        batch_size: a.batch_size.unwrap_or(p.batch_size),
+        optim,
+        clip: a.clip.or(p.clip),
+        seed: a.seed,
+        threads: a.compute.threads,
+        eval_every: a.eval_every.unwrap_or(p.eval_every),
+        output: Some(output.clone()),
+        metrics: a.metrics.clone(),
+        progress: !a.quiet,
+        target: a.target_error.or(p.target_error),
+    };
+    if cfg.batch_size == 0 || cfg.epochs == 0 {
+        bail!("--batch-size and --epochs must be at least 1");
+    }
+    match a.task {
+        TaskName::Bitcount => {
+            let b = &a.bitcount;
+            let mut task = BitCount::new(b.bits, b.train_size, b.data_seed)?;
+            task.shuffle = p.shuffle;
+            task.eval_size = b.eval_size.unwrap_or(p.eval_size);
+            let mc = ModelConfig {
+                cell: a.cell.unwrap_or(p.cell),
+                input_size: 1,
+                hidden_sizes: hidden,
+                output_size: b.bits + 1,
+                head: HeadKind::Last,
+                loss: LossKind::CrossEntropy,
+            };
+            let mut model = Model::<f32>::new(mc, &mut ChaCha8Rng::seed_from_u64(a.seed))?;
+            println!(
+                "bitcount: {} ({} parameters), {} train / {} test strings, batch {}, {} {}, {} threads",
+                describe(&model.config),
+                model.num_params(),
+                task.train.len(),
+                task.test.len(),
+                cfg.batch_size,
+                cfg.optim.kind,
+                cfg.optim.lr,
+                cfg.threads
+            );
+            let report = train(&mut model, &mut task, &cfg, |line| println!("{line}"))?;
+            let err = report.metrics.first().map_or(f64::NAN, |m| m.1);
+            let wrong = (err * task.test.len() as f64).round();
+            println!(
+                "done: test error {:.4}% on all {} test strings ({wrong} wrong) after {} epochs, {} steps, {:.1}s; saved {}",
+                err * 100.0,
+                task.test.len(),
+                report.epochs,
+                report.steps,
+                report.seconds,
+                output.display()
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Used by `eval` and `predict` to rebuild a task from a model file's metadata.
+pub fn task_name(task: Option<&serde_json::Value>) -> anyhow::Result<String> {
+    let t =
+        task.context("the model file has no task metadata (was it saved by PyTorch?); use --input FILE.npy")?;
+    Ok(t.get("name").and_then(|n| n.as_str()).unwrap_or("unknown").to_string())
+}

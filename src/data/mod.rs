@@ -1,0 +1,4 @@
+//! Data sources, one module per task or format. Each turns files or generators into
+//! batch-first `[B, T, I]` inputs and targets for [`crate::model::Session`].
+pub mod bitcount;
+pub mod idx;

@@ -1,0 +1,259 @@
+//! Model files: one `.safetensors` file per model, tensors under PyTorch `state_dict` names
+//! and the architecture and task as JSON in the safetensors metadata.
+//!
+//! A file written here loads into the PyTorch module
+//! `{rnn: nn.LSTM/GRU/RNN(I, H, num_layers=L, batch_first=True), head: nn.Linear(H, C)}` with
+//! `load_state_dict(strict=True)`, and a file PyTorch saved from such a module with
+//! `safetensors.torch.save_file(m.state_dict(), path)` (no metadata) loads here: the
+//! architecture is inferred from the tensor shapes, and the module names need not be `rnn`
+//! and `head` (`lstm.weight_ih_l0` and `fc.weight` work too).
+//!
+//! Every tensor is validated against [`param_specs`] before any math, and all problems
+//! (missing, unexpected, wrong shape, wrong dtype) are reported in one error.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use safetensors::{Dtype, SafeTensors, tensor::TensorView};
+use serde::{Deserialize, Serialize};
+
+use crate::cell::CellKind;
+use crate::error::{Error, Result};
+use crate::io::atomic::write_atomic;
+use crate::model::{HeadKind, LossKind, Model, ModelConfig, param_specs};
+
+/// Version of the metadata layout, stored as `format_version`.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// A model with what it was trained for.
+#[derive(Clone, Debug)]
+pub struct ModelFile {
+    pub model: Model<f32>,
+    /// Task-specific settings (e.g. `{"name": "bitcount", "bits": 20}`), stored as JSON.
+    pub task: Option<serde_json::Value>,
+    /// True when the architecture was inferred from tensor shapes (a PyTorch-saved file).
+    pub inferred: bool,
+}
+
+/// The `config` metadata entry: the architecture plus the plain fields PyTorch users expect.
+#[derive(Serialize, Deserialize)]
+struct ConfigJson {
+    #[serde(flatten)]
+    config: ModelConfig,
+    /// Uniform hidden size, when every layer has the same (PyTorch's `hidden_size`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    hidden_size: Option<usize>,
+    #[serde(default)]
+    num_layers: usize,
+    #[serde(default)]
+    num_classes: usize,
+}
+
+/// Writes `file` to `path` atomically (temp file + rename).
+pub fn save(path: &Path, file: &ModelFile) -> Result<()> {
+    let m = &file.model;
+    let cfg = &m.config;
+    let uniform = cfg.hidden_sizes.windows(2).all(|w| w[0] == w[1]);
+    let cj = ConfigJson {
+        config: cfg.clone(),
+        hidden_size: uniform.then(|| cfg.hidden_sizes[0]),
+        num_layers: cfg.num_layers(),
+        num_classes: cfg.output_size,
+    };
+    let mut meta = HashMap::new();
+    meta.insert("format".to_string(), "recur".to_string());
+    meta.insert("format_version".to_string(), FORMAT_VERSION.to_string());
+    meta.insert("config".to_string(), json(&cj));
+    if let Some(t) = &file.task {
+        meta.insert("task".to_string(), t.to_string());
+    }
+    let bytes: Vec<Vec<u8>> =
+        m.specs.iter().map(|s| m.params[s.range()].iter().flat_map(|x| x.to_le_bytes()).collect()).collect();
+    let views = m
+        .specs
+        .iter()
+        .zip(&bytes)
+        .map(|(s, b)| {
+            let v = TensorView::new(Dtype::F32, s.shape.clone(), b)
+                .map_err(|e| Error::format(path, format!("tensor {}: {e}", s.name)))?;
+            Ok((s.name.clone(), v))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let out = safetensors::serialize(views, Some(meta)).map_err(|e| Error::format(path, e.to_string()))?;
+    write_atomic(path, &out)
+}
+
+fn json<S: Serialize>(v: &S) -> String {
+    serde_json::to_string(v).expect("plain structs serialize")
+}
+
+/// Reads a model file written by [`save`] or by `safetensors.torch.save_file`.
+pub fn load(path: &Path) -> Result<ModelFile> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    parse(&bytes, path)
+}
+
+/// [`load`] on bytes already in memory.
+pub fn parse(bytes: &[u8], path: &Path) -> Result<ModelFile> {
+    let bad = |reason: String| Error::format(path, reason);
+    let st = SafeTensors::deserialize(bytes).map_err(|e| {
+        bad(format!("not a valid safetensors file ({e}); is it a model saved by recur or safetensors?"))
+    })?;
+    let (_, meta) = SafeTensors::read_metadata(bytes).map_err(|e| bad(e.to_string()))?;
+    let meta = meta.metadata().clone().unwrap_or_default();
+    let mut tensors: HashMap<String, TensorView> = st.tensors().into_iter().collect();
+
+    let (config, inferred) = match meta.get("config") {
+        Some(c) => {
+            let cj: ConfigJson = serde_json::from_str(c)
+                .map_err(|e| bad(format!("metadata `config` is not a recur config: {e}")))?;
+            (cj.config, false)
+        }
+        None => {
+            let (cfg, renames) = infer_config(&tensors).map_err(bad)?;
+            for (from, to) in renames {
+                if let Some(v) = tensors.remove(&from) {
+                    tensors.insert(to, v);
+                }
+            }
+            (cfg, true)
+        }
+    };
+    config.validate()?;
+    let task = match meta.get("task") {
+        Some(t) => {
+            Some(serde_json::from_str(t).map_err(|e| bad(format!("metadata `task` is not JSON: {e}")))?)
+        }
+        None => None,
+    };
+
+    let specs = param_specs(&config);
+    let mut problems = Vec::new();
+    let mut params = Vec::new();
+    for s in &specs {
+        match tensors.remove(&s.name) {
+            None => problems.push(format!("  missing tensor {} {:?}", s.name, s.shape)),
+            Some(v) if v.shape() != s.shape.as_slice() => {
+                problems.push(format!("  {} has shape {:?}, expected {:?}", s.name, v.shape(), s.shape))
+            }
+            Some(v) => match to_f32(&v) {
+                Some(vals) => params.extend(vals),
+                None => problems.push(format!("  {} has dtype {:?}, expected F32 or F64", s.name, v.dtype())),
+            },
+        }
+    }
+    let mut extra: Vec<_> = tensors.keys().cloned().collect();
+    extra.sort();
+    for k in extra {
+        problems.push(format!("  unexpected tensor {k}"));
+    }
+    if !problems.is_empty() {
+        return Err(Error::ModelMismatch {
+            path: path.into(),
+            arch: describe(&config),
+            problems: problems.join("\n"),
+        });
+    }
+    Ok(ModelFile { model: Model::from_params(config, params)?, task, inferred })
+}
+
+/// A short human description: `lstm 2x24 -> 21 (last, ce)`.
+pub fn describe(c: &ModelConfig) -> String {
+    let hs: Vec<String> = c.hidden_sizes.iter().map(|h| h.to_string()).collect();
+    let head = match c.head {
+        HeadKind::Last => "last",
+        HeadKind::Step => "step",
+    };
+    format!("{} {} -> {} [{}] ({head}, {})", c.cell, c.input_size, hs.join("/"), c.output_size, c.loss.name())
+}
+
+fn to_f32(v: &TensorView) -> Option<Vec<f32>> {
+    match v.dtype() {
+        Dtype::F32 => {
+            Some(v.data().chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
+        }
+        Dtype::F64 => Some(
+            v.data()
+                .chunks_exact(8)
+                .map(|c| f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]) as f32)
+                .collect(),
+        ),
+        _ => None,
+    }
+}
+
+/// Infers the architecture of a PyTorch-saved `{rnn, head}` state dict from tensor shapes,
+/// returning the config and the renames onto recur's canonical names. The head is taken to be
+/// a last-step classifier (cross-entropy); the CLI can override that.
+fn infer_config(
+    t: &HashMap<String, TensorView>,
+) -> std::result::Result<(ModelConfig, Vec<(String, String)>), String> {
+    let keys: Vec<&String> = t.keys().collect();
+    let first = keys
+        .iter()
+        .find(|k| k.ends_with("weight_ih_l0"))
+        .ok_or("no metadata and no `*.weight_ih_l0` tensor: not a recur or PyTorch RNN model file")?;
+    let rnn_prefix = &first[..first.len() - "weight_ih_l0".len()];
+    if keys.iter().any(|k| k.ends_with("_reverse")) {
+        return Err("bidirectional RNNs (`*_reverse` tensors) are not supported yet".into());
+    }
+    if keys.iter().any(|k| k.contains("weight_hr_l")) {
+        return Err("LSTMs with proj_size (`weight_hr_l*` tensors) are not supported".into());
+    }
+    let shape = |k: &str| t.get(k).map(|v| v.shape().to_vec());
+    let mut renames = Vec::new();
+    let mut hidden_sizes = Vec::new();
+    let mut gates = None;
+    let mut input_size = 0;
+    for l in 0.. {
+        let key = |n: &str| format!("{rnn_prefix}{n}_l{l}");
+        let (Some(ih), Some(hh)) = (shape(&key("weight_ih")), shape(&key("weight_hh"))) else { break };
+        if ih.len() != 2 || hh.len() != 2 || hh[1] == 0 || hh[0] % hh[1] != 0 {
+            return Err(format!(
+                "{} has shape {hh:?}, which is not [gates*hidden, hidden]",
+                key("weight_hh")
+            ));
+        }
+        let g = hh[0] / hh[1];
+        if gates.is_some_and(|g0| g0 != g) {
+            return Err(format!("layer {l} has {g} gates but layer 0 has {}", gates.unwrap_or(0)));
+        }
+        gates = Some(g);
+        if l == 0 {
+            input_size = ih[1];
+        }
+        hidden_sizes.push(hh[1]);
+        for n in ["weight_ih", "weight_hh", "bias_ih", "bias_hh"] {
+            renames.push((key(n), format!("rnn.{n}_l{l}")));
+        }
+    }
+    let g = gates.unwrap_or(0);
+    let cell = CellKind::from_gates(g)
+        .ok_or_else(|| format!("weight_hh_l0 implies {g} gates; expected 1 (RNN), 3 (GRU) or 4 (LSTM)"))?;
+    // The head: the one remaining `X.weight` [C, H] with its `X.bias`.
+    let h_top = *hidden_sizes.last().unwrap_or(&0);
+    let heads: Vec<&&String> = keys
+        .iter()
+        .filter(|k| !k.starts_with(rnn_prefix) || rnn_prefix.is_empty() && !k.contains("_l"))
+        .filter(|k| k.ends_with("weight") && shape(k).is_some_and(|s| s.len() == 2 && s[1] == h_top))
+        .collect();
+    let [head] = heads[..] else {
+        return Err(format!(
+            "cannot find the head: expected one `<name>.weight` of shape [classes, {h_top}] besides the RNN, found {}",
+            heads.len()
+        ));
+    };
+    let hp = &head[..head.len() - "weight".len()];
+    let output_size = shape(head).map_or(0, |s| s[0]);
+    renames.push((format!("{hp}weight"), "head.weight".into()));
+    renames.push((format!("{hp}bias"), "head.bias".into()));
+    let cfg = ModelConfig {
+        cell,
+        input_size,
+        hidden_sizes,
+        output_size,
+        head: HeadKind::Last,
+        loss: if output_size >= 2 { LossKind::CrossEntropy } else { LossKind::Bce },
+    };
+    Ok((cfg, renames))
+}

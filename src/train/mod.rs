@@ -1,0 +1,205 @@
+//! The training loop, written once for every task: batches from a [`Task`], loss and
+//! gradients from a [`Session`], optional clipping, an optimizer step; evaluation every N
+//! epochs, metrics as JSON lines, atomic checkpoints, a progress bar, and a stop with a clear
+//! error when the loss stops being finite (the checkpoint on disk stays the last good one).
+//!
+//! Tasks own their data and their evaluation; this module owns nothing task-specific.
+
+pub mod metrics;
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+use crate::error::{Error, Result};
+use crate::io::model_file::{self, ModelFile};
+use crate::model::pass::mean_loss;
+use crate::model::{Model, Session, Targets};
+use crate::optim::{OptimConfig, Optimizer, clip_grad_norm};
+use metrics::{MetricsLog, Record};
+
+/// One training batch, batch-first, with buffers reused between steps.
+#[derive(Clone, Debug, Default)]
+pub struct Batch {
+    /// `[B, T, I]`.
+    pub input: Vec<f32>,
+    pub batch: usize,
+    pub steps: usize,
+    /// Class targets (`ce`), `[B]` or `[B, T]`; empty otherwise.
+    pub classes: Vec<u32>,
+    /// Real targets (`bce`, `mse`), shaped like the logits; empty otherwise.
+    pub dense: Vec<f32>,
+}
+
+impl Batch {
+    pub fn targets(&self) -> Targets<'_, f32> {
+        if self.dense.is_empty() { Targets::Classes(&self.classes) } else { Targets::Dense(&self.dense) }
+    }
+}
+
+/// A named held-out measurement, e.g. `("test_error", 0.0012)`.
+pub type Metric = (String, f64);
+
+/// What a task supplies to the loop.
+pub trait Task {
+    /// Training batches per epoch at this batch size.
+    fn steps_per_epoch(&self, batch_size: usize) -> usize;
+    /// Fills `out` with batch `step` of `epoch` (both from 0).
+    fn train_batch(
+        &mut self,
+        epoch: usize,
+        step: usize,
+        batch_size: usize,
+        rng: &mut ChaCha8Rng,
+        out: &mut Batch,
+    );
+    /// Held-out metrics; `final_eval` asks for the complete evaluation (it may be slower).
+    fn evaluate(&self, model: &Model<f32>, sess: &mut Session<f32>, final_eval: bool) -> Result<Vec<Metric>>;
+    /// What is stored in the model file's `task` metadata.
+    fn task_json(&self) -> serde_json::Value;
+}
+
+/// Settings of the loop itself (the model and the data are the task's and the caller's).
+#[derive(Clone, Debug)]
+pub struct TrainConfig {
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub optim: OptimConfig,
+    /// Clip gradients to this global norm.
+    pub clip: Option<f64>,
+    pub seed: u64,
+    pub threads: usize,
+    /// Evaluate (and checkpoint) every this many epochs; 0 = only at the end.
+    pub eval_every: usize,
+    /// Where the model is saved (atomically) at each evaluation and at the end.
+    pub output: Option<PathBuf>,
+    /// JSON lines appended per evaluation.
+    pub metrics: Option<PathBuf>,
+    /// Show a progress bar (when stderr is a terminal).
+    pub progress: bool,
+    /// Stop early once this metric (first of the task's) is at or below the value.
+    pub target: Option<f64>,
+}
+
+/// What a finished run reports.
+#[derive(Clone, Debug)]
+pub struct TrainReport {
+    pub epochs: usize,
+    pub steps: usize,
+    pub seconds: f64,
+    pub final_loss: f64,
+    pub metrics: Vec<Metric>,
+}
+
+/// Trains `model` on `task`; `log` receives each evaluation line as it happens.
+pub fn train<K: Task>(
+    model: &mut Model<f32>,
+    task: &mut K,
+    cfg: &TrainConfig,
+    mut log: impl FnMut(&str),
+) -> Result<TrainReport> {
+    let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed ^ 0x5eed_da7a);
+    let mut sess = Session::<f32>::new(cfg.threads);
+    let mut eval_sess = Session::<f32>::new(cfg.threads);
+    let mut opt = Optimizer::<f32>::new(cfg.optim.clone());
+    let mut metrics_log = cfg.metrics.as_deref().map(MetricsLog::create).transpose()?;
+    let per_epoch = task.steps_per_epoch(cfg.batch_size).max(1);
+    let total = per_epoch * cfg.epochs;
+    let bar = if cfg.progress { ProgressBar::new(total as u64) } else { ProgressBar::hidden() };
+    bar.set_style(
+        ProgressStyle::with_template("{bar:30} {pos}/{len} steps {per_sec} eta {eta} {msg}")
+            .expect("static template"),
+    );
+    let start = Instant::now();
+    let mut batch = Batch::default();
+    let (mut step, mut loss_acc, mut loss_n, mut last_loss) = (0usize, 0.0f64, 0usize, f64::NAN);
+    let mut metrics = Vec::new();
+    let mut epochs_run = 0;
+    for epoch in 0..cfg.epochs {
+        for s in 0..per_epoch {
+            task.train_batch(epoch, s, cfg.batch_size, &mut rng, &mut batch);
+            let sum = sess.loss_and_grad(
+                model,
+                &batch.input,
+                batch.batch,
+                batch.steps,
+                None,
+                batch.targets(),
+                Default::default(),
+            )?;
+            let loss = mean_loss(&model.config, &sum, batch.batch, batch.steps);
+            step += 1;
+            if !loss.is_finite() {
+                bar.abandon();
+                return Err(Error::Diverged { step, loss });
+            }
+            if let Some(max) = cfg.clip {
+                let norm = clip_grad_norm(sess.param_grads_mut(), max);
+                if !norm.is_finite() {
+                    bar.abandon();
+                    return Err(Error::Diverged { step, loss: norm });
+                }
+            }
+            opt.step(&mut model.params, sess.param_grads());
+            loss_acc += loss;
+            loss_n += 1;
+            bar.inc(1);
+            if step % 20 == 0 {
+                bar.set_message(format!("loss {:.4}", loss_acc / loss_n as f64));
+            }
+        }
+        epochs_run = epoch + 1;
+        last_loss = loss_acc / loss_n.max(1) as f64;
+        let last_epoch = epoch + 1 == cfg.epochs;
+        if (cfg.eval_every > 0 && (epoch + 1) % cfg.eval_every == 0) || last_epoch {
+            metrics = task.evaluate(model, &mut eval_sess, last_epoch)?;
+            let rec = Record {
+                epoch: epoch + 1,
+                step,
+                train_loss: last_loss,
+                seconds: start.elapsed().as_secs_f64(),
+                metrics: metrics.clone(),
+            };
+            bar.suspend(|| log(&rec.line()));
+            if let Some(m) = metrics_log.as_mut() {
+                m.append(&rec)?;
+            }
+            if let Some(path) = &cfg.output {
+                model_file::save(
+                    path,
+                    &ModelFile { model: model.clone(), task: Some(task.task_json()), inferred: false },
+                )?;
+            }
+            let reached = cfg.target.is_some_and(|t| metrics.first().is_some_and(|m| m.1 <= t));
+            if reached && !last_epoch {
+                // One complete evaluation for the record, then stop.
+                metrics = task.evaluate(model, &mut eval_sess, true)?;
+                let rec = Record {
+                    epoch: epoch + 1,
+                    step,
+                    train_loss: last_loss,
+                    seconds: start.elapsed().as_secs_f64(),
+                    metrics: metrics.clone(),
+                };
+                bar.suspend(|| log(&format!("target reached; {}", rec.line())));
+                if let Some(m) = metrics_log.as_mut() {
+                    m.append(&rec)?;
+                }
+                break;
+            }
+        }
+        loss_acc = 0.0;
+        loss_n = 0;
+    }
+    bar.finish_and_clear();
+    Ok(TrainReport {
+        epochs: epochs_run,
+        steps: step,
+        seconds: start.elapsed().as_secs_f64(),
+        final_loss: last_loss,
+        metrics,
+    })
+}
