@@ -25,73 +25,93 @@
 //! Worked by hand: H = 1, all projections 0, h = 1: r = z = 0.5, n = 0, h' = 0.5.
 
 use crate::float::Float;
+use crate::ops::lanes::{LANES, load, store};
+use crate::ops::simd_fn;
 
-/// One step over `b` rows. `gx`: `[b, 3H]` input projection in, activated (r, z, n) out.
-/// `gh`: `[b, 3H]` hidden projection. `ghn` `[b, H]` receives `gh_n`; `h_prev`, `h`: `[b, H]`.
-#[inline(always)]
-pub fn forward_step<T: Float>(
-    hidden: usize,
-    gx: &mut [T],
-    gh: &[T],
-    ghn: &mut [T],
-    h_prev: &[T],
-    h: &mut [T],
-) {
-    let rows = gx.chunks_exact_mut(3 * hidden).zip(gh.chunks_exact(3 * hidden));
-    let rows = rows.zip(ghn.chunks_exact_mut(hidden)).zip(h_prev.chunks_exact(hidden));
-    for ((((gx, gh), ghn), hp), h) in rows.zip(h.chunks_exact_mut(hidden)) {
-        let (xr, rest) = gx.split_at_mut(hidden);
-        let (xz, xn) = rest.split_at_mut(hidden);
-        let (hr, rest) = gh.split_at(hidden);
-        let (hz, hn) = rest.split_at(hidden);
-        for j in 0..hidden {
-            let r = (xr[j] + hr[j]).sigmoid();
-            let z = (xz[j] + hz[j]).sigmoid();
-            let n = (xn[j] + r * hn[j]).tanh();
-            xr[j] = r;
-            xz[j] = z;
-            xn[j] = n;
-            ghn[j] = hn[j];
-            h[j] = (T::ONE - z) * n + z * hp[j];
+simd_fn! {
+    /// One step over `b` rows. `gx`: `[b, 3H]` input projection in, activated (r, z, n) out.
+    /// `gh`: `[b, 3H]` hidden projection. `ghn` `[b, H]` receives `gh_n`; `h_prev`, `h`: `[b, H]`.
+    pub fn forward_step<T: Float>(
+        hidden: usize,
+        gx: &mut [T],
+        gh: &[T],
+        ghn: &mut [T],
+        h_prev: &[T],
+        h: &mut [T],
+    ) {
+        let rows = gx.chunks_exact_mut(3 * hidden).zip(gh.chunks_exact(3 * hidden));
+        let rows = rows.zip(ghn.chunks_exact_mut(hidden)).zip(h_prev.chunks_exact(hidden));
+        for ((((gx, gh), ghn), hp), h) in rows.zip(h.chunks_exact_mut(hidden)) {
+            let (xr, rest) = gx.split_at_mut(hidden);
+            let (xz, xn) = rest.split_at_mut(hidden);
+            let (hr, rest) = gh.split_at(hidden);
+            let (hz, hn) = rest.split_at(hidden);
+            for j in (0..hidden).step_by(LANES) {
+                let (mut r, mut z, mut n) = (load(xr, j), load(xz, j), load(xn, j));
+                let (hr, hz, hn, hp) = (load(hr, j), load(hz, j), load(hn, j), load(hp, j));
+                let mut hv = [T::ZERO; LANES];
+                for l in 0..LANES {
+                    r[l] = (r[l] + hr[l]).sigmoid();
+                    z[l] = (z[l] + hz[l]).sigmoid();
+                    n[l] = (n[l] + r[l] * hn[l]).tanh();
+                    hv[l] = (T::ONE - z[l]) * n[l] + z[l] * hp[l];
+                }
+                store(xr, j, &r);
+                store(xz, j, &z);
+                store(xn, j, &n);
+                store(ghn, j, &hn);
+                store(h, j, &hv);
+            }
         }
     }
 }
 
-/// Backward of one step. `gx`: activated gates in, `dgx` out. `dgh`: `[b, 3H]` out.
-/// `dh_rec`: `[b, H]`, dL/dh' from the recurrence in; out, the direct part `dh' * z` of
-/// dL/dh, to which the layer adds `dgh W_hh`.
-#[allow(clippy::too_many_arguments)]
-#[inline(always)]
-pub fn backward_step<T: Float>(
-    hidden: usize,
-    gx: &mut [T],
-    dgh: &mut [T],
-    ghn: &[T],
-    h_prev: &[T],
-    dh_above: &[T],
-    dh_rec: &mut [T],
-) {
-    let rows = gx.chunks_exact_mut(3 * hidden).zip(dgh.chunks_exact_mut(3 * hidden));
-    let rows = rows.zip(ghn.chunks_exact(hidden)).zip(h_prev.chunks_exact(hidden));
-    let rows = rows.zip(dh_above.chunks_exact(hidden)).zip(dh_rec.chunks_exact_mut(hidden));
-    for (((((gx, dgh), ghn), hp), da), dr) in rows {
-        let (xr, rest) = gx.split_at_mut(hidden);
-        let (xz, xn) = rest.split_at_mut(hidden);
-        let (yr, rest) = dgh.split_at_mut(hidden);
-        let (yz, yn) = rest.split_at_mut(hidden);
-        for j in 0..hidden {
-            let (r, z, n) = (xr[j], xz[j], xn[j]);
-            let dh = da[j] + dr[j];
-            let dan = dh * (T::ONE - z) * (T::ONE - n * n);
-            let daz = dh * (hp[j] - n) * z * (T::ONE - z);
-            let dar = dan * ghn[j] * r * (T::ONE - r);
-            xr[j] = dar;
-            xz[j] = daz;
-            xn[j] = dan;
-            yr[j] = dar;
-            yz[j] = daz;
-            yn[j] = dan * r;
-            dr[j] = dh * z;
+simd_fn! {
+    /// Backward of one step. `gx`: activated gates in, `dgx` out. `dgh`: `[b, 3H]` out.
+    /// `dh_rec`: `[b, H]`, dL/dh' from the recurrence in; out, the direct part `dh' * z` of
+    /// dL/dh, to which the layer adds `dgh W_hh`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn backward_step<T: Float>(
+        hidden: usize,
+        gx: &mut [T],
+        dgh: &mut [T],
+        ghn: &[T],
+        h_prev: &[T],
+        dh_above: &[T],
+        dh_rec: &mut [T],
+    ) {
+        let rows = gx.chunks_exact_mut(3 * hidden).zip(dgh.chunks_exact_mut(3 * hidden));
+        let rows = rows.zip(ghn.chunks_exact(hidden)).zip(h_prev.chunks_exact(hidden));
+        let rows = rows.zip(dh_above.chunks_exact(hidden)).zip(dh_rec.chunks_exact_mut(hidden));
+        for (((((gx, dgh), ghn), hp), da), dr) in rows {
+            let (xr, rest) = gx.split_at_mut(hidden);
+            let (xz, xn) = rest.split_at_mut(hidden);
+            let (yr, rest) = dgh.split_at_mut(hidden);
+            let (yz, yn) = rest.split_at_mut(hidden);
+            for j in (0..hidden).step_by(LANES) {
+                let (mut r, mut z, mut n) = (load(xr, j), load(xz, j), load(xn, j));
+                let (gn, hpv, dav, mut drv) = (load(ghn, j), load(hp, j), load(da, j), load(dr, j));
+                let mut ynv = [T::ZERO; LANES];
+                for l in 0..LANES {
+                    let (rv, zv, nv) = (r[l], z[l], n[l]);
+                    let dh = dav[l] + drv[l];
+                    let dan = dh * (T::ONE - zv) * (T::ONE - nv * nv);
+                    let daz = dh * (hpv[l] - nv) * zv * (T::ONE - zv);
+                    let dar = dan * gn[l] * rv * (T::ONE - rv);
+                    r[l] = dar;
+                    z[l] = daz;
+                    n[l] = dan;
+                    ynv[l] = dan * rv;
+                    drv[l] = dh * zv;
+                }
+                store(xr, j, &r);
+                store(xz, j, &z);
+                store(xn, j, &n);
+                store(yr, j, &r);
+                store(yz, j, &z);
+                store(yn, j, &ynv);
+                store(dr, j, &drv);
+            }
         }
     }
 }

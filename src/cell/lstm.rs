@@ -27,73 +27,90 @@
 //! c' = 0.5 and h' = 0.5 tanh(0.5) = 0.23105858.
 
 use crate::float::Float;
+use crate::ops::lanes::{LANES, load, store};
+use crate::ops::simd_fn;
 
-/// One step over `b` rows. `gates`: `[b, 4H]` preactivations in, activated gates out.
-/// `c_prev`, `c`, `tanh_c`, `h`: `[b, H]`.
-#[inline(always)]
-pub fn forward_step<T: Float>(
-    hidden: usize,
-    gates: &mut [T],
-    c_prev: &[T],
-    c: &mut [T],
-    tanh_c: &mut [T],
-    h: &mut [T],
-) {
-    let rows = gates.chunks_exact_mut(4 * hidden);
-    let rows = rows.zip(c_prev.chunks_exact(hidden)).zip(c.chunks_exact_mut(hidden));
-    let rows = rows.zip(tanh_c.chunks_exact_mut(hidden)).zip(h.chunks_exact_mut(hidden));
-    for ((((g, cp), c), tc), h) in rows {
-        let (gi, rest) = g.split_at_mut(hidden);
-        let (gf, rest) = rest.split_at_mut(hidden);
-        let (gg, go) = rest.split_at_mut(hidden);
-        for j in 0..hidden {
-            let i = gi[j].sigmoid();
-            let f = gf[j].sigmoid();
-            let gv = gg[j].tanh();
-            let o = go[j].sigmoid();
-            let cn = f * cp[j] + i * gv;
-            let t = cn.tanh();
-            gi[j] = i;
-            gf[j] = f;
-            gg[j] = gv;
-            go[j] = o;
-            c[j] = cn;
-            tc[j] = t;
-            h[j] = o * t;
+simd_fn! {
+    /// One step over `b` rows. `gates`: `[b, 4H]` preactivations in, activated gates out.
+    /// `c_prev`, `c`, `tanh_c`, `h`: `[b, H]`.
+    pub fn forward_step<T: Float>(
+        hidden: usize,
+        gates: &mut [T],
+        c_prev: &[T],
+        c: &mut [T],
+        tanh_c: &mut [T],
+        h: &mut [T],
+    ) {
+        let rows = gates.chunks_exact_mut(4 * hidden).zip(c_prev.chunks_exact(hidden));
+        let rows = rows.zip(c.chunks_exact_mut(hidden)).zip(tanh_c.chunks_exact_mut(hidden));
+        for ((((g, cp), c), tc), h) in rows.zip(h.chunks_exact_mut(hidden)) {
+            let (gi, rest) = g.split_at_mut(hidden);
+            let (gf, rest) = rest.split_at_mut(hidden);
+            let (gg, go) = rest.split_at_mut(hidden);
+            for j in (0..hidden).step_by(LANES) {
+                let (mut i, mut f, mut gv, mut o) = (load(gi, j), load(gf, j), load(gg, j), load(go, j));
+                let cp = load(cp, j);
+                let (mut cn, mut t, mut hn) = ([T::ZERO; LANES], [T::ZERO; LANES], [T::ZERO; LANES]);
+                for l in 0..LANES {
+                    i[l] = i[l].sigmoid();
+                    f[l] = f[l].sigmoid();
+                    gv[l] = gv[l].tanh();
+                    o[l] = o[l].sigmoid();
+                    cn[l] = f[l] * cp[l] + i[l] * gv[l];
+                    t[l] = cn[l].tanh();
+                    hn[l] = o[l] * t[l];
+                }
+                store(gi, j, &i);
+                store(gf, j, &f);
+                store(gg, j, &gv);
+                store(go, j, &o);
+                store(c, j, &cn);
+                store(tc, j, &t);
+                store(h, j, &hn);
+            }
         }
     }
 }
 
-/// Backward of one step. `gates`: activated gates in, `da` (preactivation gradients) out.
-/// `dc`: `[b, H]`, dL/dc' in, dL/dc (previous step) out.
-#[allow(clippy::too_many_arguments)]
-#[inline(always)]
-pub fn backward_step<T: Float>(
-    hidden: usize,
-    gates: &mut [T],
-    c_prev: &[T],
-    tanh_c: &[T],
-    dh_above: &[T],
-    dh_rec: &[T],
-    dc: &mut [T],
-) {
-    let rows = gates.chunks_exact_mut(4 * hidden).zip(c_prev.chunks_exact(hidden));
-    let rows = rows.zip(tanh_c.chunks_exact(hidden)).zip(dh_above.chunks_exact(hidden));
-    let rows = rows.zip(dh_rec.chunks_exact(hidden)).zip(dc.chunks_exact_mut(hidden));
-    for (((((g, cp), tc), da), dr), dc) in rows {
-        let (gi, rest) = g.split_at_mut(hidden);
-        let (gf, rest) = rest.split_at_mut(hidden);
-        let (gg, go) = rest.split_at_mut(hidden);
-        for j in 0..hidden {
-            let (i, f, gv, o) = (gi[j], gf[j], gg[j], go[j]);
-            let dh = da[j] + dr[j];
-            let t = tc[j];
-            let dct = dc[j] + dh * o * (T::ONE - t * t);
-            gi[j] = dct * gv * i * (T::ONE - i);
-            gf[j] = dct * cp[j] * f * (T::ONE - f);
-            gg[j] = dct * i * (T::ONE - gv * gv);
-            go[j] = dh * t * o * (T::ONE - o);
-            dc[j] = dct * f;
+simd_fn! {
+    /// Backward of one step. `gates`: activated gates in, `da` (preactivation gradients) out.
+    /// `dc`: `[b, H]`, dL/dc' in, dL/dc (previous step) out.
+    #[allow(clippy::too_many_arguments)]
+    pub fn backward_step<T: Float>(
+        hidden: usize,
+        gates: &mut [T],
+        c_prev: &[T],
+        tanh_c: &[T],
+        dh_above: &[T],
+        dh_rec: &[T],
+        dc: &mut [T],
+    ) {
+        let rows = gates.chunks_exact_mut(4 * hidden).zip(c_prev.chunks_exact(hidden));
+        let rows = rows.zip(tanh_c.chunks_exact(hidden)).zip(dh_above.chunks_exact(hidden));
+        let rows = rows.zip(dh_rec.chunks_exact(hidden)).zip(dc.chunks_exact_mut(hidden));
+        for (((((g, cp), tc), da), dr), dc) in rows {
+            let (gi, rest) = g.split_at_mut(hidden);
+            let (gf, rest) = rest.split_at_mut(hidden);
+            let (gg, go) = rest.split_at_mut(hidden);
+            for j in (0..hidden).step_by(LANES) {
+                let (mut i, mut f, mut gv, mut o) = (load(gi, j), load(gf, j), load(gg, j), load(go, j));
+                let (cp, t, da, dr, mut dcv) = (load(cp, j), load(tc, j), load(da, j), load(dr, j), load(dc, j));
+                for l in 0..LANES {
+                    let dh = da[l] + dr[l];
+                    let dct = dcv[l] + dh * o[l] * (T::ONE - t[l] * t[l]);
+                    let (iv, fv, gl, ov) = (i[l], f[l], gv[l], o[l]);
+                    i[l] = dct * gl * iv * (T::ONE - iv);
+                    f[l] = dct * cp[l] * fv * (T::ONE - fv);
+                    gv[l] = dct * iv * (T::ONE - gl * gl);
+                    o[l] = dh * t[l] * ov * (T::ONE - ov);
+                    dcv[l] = dct * fv;
+                }
+                store(gi, j, &i);
+                store(gf, j, &f);
+                store(gg, j, &gv);
+                store(go, j, &o);
+                store(dc, j, &dcv);
+            }
         }
     }
 }

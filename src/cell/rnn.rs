@@ -20,20 +20,33 @@
 //! da = 1 - 0.46211716^2 = 0.78644773.
 
 use crate::float::Float;
+use crate::ops::lanes::{LANES, load, store};
+use crate::ops::simd_fn;
 
-/// `h = tanh(pre)` over a `[b, H]` block.
-#[inline(always)]
-pub fn forward_step<T: Float>(pre: &[T], h: &mut [T]) {
-    for (h, &a) in h.iter_mut().zip(pre) {
-        *h = a.tanh();
+simd_fn! {
+    /// `h = tanh(pre)` over a `[b, H]` block.
+    pub fn forward_step<T: Float>(pre: &[T], h: &mut [T]) {
+        for j in (0..h.len()).step_by(LANES) {
+            let mut a = load(pre, j);
+            for x in a.iter_mut() {
+                *x = x.tanh();
+            }
+            store(h, j, &a);
+        }
     }
 }
 
-/// `dpre = (dh_above + dh_rec) * (1 - h^2)`; `dpre` may be the buffer that held `pre`.
-#[inline(always)]
-pub fn backward_step<T: Float>(h: &[T], dh_above: &[T], dh_rec: &[T], dpre: &mut [T]) {
-    for (((d, &h), &da), &dr) in dpre.iter_mut().zip(h).zip(dh_above).zip(dh_rec) {
-        *d = (da + dr) * (T::ONE - h * h);
+simd_fn! {
+    /// `dpre = (dh_above + dh_rec) * (1 - h^2)`; `dpre` may be the buffer that held `pre`.
+    pub fn backward_step<T: Float>(h: &[T], dh_above: &[T], dh_rec: &[T], dpre: &mut [T]) {
+        for j in (0..dpre.len()).step_by(LANES) {
+            let (h, da, dr) = (load(h, j), load(dh_above, j), load(dh_rec, j));
+            let mut d = [T::ZERO; LANES];
+            for l in 0..LANES {
+                d[l] = (da[l] + dr[l]) * (T::ONE - h[l] * h[l]);
+            }
+            store(dpre, j, &d);
+        }
     }
 }
 

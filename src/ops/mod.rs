@@ -4,8 +4,49 @@
 //! they are declared.
 
 pub mod act;
+pub mod lanes;
 
 use crate::float::Float;
+
+/// Whether the CPU has AVX2 and FMA (std caches the check).
+#[inline(always)]
+pub fn has_avx2() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// Defines an elementwise kernel twice: as written (baseline target) and compiled with AVX2 and
+/// FMA enabled, and dispatches at run time. The body is `#[inline(always)]` inside both, so the
+/// AVX2 twin really is generated with 8-wide vectors (a closure passed to a
+/// `#[target_feature]` function is not reliably inlined, and then runs at the baseline). Rust
+/// never fuses a multiply and an add on its own, so both twins give the same bits.
+macro_rules! simd_fn {
+    ($(#[$m:meta])* pub fn $name:ident<T: Float>($($arg:ident : $ty:ty),* $(,)?) $body:block) => {
+        $(#[$m])*
+        pub fn $name<T: Float>($($arg: $ty),*) {
+            #[inline(always)]
+            fn imp<T: Float>($($arg: $ty),*) $body
+            #[cfg(target_arch = "x86_64")]
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<T: Float>($($arg: $ty),*) {
+                imp($($arg),*)
+            }
+            #[cfg(target_arch = "x86_64")]
+            if $crate::ops::has_avx2() {
+                // SAFETY: the CPU supports every feature `avx2` is compiled for.
+                return unsafe { avx2($($arg),*) };
+            }
+            imp($($arg),*)
+        }
+    };
+}
+pub(crate) use simd_fn;
 
 /// A read-only strided matrix view: element (i, j) is `data[i*rs + j*cs]`.
 #[derive(Clone, Copy, Debug)]
