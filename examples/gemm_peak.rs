@@ -1,5 +1,5 @@
-//! Measures the GEMM throughput of this machine with the kernel recur uses (matrixmultiply
-//! sgemm), on a large square product and on the shapes of the tutorial configurations, to
+//! Measures the GEMM throughput of this machine with the kernel recur uses (the `gemm`
+//! crate), on a large square product and on the shapes of the tutorial configurations, to
 //! put `recur bench`'s GFLOP/s in context. `cargo run --release --example gemm_peak`.
 
 use std::time::Instant;
@@ -26,6 +26,8 @@ fn main() {
         (96, 10000, 24, "bitcount dW_hh (all steps)"),
         (64, 128, 512, "mnist step (B/2 rows)"),
         (1, 512, 2048, "aesop step (GEMV)"),
+        (500, 96, 24, "bitcount backward dh (B/2 rows)"),
+        (64, 512, 128, "mnist backward dh"),
     ] {
         println!("{what:<36} [{m}x{k}]x[{k}x{n}]: {:.1} GFLOP/s (1 thread)", time(m, k, n, 50));
     }

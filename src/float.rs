@@ -41,8 +41,8 @@ pub trait Float:
     fn sigmoid(self) -> Self;
     fn is_finite(self) -> bool;
 
-    /// `C = alpha * A B + beta * C` on raw strided matrices (row stride, column stride), the
-    /// matrixmultiply calling convention. Callers go through [`crate::ops::gemm`], which checks
+    /// `C = alpha * A B + beta * C` on raw strided matrices (row stride, column stride in
+    /// elements). Callers go through [`crate::ops::gemm`], which checks
     /// the extents; this is the unchecked kernel.
     ///
     /// # Safety
@@ -64,6 +64,55 @@ pub trait Float:
         rsc: isize,
         csc: isize,
     );
+}
+
+/// `C = alpha A B + beta C` through the `gemm` crate, whose convention is
+/// `dst = alpha dst + beta lhs rhs` with column stride first and `read_dst = false` to ignore
+/// the old C. Single-threaded: recur parallelizes over batch chunks instead.
+#[allow(clippy::too_many_arguments)]
+unsafe fn gemm_crate<T: 'static>(
+    m: usize,
+    k: usize,
+    n: usize,
+    alpha: T,
+    a: *const T,
+    rsa: isize,
+    csa: isize,
+    b: *const T,
+    rsb: isize,
+    csb: isize,
+    beta: T,
+    c: *mut T,
+    rsc: isize,
+    csc: isize,
+) where
+    T: Copy + PartialEq + Default,
+{
+    let read_dst = beta != T::default();
+    // SAFETY: forwarded contract.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            c,
+            csc,
+            rsc,
+            read_dst,
+            a,
+            csa,
+            rsa,
+            b,
+            csb,
+            rsb,
+            if read_dst { beta } else { T::default() },
+            alpha,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        )
+    }
 }
 
 impl Float for f32 {
@@ -127,7 +176,7 @@ impl Float for f32 {
         csc: isize,
     ) {
         // SAFETY: forwarded contract.
-        unsafe { matrixmultiply::sgemm(m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc) }
+        unsafe { gemm_crate(m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc) }
     }
 }
 
@@ -197,6 +246,6 @@ impl Float for f64 {
         csc: isize,
     ) {
         // SAFETY: forwarded contract.
-        unsafe { matrixmultiply::dgemm(m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc) }
+        unsafe { gemm_crate(m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc) }
     }
 }

@@ -1,4 +1,4 @@
-//! Dense kernels the engine is built from: a checked strided GEMM over the `matrixmultiply`
+//! Dense kernels the engine is built from: a checked strided GEMM over the `gemm`
 //! crate (with a naive reference beside it), row/column reductions, and the vectorizable
 //! activations in [`act`]. No tensor type: buffers are plain slices with a shape comment where
 //! they are declared.
