@@ -70,7 +70,7 @@ pub trait Float:
 /// `dst = alpha dst + beta lhs rhs` with column stride first and `read_dst = false` to ignore
 /// the old C. Single-threaded: recur parallelizes over batch chunks instead.
 #[allow(clippy::too_many_arguments)]
-unsafe fn gemm_crate<T: 'static>(
+unsafe fn gemm_crate<T: Copy + PartialEq + Default + 'static>(
     m: usize,
     k: usize,
     n: usize,
@@ -85,9 +85,7 @@ unsafe fn gemm_crate<T: 'static>(
     c: *mut T,
     rsc: isize,
     csc: isize,
-) where
-    T: Copy + PartialEq + Default,
-{
+) {
     let read_dst = beta != T::default();
     // SAFETY: forwarded contract.
     unsafe {
