@@ -28,10 +28,11 @@ pub fn run(a: EvalArgs) -> anyhow::Result<ExitCode> {
             let task = BitCount::new(spec.bits, spec.train_size, spec.data_seed)?;
             let (err, n) = task.test_error(&file.model, &mut sess, 0)?;
             println!(
-                "{}: test error {:.4}% on {n} test strings ({} wrong)",
+                "{}: test error {:.4}% on {n} test strings ({} wrong; {} have a count never seen in training)",
                 describe(&file.model.config),
                 err * 100.0,
-                (err * n as f64).round()
+                (err * n as f64).round(),
+                task.unseen_class_strings()
             );
         }
         other => bail!("don't know how to evaluate task `{other}`"),

@@ -14,7 +14,7 @@ use crate::data::bitcount::BitCount;
 use crate::io::model_file::describe;
 use crate::model::{HeadKind, LossKind, Model, ModelConfig};
 use crate::optim::{OptimConfig, OptimizerKind};
-use crate::train::{TrainConfig, train};
+use crate::train::{Schedule, TrainConfig, train};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum TaskName {
@@ -54,6 +54,9 @@ pub struct TrainArgs {
     /// Learning rate.
     #[arg(long)]
     pub lr: Option<f64>,
+    /// Learning-rate schedule: constant or cosine (annealed to 0 over the run).
+    #[arg(long, value_enum)]
+    pub schedule: Option<Schedule>,
     /// sgd, adam, adamw or rmsprop (PyTorch defaults otherwise).
     #[arg(long)]
     pub optimizer: Option<OptimizerKind>,
@@ -111,6 +114,7 @@ struct Preset {
     epochs: usize,
     optimizer: OptimizerKind,
     lr: f64,
+    schedule: Schedule,
     clip: Option<f64>,
     eval_every: usize,
     target_error: Option<f64>,
@@ -128,6 +132,7 @@ fn preset(task: TaskName, p: PresetName) -> Preset {
             epochs: 5000,         // epoch = 5000
             optimizer: OptimizerKind::Adam,
             lr: 1e-3, // tf.train.AdamOptimizer() default
+            schedule: Schedule::Constant,
             clip: None,
             eval_every: 100, // the tutorial only evaluates at the end; we report along the way
             target_error: None, // run all 5000 epochs, as the tutorial
@@ -136,14 +141,15 @@ fn preset(task: TaskName, p: PresetName) -> Preset {
         },
         (TaskName::Bitcount, PresetName::Default) => Preset {
             cell: CellKind::Lstm,
-            hidden: vec![32], // enough memory to count to 20 with margin
-            batch_size: 50,   // many small steps: 200 updates per epoch instead of 10
-            epochs: 60,
+            hidden: vec![24], // the tutorial's size; 32 is no more accurate here, and slower
+            batch_size: 25,   // 400 updates per epoch instead of 10: the main speed-up
+            epochs: 40,       // ~14 s on 2 cores, including the full 1M-string evaluation
             optimizer: OptimizerKind::Adam,
-            lr: 1e-2,        // small batches tolerate a larger step early on
-            clip: Some(1.0), // keeps the larger lr from spiking
-            eval_every: 1,
-            target_error: Some(1e-4), // stop at 0.01% on the 100k-string sample
+            lr: 1e-2,                   // small batches tolerate a larger step early on
+            schedule: Schedule::Cosine, // big early steps, then settle into an exact counter
+            clip: Some(1.0),            // keeps the larger rate from spiking
+            eval_every: 10,
+            target_error: None, // the floor is set by counts never seen in training (see eval)
             shuffle: true,
             eval_size: 100_000, // fast periodic check; the final evaluation uses all strings
         },
@@ -169,6 +175,7 @@ pub fn run(a: TrainArgs) -> anyhow::Result<ExitCode> {
         epochs: a.epochs.unwrap_or(p.epochs),
         batch_size: a.batch_size.unwrap_or(p.batch_size),
         optim,
+        schedule: a.schedule.unwrap_or(p.schedule),
         clip: a.clip.or(p.clip),
         seed: a.seed,
         threads: a.compute.threads,
@@ -211,9 +218,10 @@ pub fn run(a: TrainArgs) -> anyhow::Result<ExitCode> {
             let err = report.metrics.first().map_or(f64::NAN, |m| m.1);
             let wrong = (err * task.test.len() as f64).round();
             println!(
-                "done: test error {:.4}% on all {} test strings ({wrong} wrong) after {} epochs, {} steps, {:.1}s; saved {}",
+                "done: test error {:.4}% on all {} test strings ({wrong} wrong; {} of them have a count never seen in training) after {} epochs, {} steps, {:.1}s; saved {}",
                 err * 100.0,
                 task.test.len(),
+                task.unseen_class_strings(),
                 report.epochs,
                 report.steps,
                 report.seconds,

@@ -74,6 +74,18 @@ impl BitCount {
         }
     }
 
+    /// Test strings whose count of 1s never occurs in the training set. No classifier trained
+    /// on this split can get them right (its softmax never saw that class as a target), so
+    /// they set a floor under the test error: with the tutorial's 10,000 training strings the
+    /// extreme counts (0, 1, 19, 20 ones and most of 2 and 18) are usually absent.
+    pub fn unseen_class_strings(&self) -> usize {
+        let mut seen = vec![false; self.spec.bits + 1];
+        for &x in &self.train {
+            seen[x.count_ones() as usize] = true;
+        }
+        self.test.iter().filter(|&&x| !seen[x.count_ones() as usize]).count()
+    }
+
     /// Test error of `model` on the first `limit` test strings (all when 0 or too large).
     pub fn test_error(
         &self,

@@ -80,7 +80,24 @@ pub fn save(path: &Path, file: &ModelFile) -> Result<()> {
         })
         .collect::<Result<Vec<_>>>()?;
     let out = safetensors::serialize(views, Some(meta)).map_err(|e| Error::format(path, e.to_string()))?;
-    write_atomic(path, &out)
+    write_atomic(path, &sorted_header(&out).ok_or_else(|| Error::format(path, "bad header"))?)
+}
+
+/// Rewrites a safetensors file with its JSON header keys sorted, so the same model always
+/// gives the same bytes (the crate writes its metadata map in random order).
+fn sorted_header(file: &[u8]) -> Option<Vec<u8>> {
+    let n = u64::from_le_bytes(file.get(..8)?.try_into().ok()?) as usize;
+    let header: serde_json::Value = serde_json::from_slice(file.get(8..8 + n)?).ok()?;
+    // serde_json's map is a BTreeMap: serializing sorts every level.
+    let mut text = serde_json::to_vec(&header).ok()?;
+    while text.len() % 8 != 0 {
+        text.push(b' ');
+    }
+    let mut out = Vec::with_capacity(8 + text.len() + file.len() - 8 - n);
+    out.extend_from_slice(&(text.len() as u64).to_le_bytes());
+    out.extend_from_slice(&text);
+    out.extend_from_slice(&file[8 + n..]);
+    Some(out)
 }
 
 fn json<S: Serialize>(v: &S) -> String {

@@ -62,12 +62,36 @@ pub trait Task {
     fn task_json(&self) -> serde_json::Value;
 }
 
+/// How the learning rate changes over the run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Schedule {
+    /// The same rate throughout.
+    Constant,
+    /// Cosine annealing from the rate to 0 over all steps (PyTorch `CosineAnnealingLR` with
+    /// `T_max` = total steps, stepped every batch).
+    Cosine,
+}
+
+impl Schedule {
+    /// The rate for step `step` (from 0) of `total`.
+    pub fn lr(self, base: f64, step: usize, total: usize) -> f64 {
+        match self {
+            Schedule::Constant => base,
+            Schedule::Cosine => {
+                base * 0.5 * (1.0 + (std::f64::consts::PI * step as f64 / total.max(1) as f64).cos())
+            }
+        }
+    }
+}
+
 /// Settings of the loop itself (the model and the data are the task's and the caller's).
 #[derive(Clone, Debug)]
 pub struct TrainConfig {
     pub epochs: usize,
     pub batch_size: usize,
     pub optim: OptimConfig,
+    pub schedule: Schedule,
     /// Clip gradients to this global norm.
     pub clip: Option<f64>,
     pub seed: u64,
@@ -143,6 +167,7 @@ pub fn train<K: Task>(
                     return Err(Error::Diverged { step, loss: norm });
                 }
             }
+            opt.config.lr = cfg.schedule.lr(cfg.optim.lr, step - 1, total);
             opt.step(&mut model.params, sess.param_grads());
             loss_acc += loss;
             loss_n += 1;

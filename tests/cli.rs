@@ -1,0 +1,200 @@
+//! The real `recur` binary in a temp dir: train a small bitcount model to a real accuracy, then
+//! eval, predict and the error paths; exact output where it is seeded.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+struct Run {
+    out: Output,
+}
+
+impl Run {
+    fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.out.stdout).into_owned()
+    }
+    fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.out.stderr).into_owned()
+    }
+    fn ok(self) -> Self {
+        assert!(
+            self.out.status.success(),
+            "failed:\n--- stdout\n{}\n--- stderr\n{}\n---",
+            self.stdout(),
+            self.stderr()
+        );
+        self
+    }
+    fn fails(self) -> Self {
+        assert_eq!(self.out.status.code(), Some(1), "expected exit 1:\n{}\n{}", self.stdout(), self.stderr());
+        assert!(self.stderr().starts_with("recur: "), "{}", self.stderr());
+        self
+    }
+}
+
+fn recur(dir: &Path, args: &[&str]) -> Run {
+    let out = Command::new(env!("CARGO_BIN_EXE_recur")).args(args).current_dir(dir).output().unwrap();
+    Run { out }
+}
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+}
+
+/// A small bitcount run: 10-bit strings, 500 to train on, the other 524 held out.
+fn small<'a>(out: &'a str, epochs: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut v = vec![
+        "train",
+        "bitcount",
+        "--bits",
+        "10",
+        "--train-size",
+        "500",
+        "--hidden",
+        "16",
+        "--batch-size",
+        "10",
+        "--eval-every",
+        "20",
+        "--threads",
+        "2",
+        "-q",
+        "-o",
+        out,
+        "--epochs",
+        epochs,
+    ];
+    v.extend_from_slice(extra);
+    v
+}
+
+#[test]
+fn bitcount_trains_to_under_one_percent_error_then_evals_and_predicts() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = recur(dir.path(), &small("bc.safetensors", "60", &["--metrics", "m.jsonl"])).ok();
+    let out = run.stdout();
+    let last = out.lines().last().unwrap();
+    // At most 5 of the 524 held-out strings wrong. (Not 0: a count whose only strings are
+    // held out, like ten 1s, is never seen in training, as a reader of the tutorial noted.)
+    let wrong: usize =
+        last.split(" (").nth(1).unwrap().split(' ').next().unwrap().trim_end_matches(';').parse().unwrap();
+    assert!(last.starts_with("done: test error ") && last.contains("on all 524 test strings"), "{out}");
+    assert!(wrong <= 5, "{out}");
+    // Metrics: one JSON object per evaluation (epochs 20, 40, 60), loss falling.
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(dir.path().join("m.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.iter().map(|l| l["epoch"].as_u64().unwrap()).collect::<Vec<_>>(), [20, 40, 60]);
+    assert!(lines[2]["train_loss"].as_f64().unwrap() < lines[0]["train_loss"].as_f64().unwrap() / 5.0);
+    assert_eq!(lines[2]["test_error"].as_f64().unwrap(), wrong as f64 / 524.0);
+
+    // eval re-measures the saved model and finds the same count.
+    let ev = recur(dir.path(), &["eval", "--model", "bc.safetensors"]).ok().stdout();
+    assert!(ev.contains(&format!("on 524 test strings ({wrong} wrong;")), "{ev}");
+
+    let pr = recur(
+        dir.path(),
+        &["predict", "--model", "bc.safetensors", "0110100110", "1011011101", "0100000001"],
+    )
+    .ok()
+    .stdout();
+    let counts: Vec<&str> =
+        pr.lines().map(|l| l.split(": ").nth(1).unwrap().split("  ").next().unwrap()).collect();
+    assert_eq!(counts, ["5 ones", "7 ones", "2 ones"], "{pr}");
+    assert!(pr.lines().all(|l| l.matches("p(").count() == 3), "{pr}");
+}
+
+#[test]
+fn the_same_seed_and_threads_give_the_same_model_bit_for_bit() {
+    let dir = tempfile::tempdir().unwrap();
+    recur(dir.path(), &small("a.safetensors", "3", &[])).ok();
+    recur(dir.path(), &small("b.safetensors", "3", &[])).ok();
+    let fa = std::fs::read(dir.path().join("a.safetensors")).unwrap();
+    let fb = std::fs::read(dir.path().join("b.safetensors")).unwrap();
+    assert!(fa == fb, "two runs with seed 1 and 2 threads differ");
+    recur(dir.path(), &small("c.safetensors", "3", &["--seed", "2"])).ok();
+    assert!(fa != std::fs::read(dir.path().join("c.safetensors")).unwrap(), "seed has no effect");
+}
+
+#[test]
+fn bad_bit_strings_get_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    recur(dir.path(), &small("bc.safetensors", "1", &[])).ok();
+    let e = recur(dir.path(), &["predict", "-m", "bc.safetensors", "0101"]).fails().stderr();
+    assert!(e.contains("`0101` has 4 bits; this model counts strings of exactly 10 bits"), "{e}");
+    let e = recur(dir.path(), &["predict", "-m", "bc.safetensors", "01010x0101"]).fails().stderr();
+    assert!(e.contains("character 'x' at position 6 is not 0 or 1"), "{e}");
+    let e = recur(dir.path(), &["predict", "-m", "missing.safetensors", "0101"]).fails().stderr();
+    assert!(e.contains("missing.safetensors") && e.contains("No such file"), "{e}");
+}
+
+#[test]
+fn divergence_stops_with_a_message_and_keeps_the_last_good_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    recur(dir.path(), &small("bc.safetensors", "1", &[])).ok();
+    let good = std::fs::read(dir.path().join("bc.safetensors")).unwrap();
+    // An SGD step of 1e38 overflows the weights to infinity on the first update.
+    let e = recur(
+        dir.path(),
+        &small(
+            "bc.safetensors",
+            "2",
+            &["--optimizer", "sgd", "--clip", "1e30", "--schedule", "constant", "--lr", "1e38"],
+        ),
+    )
+    .fails()
+    .stderr();
+    assert!(e.contains("training diverged at step"), "{e}");
+    assert_eq!(std::fs::read(dir.path().join("bc.safetensors")).unwrap(), good, "checkpoint was overwritten");
+}
+
+#[test]
+fn predict_npy_reproduces_pytorch_logits() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = fixture("torch_model_lstm.safetensors");
+    let input = fixture("torch_model_lstm_input.npy");
+    recur(
+        dir.path(),
+        &["predict", "-m", model.to_str().unwrap(), "--input", input.to_str().unwrap(), "--output", "y.npy"],
+    )
+    .ok();
+    let (shape, got) = recur::io::npy::read_f32(&dir.path().join("y.npy")).unwrap();
+    let (_, want) = recur::io::npy::read_f32(&fixture("torch_model_lstm_logits.npy")).unwrap();
+    assert_eq!(shape, [4, 5]);
+    for (g, w) in got.iter().zip(&want) {
+        assert!((g - w).abs() < 1e-5, "{g} vs {w}");
+    }
+    // Printed form: one line per sequence with logits and the top classes.
+    let pr =
+        recur(dir.path(), &["predict", "-m", model.to_str().unwrap(), "--input", input.to_str().unwrap()])
+            .ok();
+    assert_eq!(pr.stdout().lines().count(), 4);
+    // A task input on a model without task metadata is refused with a hint.
+    let e = recur(dir.path(), &["predict", "-m", model.to_str().unwrap(), "0101"]).fails().stderr();
+    assert!(e.contains("no task metadata") && e.contains("--input FILE.npy"), "{e}");
+}
+
+#[test]
+fn predict_npy_checks_the_feature_count() {
+    let dir = tempfile::tempdir().unwrap();
+    recur::io::npy::write_f32(&dir.path().join("x.npy"), &[2, 4, 7], &[0.0; 56]).unwrap();
+    let model = fixture("torch_model_gru.safetensors");
+    let e =
+        recur(dir.path(), &["predict", "-m", model.to_str().unwrap(), "--input", "x.npy"]).fails().stderr();
+    assert!(e.contains("x.npy: array has shape [2, 4, 7]; this model needs [batch, time, 3]"), "{e}");
+}
+
+#[test]
+fn bench_prints_json_for_each_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = recur(dir.path(), &["bench", "--json", "--only", "addition,aesop", "--seconds", "0.05"])
+        .ok()
+        .stdout();
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let names: Vec<&str> = v.as_array().unwrap().iter().map(|r| r["config"].as_str().unwrap()).collect();
+    assert_eq!(names, ["addition", "aesop"]);
+    assert!(v[0]["ms_per_step"].as_f64().unwrap() > 0.0);
+    let e = recur(dir.path(), &["bench", "--only", "nope"]).fails().stderr();
+    assert!(e.contains("unknown bench config `nope`"), "{e}");
+}
