@@ -126,3 +126,37 @@ fn lstm_gradients_match_finite_differences() {
 fn gru_gradients_match_finite_differences() {
     all_heads(CellKind::Gru);
 }
+
+/// Without an initial state, step 0's recurrent GEMMs are skipped; the results must equal an
+/// explicit all-zero state, with and without asking for dL/dh0.
+#[test]
+fn zero_initial_state_shortcut_matches_explicit_zeros() {
+    for cell in [CellKind::Rnn, CellKind::Lstm, CellKind::Gru] {
+        let cfg = ModelConfig {
+            cell,
+            input_size: I,
+            hidden_sizes: vec![4, 5],
+            output_size: C,
+            head: HeadKind::Step,
+            loss: LossKind::Mse,
+        };
+        let mut rng = ChaCha8Rng::seed_from_u64(9);
+        let model = Model::<f64>::new(cfg.clone(), &mut rng).unwrap();
+        let input: Vec<f64> = (0..B * T * I).map(|_| rng.random_range(-1.0..1.0)).collect();
+        let target: Vec<f64> = (0..B * T * C).map(|_| rng.random_range(-1.0..1.0)).collect();
+        let zeros = State::<f64>::zeros(&cfg, B);
+        let mut run = |init: Option<&State<f64>>, state: bool| {
+            let mut s = Session::<f64>::new(2).with_chunk_rows(1);
+            let opts = GradOptions { input: true, state };
+            let sum = s.loss_and_grad(&model, &input, B, T, init, Targets::Dense(&target), opts).unwrap();
+            (sum.loss, s.param_grads().to_vec(), s.grads.input.clone())
+        };
+        let (l0, g0, x0) = run(Some(&zeros), true);
+        for (l, g, x) in [run(None, false), run(None, true), run(Some(&zeros), false)] {
+            assert!((l - l0).abs() < 1e-12, "{cell}: loss {l} vs {l0}");
+            for (a, b) in g.iter().zip(&g0).chain(x.iter().zip(&x0)) {
+                assert!((a - b).abs() < 1e-12, "{cell}: {a} vs {b}");
+            }
+        }
+    }
+}

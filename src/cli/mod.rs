@@ -52,6 +52,18 @@ pub struct ModelArg {
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let threads = match &cli.command {
+        Command::Train(a) => a.compute.threads,
+        Command::Eval(a) => a.compute.threads,
+        Command::Predict(a) => a.compute.threads,
+        Command::Bench(a) => a.compute.threads,
+    };
+    if threads == 0 {
+        anyhow::bail!("--threads must be at least 1");
+    }
+    // The global pool runs the batch chunks and the optimizer; size it to --threads. (Fails
+    // only if already built, e.g. when called twice in one process; the old pool is kept.)
+    let _ = rayon::ThreadPoolBuilder::new().num_threads(threads).build_global();
     match cli.command {
         Command::Train(a) => train::run(a),
         Command::Eval(a) => eval::run(a),

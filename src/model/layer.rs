@@ -40,6 +40,11 @@ pub struct LayerCache<T> {
     pub dh_rec: Vec<T>,
     /// `[b, H]` LSTM dL/dc; after backward, dL/dc0.
     pub dc: Vec<T>,
+    /// h0 is all zeros (no initial state given): step 0's `h W_hh^T` and its share of
+    /// dW_hh are skipped, saving 1/T of the recurrent GEMM work.
+    pub h0_zero: bool,
+    /// dL/dh0 is wanted; if not, step 0's `da W_hh` is skipped.
+    pub need_dh0: bool,
 }
 
 fn resize<T: Float>(v: &mut Vec<T>, n: usize) {
@@ -116,26 +121,28 @@ pub fn forward<T: Float>(
     for t in 0..steps {
         let gates = &mut cache.gates[t * rows * g..(t + 1) * rows * g];
         let (h_prev, h_next) = cache.h[t * bh..(t + 2) * bh].split_at_mut(bh);
+        let recur = t > 0 || !cache.h0_zero;
         match cell {
             CellKind::Rnn => {
-                gemm(T::ONE, MatRef::new(h_prev, rows, hid), w_hh_t, T::ONE, MatMut::new(gates, rows, g));
+                if recur {
+                    gemm(T::ONE, MatRef::new(h_prev, rows, hid), w_hh_t, T::ONE, MatMut::new(gates, rows, g));
+                }
                 rnn::forward_step(gates, h_next);
             }
             CellKind::Lstm => {
-                gemm(T::ONE, MatRef::new(h_prev, rows, hid), w_hh_t, T::ONE, MatMut::new(gates, rows, g));
+                if recur {
+                    gemm(T::ONE, MatRef::new(h_prev, rows, hid), w_hh_t, T::ONE, MatMut::new(gates, rows, g));
+                }
                 let (c_prev, c_next) = cache.c[t * bh..(t + 2) * bh].split_at_mut(bh);
                 let tanh_c = &mut cache.aux[t * bh..(t + 1) * bh];
                 lstm::forward_step(hid, gates, c_prev, c_next, tanh_c, h_next);
             }
             CellKind::Gru => {
                 fill_rows(&mut cache.scratch, p.b_hh);
-                gemm(
-                    T::ONE,
-                    MatRef::new(h_prev, rows, hid),
-                    w_hh_t,
-                    T::ONE,
-                    MatMut::new(&mut cache.scratch, rows, g),
-                );
+                if recur {
+                    let scratch = MatMut::new(&mut cache.scratch, rows, g);
+                    gemm(T::ONE, MatRef::new(h_prev, rows, hid), w_hh_t, T::ONE, scratch);
+                }
                 let ghn = &mut cache.aux[t * bh..(t + 1) * bh];
                 gru::forward_step(hid, gates, &cache.scratch, ghn, h_prev, h_next);
             }
@@ -168,42 +175,35 @@ pub fn backward<T: Float>(
     for t in (0..steps).rev() {
         let gates = &mut cache.gates[t * bg..(t + 1) * bg];
         let dh_above = &cache.dh_above[t * bh..(t + 1) * bh];
+        // dL/dh0 is only computed when asked for; otherwise dh_rec is stale after the loop.
+        let recur = t > 0 || cache.need_dh0;
         match cell {
             CellKind::Rnn => {
                 let h = &cache.h[(t + 1) * bh..(t + 2) * bh];
                 rnn::backward_step(h, dh_above, &cache.dh_rec, gates);
-                gemm(
-                    T::ONE,
-                    MatRef::new(gates, rows, g),
-                    w_hh,
-                    T::ZERO,
-                    MatMut::new(&mut cache.dh_rec, rows, hid),
-                );
+                if recur {
+                    let dh_rec = MatMut::new(&mut cache.dh_rec, rows, hid);
+                    gemm(T::ONE, MatRef::new(gates, rows, g), w_hh, T::ZERO, dh_rec);
+                }
             }
             CellKind::Lstm => {
                 let c_prev = &cache.c[t * bh..(t + 1) * bh];
                 let tanh_c = &cache.aux[t * bh..(t + 1) * bh];
                 lstm::backward_step(hid, gates, c_prev, tanh_c, dh_above, &cache.dh_rec, &mut cache.dc);
-                gemm(
-                    T::ONE,
-                    MatRef::new(gates, rows, g),
-                    w_hh,
-                    T::ZERO,
-                    MatMut::new(&mut cache.dh_rec, rows, hid),
-                );
+                if recur {
+                    let dh_rec = MatMut::new(&mut cache.dh_rec, rows, hid);
+                    gemm(T::ONE, MatRef::new(gates, rows, g), w_hh, T::ZERO, dh_rec);
+                }
             }
             CellKind::Gru => {
                 let dgh = &mut cache.dgh[t * bg..(t + 1) * bg];
                 let ghn = &cache.aux[t * bh..(t + 1) * bh];
                 let h_prev = &cache.h[t * bh..(t + 1) * bh];
                 gru::backward_step(hid, gates, dgh, ghn, h_prev, dh_above, &mut cache.dh_rec);
-                gemm(
-                    T::ONE,
-                    MatRef::new(dgh, rows, g),
-                    w_hh,
-                    T::ONE,
-                    MatMut::new(&mut cache.dh_rec, rows, hid),
-                );
+                if recur {
+                    let dh_rec = MatMut::new(&mut cache.dh_rec, rows, hid);
+                    gemm(T::ONE, MatRef::new(dgh, rows, g), w_hh, T::ONE, dh_rec);
+                }
             }
         }
     }
@@ -211,15 +211,12 @@ pub fn backward<T: Float>(
     // Weight gradients over all steps at once.
     let dgx = MatRef::new(&cache.gates, tb, g);
     let dgh_buf: &[T] = if cell == CellKind::Gru { &cache.dgh } else { &cache.gates };
-    let dgh = MatRef::new(dgh_buf, tb, g);
     gemm(T::ONE, dgx.t(), MatRef::new(x, tb, input_size), T::ZERO, MatMut::new(grads.w_ih, g, input_size));
-    gemm(
-        T::ONE,
-        dgh.t(),
-        MatRef::new(&cache.h[..tb * hid], tb, hid),
-        T::ZERO,
-        MatMut::new(grads.w_hh, g, hid),
-    );
+    // dW_hh = sum over steps of da_t^T h_{t-1}; with h0 = 0, step 0 adds nothing.
+    let first = if cache.h0_zero { rows } else { 0 };
+    let dgh = MatRef::new(&dgh_buf[first * g..], tb - first, g);
+    let h_prev = MatRef::new(&cache.h[first * hid..tb * hid], tb - first, hid);
+    gemm(T::ONE, dgh.t(), h_prev, T::ZERO, MatMut::new(grads.w_hh, g, hid));
     set_colsum(grads.b_ih, &cache.gates);
     set_colsum(grads.b_hh, dgh_buf);
     if let Some(dx) = dx {

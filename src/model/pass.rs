@@ -97,6 +97,7 @@ struct Job<'a, T> {
     /// Some(1/N): compute gradients.
     scale: Option<T>,
     want_dx: bool,
+    want_dh0: bool,
 }
 
 /// Reusable buffers and the thread count for passes over one model architecture.
@@ -233,7 +234,17 @@ impl<T: Float> Session<T> {
         self.check(m, input, batch, steps, init)?;
         self.run(
             m,
-            |b0, rows| Job { input, steps, b0, rows, init, targets: None, scale: None, want_dx: false },
+            |b0, rows| Job {
+                input,
+                steps,
+                b0,
+                rows,
+                init,
+                targets: None,
+                scale: None,
+                want_dx: false,
+                want_dh0: false,
+            },
             batch,
         );
         Ok(self.collect_output(m, batch, steps))
@@ -262,6 +273,7 @@ impl<T: Float> Session<T> {
                 targets: Some(targets),
                 scale: None,
                 want_dx: false,
+                want_dh0: false,
             },
             batch,
         );
@@ -296,6 +308,7 @@ impl<T: Float> Session<T> {
                 targets: Some(targets),
                 scale: Some(scale),
                 want_dx: opts.input,
+                want_dh0: opts.state,
             },
             batch,
         );
@@ -434,6 +447,8 @@ fn run_chunk<T: Float>(m: &Model<T>, ws: &mut Workspace<T>, job: &Job<T>) {
         let (lower, upper) = ws.layers.split_at_mut(k);
         let cache = &mut upper[0];
         cache.prepare(cell, steps, rows, hid);
+        cache.h0_zero = job.init.is_none();
+        cache.need_dh0 = job.want_dh0;
         let span = job.b0 * hid..(job.b0 + rows) * hid;
         match job.init {
             Some(s) => cache.h[..rows * hid].copy_from_slice(&s.h[k][span.clone()]),

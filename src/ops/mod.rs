@@ -27,9 +27,9 @@ pub fn has_avx2() -> bool {
 /// `#[target_feature]` function is not reliably inlined, and then runs at the baseline). Rust
 /// never fuses a multiply and an add on its own, so both twins give the same bits.
 macro_rules! simd_fn {
-    ($(#[$m:meta])* pub fn $name:ident<T: Float>($($arg:ident : $ty:ty),* $(,)?) $body:block) => {
+    ($(#[$m:meta])* $vis:vis fn $name:ident<T: Float>($($arg:ident : $ty:ty),* $(,)?) $body:block) => {
         $(#[$m])*
-        pub fn $name<T: Float>($($arg: $ty),*) {
+        $vis fn $name<T: Float>($($arg: $ty),*) {
             #[inline(always)]
             fn imp<T: Float>($($arg: $ty),*) $body
             #[cfg(target_arch = "x86_64")]

@@ -106,13 +106,35 @@ impl<T: Float> Optimizer<T> {
         self.step += 1;
         let c = &self.config;
         match c.kind {
-            OptimizerKind::Sgd => sgd::step(c, self.step, params, grads, &mut self.m),
+            OptimizerKind::Sgd => sgd::step(c, self.step, params, grads, &mut self.m, &mut self.v),
             OptimizerKind::Adam | OptimizerKind::AdamW => {
                 adam::step(c, self.step, params, grads, &mut self.m, &mut self.v)
             }
             OptimizerKind::RmsProp => rmsprop::step(c, params, grads, &mut self.v, &mut self.m),
         }
     }
+}
+
+/// Applies `f` to matching chunks of four equal-length buffers, in parallel for models large
+/// enough to pay for it (aesop's 1M parameters: the update is memory-bound). Every element's
+/// update is independent, so the split never changes a bit of the result.
+fn par_chunks<T: Float>(
+    p: &mut [T],
+    g: &[T],
+    a: &mut [T],
+    b: &mut [T],
+    f: impl Fn(&mut [T], &[T], &mut [T], &mut [T]) + Sync + Send,
+) {
+    use rayon::prelude::*;
+    const CHUNK: usize = 1 << 16;
+    if p.len() < 4 * CHUNK {
+        return f(p, g, a, b);
+    }
+    p.par_chunks_mut(CHUNK)
+        .zip(g.par_chunks(CHUNK))
+        .zip(a.par_chunks_mut(CHUNK))
+        .zip(b.par_chunks_mut(CHUNK))
+        .for_each(|(((p, g), a), b)| f(p, g, a, b));
 }
 
 /// Scales `grads` so their global L2 norm is at most `max_norm`, exactly as
