@@ -145,7 +145,7 @@ fn zero_initial_state_shortcut_matches_explicit_zeros() {
         let input: Vec<f64> = (0..B * T * I).map(|_| rng.random_range(-1.0..1.0)).collect();
         let target: Vec<f64> = (0..B * T * C).map(|_| rng.random_range(-1.0..1.0)).collect();
         let zeros = State::<f64>::zeros(&cfg, B);
-        let mut run = |init: Option<&State<f64>>, state: bool| {
+        let run = |init: Option<&State<f64>>, state: bool| {
             let mut s = Session::<f64>::new(2).with_chunk_rows(1);
             let opts = GradOptions { input: true, state };
             let sum = s.loss_and_grad(&model, &input, B, T, init, Targets::Dense(&target), opts).unwrap();
