@@ -198,3 +198,49 @@ fn bench_prints_json_for_each_config() {
     let e = recur(dir.path(), &["bench", "--only", "nope"]).fails().stderr();
     assert!(e.contains("unknown bench config `nope`"), "{e}");
 }
+
+#[test]
+fn addition_learns_exact_sums_that_generalize_to_64_bits() {
+    let dir = tempfile::tempdir().unwrap();
+    for cell in ["lstm", "gru", "rnn"] {
+        let out = format!("{cell}.safetensors");
+        let run =
+            recur(dir.path(), &["train", "addition", "--cell", cell, "--epochs", "10", "-q", "-o", &out])
+                .ok();
+        let last = run.stdout().lines().last().unwrap().to_string();
+        // Held-out pairs at the training length, then 16, 32 and 64 bits: 1000 pairs each.
+        assert!(
+            last.starts_with("done: held-out sums 100.00% right (100.00% of bits) at 10 bits; ")
+                && last.contains("% at 16 / 32 / 64 bits"),
+            "{cell}: {last}"
+        );
+        let long: Vec<f64> = last
+            .split("; ")
+            .nth(1)
+            .unwrap()
+            .split(" at 16")
+            .next()
+            .unwrap()
+            .split(" / ")
+            .map(|p| p.trim_end_matches('%').parse().unwrap())
+            .collect();
+        assert_eq!(long.len(), 3, "{last}");
+        assert!(long.iter().all(|&p| p >= 99.0), "{cell}: {last}");
+    }
+    let pr =
+        recur(dir.path(), &["predict", "-m", "lstm.safetensors", "123", "456", "4000000000", "123456789"])
+            .ok()
+            .stdout();
+    let lines: Vec<&str> = pr.lines().collect();
+    assert!(lines[0].starts_with("123 + 456 = 579  (bits 1001000011, 10 steps; correct)"), "{pr}");
+    assert!(
+        lines[1].starts_with("4000000000 + 123456789 = 4123456789 ") && lines[1].ends_with("correct)"),
+        "{pr}"
+    );
+    let ev = recur(dir.path(), &["eval", "-m", "lstm.safetensors"]).ok().stdout();
+    assert!(ev.contains("held-out sums 100.00% right"), "{ev}");
+    let e = recur(dir.path(), &["predict", "-m", "lstm.safetensors", "12a", "5"]).fails().stderr();
+    assert!(e.contains("`12a` is not a whole number"), "{e}");
+    let e = recur(dir.path(), &["predict", "-m", "lstm.safetensors", "12"]).fails().stderr();
+    assert!(e.contains("give summands in pairs"), "{e}");
+}

@@ -7,6 +7,7 @@ use clap::Args;
 
 use crate::cli::train::task_name;
 use crate::cli::{ComputeArgs, ModelArg};
+use crate::data::addition::{Addition, AdditionSpec};
 use crate::data::bitcount::{BitCount, BitCountSpec};
 use crate::io::model_file::{describe, load};
 use crate::model::Session;
@@ -33,6 +34,23 @@ pub fn run(a: EvalArgs) -> anyhow::Result<ExitCode> {
                 err * 100.0,
                 (err * n as f64).round(),
                 task.unseen_class_strings()
+            );
+        }
+        "addition" => {
+            let spec: AdditionSpec = serde_json::from_value(file.task.clone().unwrap_or_default())?;
+            let task = Addition::new(spec.bits)?;
+            let m = task.metrics(&file.model, &mut sess, true)?;
+            let get = |k: &str| m.iter().find(|(n, _)| n == k).map_or(f64::NAN, |x| x.1 * 100.0);
+            println!(
+                "{}: held-out sums {:.2}% right ({:.2}% of bits) at {} bits; {:.2}% / {:.2}% / {:.2}% at 16 / 32 / 64 bits ({} pairs each)",
+                describe(&file.model.config),
+                get("valid_sum_accuracy"),
+                get("valid_bit_accuracy"),
+                spec.bits,
+                get("sum16_accuracy"),
+                get("sum32_accuracy"),
+                get("sum64_accuracy"),
+                task.valid_size
             );
         }
         other => bail!("don't know how to evaluate task `{other}`"),

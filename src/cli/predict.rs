@@ -10,6 +10,7 @@ use clap::Args;
 
 use crate::cli::train::task_name;
 use crate::cli::{ComputeArgs, ModelArg};
+use crate::data::addition::{AdditionSpec, decode, encode as encode_addition, parse_summand};
 use crate::data::bitcount::{BitCountSpec, parse_bits};
 use crate::io::model_file::{ModelFile, load};
 use crate::io::npy;
@@ -62,6 +63,27 @@ pub fn run(a: PredictArgs) -> anyhow::Result<ExitCode> {
                     let _ = write!(line, "  p({c})={pr:.4}");
                 }
                 println!("{line}");
+            }
+        }
+        "addition" => {
+            if !a.inputs.len().is_multiple_of(2) {
+                bail!("give summands in pairs: `recur predict -m {} 123 456`", a.model.model.display());
+            }
+            for pair in a.inputs.chunks(2) {
+                let (x, y) = (parse_summand(&pair[0])?, parse_summand(&pair[1])?);
+                let want = x as u128 + y as u128;
+                // Any length runs: one step per bit of the sum, at least the training length.
+                let spec: AdditionSpec = serde_json::from_value(file.task.clone().unwrap_or_default())?;
+                let bits = (128 - want.leading_zeros() as usize).max(spec.bits);
+                let (mut inp, mut tgt) = (Vec::new(), Vec::new());
+                encode_addition(&[(x, y)], bits, &mut inp, &mut tgt);
+                let out = sess.forward(&file.model, &inp, 1, bits, None)?;
+                let got = decode(&out.logits);
+                let shown: String =
+                    out.logits.iter().rev().map(|&l| if l > 0.0 { '1' } else { '0' }).collect();
+                let verdict =
+                    if got == want { "correct".to_string() } else { format!("wrong: the sum is {want}") };
+                println!("{x} + {y} = {got}  (bits {shown}, {bits} steps; {verdict})");
             }
         }
         other => bail!("task `{other}` takes no command-line inputs here; use --input FILE.npy"),

@@ -10,16 +10,19 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::cell::CellKind;
 use crate::cli::ComputeArgs;
+use crate::data::addition::Addition;
 use crate::data::bitcount::BitCount;
 use crate::io::model_file::describe;
 use crate::model::{HeadKind, LossKind, Model, ModelConfig};
 use crate::optim::{OptimConfig, OptimizerKind};
-use crate::train::{Schedule, TrainConfig, train};
+use crate::train::{Schedule, Task, TrainConfig, TrainReport, train};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum TaskName {
     /// Count the 1s in 20-bit strings (seed program a).
     Bitcount,
+    /// Add two binary numbers, one bit per step (seed program b).
+    Addition,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -85,16 +88,16 @@ pub struct TrainArgs {
     #[arg(long, short)]
     pub quiet: bool,
     #[command(flatten)]
-    pub bitcount: BitCountArgs,
+    pub data: TaskArgs,
     #[command(flatten)]
     pub compute: ComputeArgs,
 }
 
 #[derive(Args, Debug)]
-pub struct BitCountArgs {
-    /// bitcount: string length.
-    #[arg(long, default_value_t = 20)]
-    pub bits: usize,
+pub struct TaskArgs {
+    /// Bits per string (bitcount, default 20) or per training sequence (addition, default 10).
+    #[arg(long)]
+    pub bits: Option<usize>,
     /// bitcount: training strings (the rest are the test set).
     #[arg(long, default_value_t = 10_000)]
     pub train_size: usize,
@@ -104,10 +107,18 @@ pub struct BitCountArgs {
     /// bitcount: test strings per evaluation during training (0 = all; the final one uses all).
     #[arg(long)]
     pub eval_size: Option<usize>,
+    /// addition: training steps per epoch (the tutorial's ITERATIONS_PER_EPOCH).
+    #[arg(long, default_value_t = 100)]
+    pub iters_per_epoch: usize,
+    /// addition: held-out pairs per validation.
+    #[arg(long, default_value_t = 1000)]
+    pub valid_size: usize,
 }
 
 /// Every setting a preset fixes, each with its reason.
 struct Preset {
+    /// bitcount: string length; addition: NUM_BITS.
+    bits: usize,
     cell: CellKind,
     hidden: Vec<usize>,
     batch_size: usize,
@@ -126,6 +137,7 @@ struct Preset {
 fn preset(task: TaskName, p: PresetName) -> Preset {
     match (task, p) {
         (TaskName::Bitcount, PresetName::Seed) => Preset {
+            bits: 20,             // '{0:020b}'
             cell: CellKind::Lstm, // tf.nn.rnn_cell.LSTMCell
             hidden: vec![24],     // num_hidden = 24
             batch_size: 1000,     // batch_size = 1000
@@ -140,6 +152,7 @@ fn preset(task: TaskName, p: PresetName) -> Preset {
             eval_size: 100_000,
         },
         (TaskName::Bitcount, PresetName::Default) => Preset {
+            bits: 20,
             cell: CellKind::Lstm,
             hidden: vec![24], // the tutorial's size; 32 is no more accurate here, and slower
             batch_size: 25,   // 400 updates per epoch instead of 10: the main speed-up
@@ -152,6 +165,36 @@ fn preset(task: TaskName, p: PresetName) -> Preset {
             target_error: None, // the floor is set by counts never seen in training (see eval)
             shuffle: true,
             eval_size: 100_000, // fast periodic check; the final evaluation uses all strings
+        },
+        (TaskName::Addition, PresetName::Seed) => Preset {
+            bits: 10,             // NUM_BITS = 10
+            cell: CellKind::Lstm, // BasicLSTMCell (RNN and GRU by --cell)
+            hidden: vec![20],     // RNN_HIDDEN = 20
+            batch_size: 16,       // BATCH_SIZE = 16
+            epochs: 1000,         // for epoch in range(1000), 100 iterations each
+            optimizer: OptimizerKind::Adam,
+            lr: 0.01, // LEARNING_RATE = 0.01
+            schedule: Schedule::Constant,
+            clip: None,
+            eval_every: 50, // the tutorial validates every epoch; every 50 keeps the log short
+            target_error: None,
+            shuffle: false,
+            eval_size: 0,
+        },
+        (TaskName::Addition, PresetName::Default) => Preset {
+            bits: 10,
+            cell: CellKind::Lstm,
+            hidden: vec![20],
+            batch_size: 64, // fewer, better-averaged steps
+            epochs: 20,     // 2000 steps: seconds
+            optimizer: OptimizerKind::Adam,
+            lr: 0.01,
+            schedule: Schedule::Cosine,
+            clip: Some(1.0),
+            eval_every: 5,
+            target_error: None,
+            shuffle: false,
+            eval_size: 0,
         },
     }
 }
@@ -188,33 +231,26 @@ pub fn run(a: TrainArgs) -> anyhow::Result<ExitCode> {
     if cfg.batch_size == 0 || cfg.epochs == 0 {
         bail!("--batch-size and --epochs must be at least 1");
     }
+    let d = &a.data;
+    let bits = d.bits.unwrap_or(p.bits);
+    let cell = a.cell.unwrap_or(p.cell);
+    let rng = &mut ChaCha8Rng::seed_from_u64(a.seed);
     match a.task {
         TaskName::Bitcount => {
-            let b = &a.bitcount;
-            let mut task = BitCount::new(b.bits, b.train_size, b.data_seed)?;
+            let mut task = BitCount::new(bits, d.train_size, d.data_seed)?;
             task.shuffle = p.shuffle;
-            task.eval_size = b.eval_size.unwrap_or(p.eval_size);
+            task.eval_size = d.eval_size.unwrap_or(p.eval_size);
             let mc = ModelConfig {
-                cell: a.cell.unwrap_or(p.cell),
+                cell,
                 input_size: 1,
                 hidden_sizes: hidden,
-                output_size: b.bits + 1,
+                output_size: bits + 1,
                 head: HeadKind::Last,
                 loss: LossKind::CrossEntropy,
             };
-            let mut model = Model::<f32>::new(mc, &mut ChaCha8Rng::seed_from_u64(a.seed))?;
-            println!(
-                "bitcount: {} ({} parameters), {} train / {} test strings, batch {}, {} {}, {} threads",
-                describe(&model.config),
-                model.num_params(),
-                task.train.len(),
-                task.test.len(),
-                cfg.batch_size,
-                cfg.optim.kind,
-                cfg.optim.lr,
-                cfg.threads
-            );
-            let report = train(&mut model, &mut task, &cfg, |line| println!("{line}"))?;
+            let mut model = Model::<f32>::new(mc, rng)?;
+            let data = format!("{} train / {} test strings", task.train.len(), task.test.len());
+            let report = fit("bitcount", &mut model, &mut task, &cfg, &data)?;
             let err = report.metrics.first().map_or(f64::NAN, |m| m.1);
             let wrong = (err * task.test.len() as f64).round();
             println!(
@@ -228,8 +264,58 @@ pub fn run(a: TrainArgs) -> anyhow::Result<ExitCode> {
                 output.display()
             );
         }
+        TaskName::Addition => {
+            let mut task = Addition::new(bits)?;
+            task.iters_per_epoch = d.iters_per_epoch.max(1);
+            task.valid_size = d.valid_size.max(1);
+            let mc = ModelConfig {
+                cell,
+                input_size: 2,
+                hidden_sizes: hidden,
+                output_size: 1,
+                head: HeadKind::Step,
+                loss: LossKind::Bce,
+            };
+            let mut model = Model::<f32>::new(mc, rng)?;
+            let data = format!("{bits}-bit sequences, fresh pairs each step, 1 in 10 pairs held out");
+            let report = fit("addition", &mut model, &mut task, &cfg, &data)?;
+            let m = |k: &str| report.metrics.iter().find(|(n, _)| n == k).map_or(f64::NAN, |x| x.1 * 100.0);
+            println!(
+                "done: held-out sums {:.2}% right ({:.2}% of bits) at {bits} bits; {:.2}% / {:.2}% / {:.2}% at 16 / 32 / 64 bits; {} epochs, {} steps, {:.1}s; saved {}",
+                m("valid_sum_accuracy"),
+                m("valid_bit_accuracy"),
+                m("sum16_accuracy"),
+                m("sum32_accuracy"),
+                m("sum64_accuracy"),
+                report.epochs,
+                report.steps,
+                report.seconds,
+                output.display()
+            );
+        }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Prints the run's header line and trains.
+fn fit<K: Task>(
+    name: &str,
+    model: &mut Model<f32>,
+    task: &mut K,
+    cfg: &TrainConfig,
+    data: &str,
+) -> anyhow::Result<TrainReport> {
+    println!(
+        "{name}: {} ({} parameters), {data}, batch {}, {} {} ({:?}), {} threads",
+        describe(&model.config),
+        model.num_params(),
+        cfg.batch_size,
+        cfg.optim.kind,
+        cfg.optim.lr,
+        cfg.schedule,
+        cfg.threads
+    );
+    Ok(train(model, task, cfg, |line| println!("{line}"))?)
 }
 
 /// Used by `eval` and `predict` to rebuild a task from a model file's metadata.

@@ -1,4 +1,5 @@
 //! Data sources, one module per task or format. Each turns files or generators into
 //! batch-first `[B, T, I]` inputs and targets for [`crate::model::Session`].
+pub mod addition;
 pub mod bitcount;
 pub mod idx;
