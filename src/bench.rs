@@ -1,7 +1,7 @@
 //! Whole-step benchmarks: milliseconds per training step (forward + backward + optimizer
 //! update) for the four tutorial configurations, with their hyperparameters, on synthetic
-//! data of the right shapes, plus the achieved GFLOP/s from each configuration's known GEMM
-//! work (forward `2·T·B·(I+H)·G` plus the head, backward twice that).
+//! data of the right shapes, plus the achieved GFLOP/s from each configuration's GEMM work
+//! as [`flops_per_step`] counts it.
 //!
 //! These are what `recur bench` prints; `tools/torch_bench.py` times PyTorch on the same
 //! configurations so the ratio can be checked in one run.
@@ -64,18 +64,21 @@ pub struct BenchResult {
     pub steps_timed: usize,
 }
 
-/// GEMM floating-point operations of one training step.
+/// GEMM floating-point operations of one training step, counting what actually runs: with
+/// h0 = 0 the recurrent GEMMs of step 0 are skipped (forward, dW_hh and dh), and layer 0
+/// computes no input gradient.
 pub fn flops_per_step(c: &BenchConfig) -> f64 {
     let m = &c.model;
     let (b, t) = (c.batch as f64, c.steps as f64);
-    let mut fwd = 0.0;
+    let mut total = 0.0;
     for (k, &h) in m.hidden_sizes.iter().enumerate() {
-        let g = (m.cell.gates() * h) as f64;
-        fwd += 2.0 * t * b * (m.layer_input(k) as f64 + h as f64) * g;
+        let (g, i, h) = ((m.cell.gates() * h) as f64, m.layer_input(k) as f64, h as f64);
+        let input = 2.0 * b * t * i * g; // x W_ih^T; dW_ih; dx (layers above 0)
+        let recurrent = 2.0 * b * (t - 1.0) * h * g; // h W_hh^T; dW_hh; dh
+        total += input * if k == 0 { 2.0 } else { 3.0 } + 3.0 * recurrent;
     }
     let rows = if m.head == HeadKind::Last { b } else { b * t };
-    fwd += 2.0 * rows * m.top_hidden() as f64 * m.output_size as f64;
-    3.0 * fwd
+    total + 3.0 * 2.0 * rows * m.top_hidden() as f64 * m.output_size as f64
 }
 
 /// Times `c`: warm up, then time single steps for at least `min_seconds` (and 10 steps);

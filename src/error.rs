@@ -32,8 +32,16 @@ pub enum Error {
     Input(String),
 
     /// Training produced a non-finite loss or gradient.
-    #[error("training diverged at step {step}: loss is {loss}")]
+    #[error(
+        "training diverged at step {step}: loss is {loss}; the last checkpoint is the last good model (try a lower --lr or --clip)"
+    )]
     Diverged { step: usize, loss: f64 },
+
+    /// The gradient norm (before clipping) is not finite.
+    #[error(
+        "training diverged at step {step}: gradient norm is {norm}; the last checkpoint is the last good model (try a lower --lr)"
+    )]
+    DivergedGrad { step: usize, norm: f64 },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -244,3 +244,19 @@ fn addition_learns_exact_sums_that_generalize_to_64_bits() {
     let e = recur(dir.path(), &["predict", "-m", "lstm.safetensors", "12"]).fails().stderr();
     assert!(e.contains("give summands in pairs"), "{e}");
 }
+
+#[test]
+fn nonsense_training_settings_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    for (flag, value, msg) in [
+        ("--lr", "-1", "--lr -1 must be a positive number"),
+        ("--clip", "0", "--clip 0 must be a positive number"),
+        ("--momentum", "1.5", "--momentum 1.5 must be in [0, 1)"),
+        ("--bits", "2", "invalid bits = 2: must be 4..=64"),
+    ] {
+        let arg = format!("{flag}={value}");
+        let e = recur(dir.path(), &["train", "addition", &arg, "-q", "-o", "x.safetensors"]).fails().stderr();
+        assert!(e.contains(msg), "{flag}: {e}");
+    }
+    assert!(!dir.path().join("x.safetensors").exists());
+}

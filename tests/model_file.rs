@@ -153,3 +153,56 @@ fn a_file_without_rnn_tensors_says_what_it_expected() {
     let e = broken(|ts| ts.retain(|t| t.0.starts_with("head.")));
     assert!(e.contains("weight_ih_l0"), "{e}");
 }
+
+#[test]
+fn pytorch_module_names_other_than_rnn_and_head_are_mapped() {
+    // The same LSTM fixture saved as {lstm: ..., fc: ...}: same logits.
+    let bytes = std::fs::read(fixture("torch_model_lstm.safetensors")).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let views: Vec<_> = st
+        .tensors()
+        .into_iter()
+        .map(|(k, v)| (k.replace("rnn.", "lstm.").replace("head.", "fc."), v))
+        .collect();
+    let out = safetensors::serialize(views, None).unwrap();
+    let file = parse(&out, Path::new("renamed.safetensors")).unwrap();
+    let orig = load(&fixture("torch_model_lstm.safetensors")).unwrap();
+    assert_eq!(file.model.params, orig.model.params);
+    assert_eq!(file.model.config, orig.model.config);
+}
+
+#[test]
+fn a_newer_format_version_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.safetensors");
+    save(&path, &ModelFile { model: sample_model(), task: None, inferred: false }).unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+    let mut meta = meta.metadata().clone().unwrap();
+    meta.insert("format_version".into(), "99".into());
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let out = safetensors::serialize(st.tensors(), Some(meta)).unwrap();
+    let e = parse(&out, Path::new("new.safetensors")).unwrap_err().to_string();
+    assert!(e.contains("model format version 99 is newer than this recur reads (1)"), "{e}");
+}
+
+#[test]
+fn absurd_sizes_in_a_config_are_rejected_before_allocating() {
+    let mut cfg = sample_model().config;
+    cfg.hidden_sizes = vec![1 << 19; 3];
+    let e = Model::<f32>::new(cfg, &mut ChaCha8Rng::seed_from_u64(0)).unwrap_err().to_string();
+    assert!(e.contains("more than 2^31 parameters"), "{e}");
+}
+
+#[test]
+fn passes_reject_bad_shapes_with_what_they_expected() {
+    let m = sample_model();
+    let mut s = Session::<f32>::new(1);
+    let e = s.forward(&m, &[], 0, 4, None).unwrap_err().to_string();
+    assert!(e.contains("empty input: 0 sequences of 4 steps"), "{e}");
+    let e = s.forward(&m, &[0.0; 10], 2, 2, None).unwrap_err().to_string();
+    assert!(e.contains("expected shape [2, 2, 3]"), "{e}");
+    let bad = recur::model::State { h: vec![vec![0.0; 5]], c: vec![] };
+    let e = s.forward(&m, &[0.0; 12], 2, 2, Some(&bad)).unwrap_err().to_string();
+    assert!(e.contains("initial state"), "{e}");
+}

@@ -17,8 +17,9 @@
 //! | `L` | num_layers |
 //! | `C` | outputs of the head (classes) |
 //!
-//! Gradient rule: parameter gradients accumulate (`+=`) over time steps and batch chunks into
-//! buffers the caller zeroes; activation gradients are written (`=`).
+//! Gradient rule: a parameter gradient is summed over all time steps by one GEMM (or column
+//! sum) after the reverse loop and written once per pass and batch chunk; the chunks' buffers
+//! are then added in chunk order. Activation gradients are written (`=`).
 
 pub mod gru;
 pub mod lstm;

@@ -32,7 +32,7 @@ pub fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
     for c in all.iter().filter(|c| a.only.is_empty() || a.only.iter().any(|n| n == c.name)) {
         let r = bench(c, a.compute.threads, a.seconds)?;
         if !a.json {
-            println!(
+            outln!(
                 "{:<9} B={:<5} T={:<3} I={:<3} H={:<4} {:>9.3} ms/step {:>11.0} seq/s {:>7.1} GFLOP/s  ({} steps, {} threads)",
                 c.name,
                 c.batch,
@@ -44,12 +44,12 @@ pub fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
                 r.gflops,
                 r.steps_timed,
                 a.compute.threads
-            );
+            )?;
         }
         results.push(r);
     }
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&results)?);
+        outln!("{}", serde_json::to_string_pretty(&results)?)?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -28,20 +28,20 @@ pub fn run(a: EvalArgs) -> anyhow::Result<ExitCode> {
             let spec: BitCountSpec = serde_json::from_value(file.task.clone().unwrap_or_default())?;
             let task = BitCount::new(spec.bits, spec.train_size, spec.data_seed)?;
             let (err, n) = task.test_error(&file.model, &mut sess, 0)?;
-            println!(
+            outln!(
                 "{}: test error {:.4}% on {n} test strings ({} wrong; {} have a count never seen in training)",
                 describe(&file.model.config),
                 err * 100.0,
                 (err * n as f64).round(),
                 task.unseen_class_strings()
-            );
+            )?;
         }
         "addition" => {
             let spec: AdditionSpec = serde_json::from_value(file.task.clone().unwrap_or_default())?;
             let task = Addition::new(spec.bits)?;
             let m = task.metrics(&file.model, &mut sess, true)?;
             let get = |k: &str| m.iter().find(|(n, _)| n == k).map_or(f64::NAN, |x| x.1 * 100.0);
-            println!(
+            outln!(
                 "{}: held-out sums {:.2}% right ({:.2}% of bits) at {} bits; {:.2}% / {:.2}% / {:.2}% at 16 / 32 / 64 bits ({} pairs each)",
                 describe(&file.model.config),
                 get("valid_sum_accuracy"),
@@ -51,7 +51,7 @@ pub fn run(a: EvalArgs) -> anyhow::Result<ExitCode> {
                 get("sum32_accuracy"),
                 get("sum64_accuracy"),
                 task.valid_size
-            );
+            )?;
         }
         other => bail!("don't know how to evaluate task `{other}`"),
     }

@@ -1,6 +1,15 @@
 //! Command-line interface: argument structs (clap derive) and one small function per
 //! subcommand that turns arguments into library calls. No math here.
 
+/// `println!` that returns the error instead of panicking, so that `recur ... | head` ends
+/// quietly (main treats a broken pipe as success).
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($arg)*)
+    }};
+}
+
 mod bench;
 mod eval;
 mod predict;
@@ -31,10 +40,11 @@ pub enum Command {
     Bench(bench::BenchArgs),
 }
 
-/// Flags every subcommand that computes shares.
+/// The flag shared by every subcommand that computes.
 #[derive(Args, Debug, Clone)]
 pub struct ComputeArgs {
-    /// Worker threads (a batch is split into this many chunks; results depend on it).
+    /// Worker threads. A batch is split into min(threads, batch/16) chunks, one per thread; the
+    /// result depends on the chunk count, so a seed and a thread count repeat a run exactly.
     #[arg(long, default_value_t = default_threads())]
     pub threads: usize,
 }

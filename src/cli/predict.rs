@@ -12,7 +12,7 @@ use crate::cli::train::task_name;
 use crate::cli::{ComputeArgs, ModelArg};
 use crate::data::addition::{AdditionSpec, decode, encode as encode_addition, parse_summand};
 use crate::data::bitcount::{BitCountSpec, parse_bits};
-use crate::io::model_file::{ModelFile, load};
+use crate::io::model_file::{ModelFile, describe, load};
 use crate::io::npy;
 use crate::model::{HeadKind, LossKind, Session};
 
@@ -31,6 +31,14 @@ pub struct PredictArgs {
     /// With --output: write probabilities (softmax, or sigmoid for bce) instead of logits.
     #[arg(long)]
     pub probs: bool,
+    /// For a PyTorch-saved file (no recur metadata): where the head reads, `last` step (the
+    /// default) or every `step`.
+    #[arg(long)]
+    pub head: Option<HeadKind>,
+    /// For a PyTorch-saved file: the head's loss, which decides --probs: `ce` (softmax, the
+    /// default), `bce` (sigmoid) or `mse` (none).
+    #[arg(long)]
+    pub loss: Option<LossKind>,
     /// How many of the most likely classes to print.
     #[arg(long, default_value_t = 3)]
     pub top: usize,
@@ -39,7 +47,22 @@ pub struct PredictArgs {
 }
 
 pub fn run(a: PredictArgs) -> anyhow::Result<ExitCode> {
-    let file = load(&a.model.model)?;
+    let mut file = load(&a.model.model)?;
+    if file.inferred {
+        if let Some(h) = a.head {
+            file.model.config.head = h;
+        }
+        if let Some(l) = a.loss {
+            file.model.config.loss = l;
+        }
+        eprintln!(
+            "recur: note: {} has no recur metadata; inferred from its tensors: {}",
+            a.model.model.display(),
+            describe(&file.model.config)
+        );
+    } else if a.head.is_some() || a.loss.is_some() {
+        bail!("--head and --loss are for PyTorch-saved files; {} records its own", a.model.model.display());
+    }
     let mut sess = Session::new(a.compute.threads);
     if let Some(path) = &a.input {
         if !a.inputs.is_empty() {
@@ -62,7 +85,7 @@ pub fn run(a: PredictArgs) -> anyhow::Result<ExitCode> {
                 for (c, pr) in &top {
                     let _ = write!(line, "  p({c})={pr:.4}");
                 }
-                println!("{line}");
+                outln!("{line}")?;
             }
         }
         "addition" => {
@@ -83,7 +106,7 @@ pub fn run(a: PredictArgs) -> anyhow::Result<ExitCode> {
                     out.logits.iter().rev().map(|&l| if l > 0.0 { '1' } else { '0' }).collect();
                 let verdict =
                     if got == want { "correct".to_string() } else { format!("wrong: the sum is {want}") };
-                println!("{x} + {y} = {got}  (bits {shown}, {bits} steps; {verdict})");
+                outln!("{x} + {y} = {got}  (bits {shown}, {bits} steps; {verdict})")?;
             }
         }
         other => bail!("task `{other}` takes no command-line inputs here; use --input FILE.npy"),
@@ -125,7 +148,7 @@ fn predict_npy(
     };
     if let Some(o) = output {
         npy::write_f32(o, &oshape, &values)?;
-        println!("wrote {} {:?} to {}", if probs { "probabilities" } else { "logits" }, oshape, o.display());
+        outln!("wrote {} {:?} to {}", if probs { "probabilities" } else { "logits" }, oshape, o.display())?;
         return Ok(ExitCode::SUCCESS);
     }
     for (i, row) in out.logits.chunks(c).enumerate() {
@@ -141,7 +164,7 @@ fn predict_npy(
                 let _ = write!(line, "  p({k})={pr:.4}");
             }
         }
-        println!("{line}");
+        outln!("{line}")?;
     }
     Ok(ExitCode::SUCCESS)
 }

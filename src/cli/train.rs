@@ -1,5 +1,6 @@
 //! `recur train <task>`: presets, flag overrides, and the call into [`recur::train`].
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -98,21 +99,21 @@ pub struct TaskArgs {
     /// Bits per string (bitcount, default 20) or per training sequence (addition, default 10).
     #[arg(long)]
     pub bits: Option<usize>,
-    /// bitcount: training strings (the rest are the test set).
-    #[arg(long, default_value_t = 10_000)]
-    pub train_size: usize,
-    /// bitcount: seed of the train/test shuffle.
-    #[arg(long, default_value_t = 0)]
-    pub data_seed: u64,
+    /// bitcount: training strings (the rest are the test set) [default: 10000].
+    #[arg(long)]
+    pub train_size: Option<usize>,
+    /// bitcount: seed of the train/test shuffle [default: 0].
+    #[arg(long)]
+    pub data_seed: Option<u64>,
     /// bitcount: test strings per evaluation during training (0 = all; the final one uses all).
     #[arg(long)]
     pub eval_size: Option<usize>,
-    /// addition: training steps per epoch (the tutorial's ITERATIONS_PER_EPOCH).
-    #[arg(long, default_value_t = 100)]
-    pub iters_per_epoch: usize,
-    /// addition: held-out pairs per validation.
-    #[arg(long, default_value_t = 1000)]
-    pub valid_size: usize,
+    /// addition: training steps per epoch (the tutorial's ITERATIONS_PER_EPOCH) [default: 100].
+    #[arg(long)]
+    pub iters_per_epoch: Option<usize>,
+    /// addition: held-out pairs per validation [default: 1000].
+    #[arg(long)]
+    pub valid_size: Option<usize>,
 }
 
 /// Every setting a preset fixes, each with its reason.
@@ -231,13 +232,44 @@ pub fn run(a: TrainArgs) -> anyhow::Result<ExitCode> {
     if cfg.batch_size == 0 || cfg.epochs == 0 {
         bail!("--batch-size and --epochs must be at least 1");
     }
+    if !(cfg.optim.lr.is_finite() && cfg.optim.lr > 0.0) {
+        bail!("--lr {} must be a positive number", cfg.optim.lr);
+    }
+    if cfg.clip.is_some_and(|c| !(c.is_finite() && c > 0.0)) {
+        bail!(
+            "--clip {} must be a positive number (the largest allowed gradient norm)",
+            cfg.clip.unwrap_or(0.0)
+        );
+    }
+    if !(0.0..1.0).contains(&cfg.optim.momentum) {
+        bail!("--momentum {} must be in [0, 1)", cfg.optim.momentum);
+    }
+    if a.momentum.is_some() && matches!(cfg.optim.kind, OptimizerKind::Adam | OptimizerKind::AdamW) {
+        eprintln!(
+            "recur: warning: --momentum has no effect with {} (its betas play that role)",
+            cfg.optim.kind
+        );
+    }
     let d = &a.data;
+    let ignored: &[(&str, bool)] = match a.task {
+        TaskName::Bitcount => {
+            &[("--iters-per-epoch", d.iters_per_epoch.is_some()), ("--valid-size", d.valid_size.is_some())]
+        }
+        TaskName::Addition => &[
+            ("--train-size", d.train_size.is_some()),
+            ("--data-seed", d.data_seed.is_some()),
+            ("--eval-size", d.eval_size.is_some()),
+        ],
+    };
+    for (flag, _) in ignored.iter().filter(|f| f.1) {
+        eprintln!("recur: warning: {flag} does not apply to {:?} and is ignored", a.task);
+    }
     let bits = d.bits.unwrap_or(p.bits);
     let cell = a.cell.unwrap_or(p.cell);
     let rng = &mut ChaCha8Rng::seed_from_u64(a.seed);
     match a.task {
         TaskName::Bitcount => {
-            let mut task = BitCount::new(bits, d.train_size, d.data_seed)?;
+            let mut task = BitCount::new(bits, d.train_size.unwrap_or(10_000), d.data_seed.unwrap_or(0))?;
             task.shuffle = p.shuffle;
             task.eval_size = d.eval_size.unwrap_or(p.eval_size);
             let mc = ModelConfig {
@@ -253,7 +285,7 @@ pub fn run(a: TrainArgs) -> anyhow::Result<ExitCode> {
             let report = fit("bitcount", &mut model, &mut task, &cfg, &data)?;
             let err = report.metrics.first().map_or(f64::NAN, |m| m.1);
             let wrong = (err * task.test.len() as f64).round();
-            println!(
+            outln!(
                 "done: test error {:.4}% on all {} test strings ({wrong} wrong; {} of them have a count never seen in training) after {} epochs, {} steps, {:.1}s; saved {}",
                 err * 100.0,
                 task.test.len(),
@@ -262,12 +294,12 @@ pub fn run(a: TrainArgs) -> anyhow::Result<ExitCode> {
                 report.steps,
                 report.seconds,
                 output.display()
-            );
+            )?;
         }
         TaskName::Addition => {
             let mut task = Addition::new(bits)?;
-            task.iters_per_epoch = d.iters_per_epoch.max(1);
-            task.valid_size = d.valid_size.max(1);
+            task.iters_per_epoch = d.iters_per_epoch.unwrap_or(100).max(1);
+            task.valid_size = d.valid_size.unwrap_or(1000).max(1);
             let mc = ModelConfig {
                 cell,
                 input_size: 2,
@@ -280,7 +312,7 @@ pub fn run(a: TrainArgs) -> anyhow::Result<ExitCode> {
             let data = format!("{bits}-bit sequences, fresh pairs each step, 1 in 10 pairs held out");
             let report = fit("addition", &mut model, &mut task, &cfg, &data)?;
             let m = |k: &str| report.metrics.iter().find(|(n, _)| n == k).map_or(f64::NAN, |x| x.1 * 100.0);
-            println!(
+            outln!(
                 "done: held-out sums {:.2}% right ({:.2}% of bits) at {bits} bits; {:.2}% / {:.2}% / {:.2}% at 16 / 32 / 64 bits; {} epochs, {} steps, {:.1}s; saved {}",
                 m("valid_sum_accuracy"),
                 m("valid_bit_accuracy"),
@@ -291,7 +323,7 @@ pub fn run(a: TrainArgs) -> anyhow::Result<ExitCode> {
                 report.steps,
                 report.seconds,
                 output.display()
-            );
+            )?;
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -305,7 +337,7 @@ fn fit<K: Task>(
     cfg: &TrainConfig,
     data: &str,
 ) -> anyhow::Result<TrainReport> {
-    println!(
+    outln!(
         "{name}: {} ({} parameters), {data}, batch {}, {} {} ({:?}), {} threads",
         describe(&model.config),
         model.num_params(),
@@ -314,8 +346,10 @@ fn fit<K: Task>(
         cfg.optim.lr,
         cfg.schedule,
         cfg.threads
-    );
-    Ok(train(model, task, cfg, |line| println!("{line}"))?)
+    )?;
+    Ok(train(model, task, cfg, |line| {
+        let _ = writeln!(std::io::stdout().lock(), "{line}");
+    })?)
 }
 
 /// Used by `eval` and `predict` to rebuild a task from a model file's metadata.

@@ -99,11 +99,11 @@ pub fn accuracy(
 
 impl Addition {
     pub fn new(bits: usize) -> Result<Self> {
-        if !(2..=64).contains(&bits) {
+        if !(4..=64).contains(&bits) {
             return Err(Error::BadConfig {
                 field: "bits".into(),
                 value: bits.to_string(),
-                reason: "must be 2..=64".into(),
+                reason: "must be 4..=64 (below 4 too few pairs exist to hold one in ten out)".into(),
             });
         }
         Ok(Addition {
@@ -207,6 +207,10 @@ mod tests {
         }));
         let (a, b) = sample_pair(&mut rng, 64, false);
         assert!(held_out(a, b));
+        // The smallest allowed length still has pairs on both sides.
+        let four: Vec<bool> = (0..8u64).flat_map(|a| (0..8u64).map(move |b| held_out(a, b))).collect();
+        assert!(four.iter().any(|&h| h) && four.iter().any(|&h| !h));
+        assert!(Addition::new(3).is_err());
     }
 
     #[test]

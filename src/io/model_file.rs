@@ -120,6 +120,16 @@ pub fn parse(bytes: &[u8], path: &Path) -> Result<ModelFile> {
     let meta = meta.metadata().clone().unwrap_or_default();
     let mut tensors: HashMap<String, TensorView> = st.tensors().into_iter().collect();
 
+    if let Some(v) = meta.get("format_version") {
+        match v.parse::<u32>() {
+            Ok(n) if n <= FORMAT_VERSION => {}
+            _ => {
+                return Err(bad(format!(
+                    "model format version {v} is newer than this recur reads ({FORMAT_VERSION}); upgrade recur"
+                )));
+            }
+        }
+    }
     let (config, inferred) = match meta.get("config") {
         Some(c) => {
             let cj: ConfigJson = serde_json::from_str(c)
@@ -174,7 +184,8 @@ pub fn parse(bytes: &[u8], path: &Path) -> Result<ModelFile> {
     Ok(ModelFile { model: Model::from_params(config, params)?, task, inferred })
 }
 
-/// A short human description: `lstm 2x24 -> 21 (last, ce)`.
+/// A short human description: `lstm 1 -> 24 [21] (last, ce)` (input, hidden per layer,
+/// outputs).
 pub fn describe(c: &ModelConfig) -> String {
     let hs: Vec<String> = c.hidden_sizes.iter().map(|h| h.to_string()).collect();
     let head = match c.head {
@@ -201,15 +212,27 @@ fn to_f32(v: &TensorView) -> Option<Vec<f32>> {
 
 /// Infers the architecture of a PyTorch-saved `{rnn, head}` state dict from tensor shapes,
 /// returning the config and the renames onto recur's canonical names. The head is taken to be
-/// a last-step classifier (cross-entropy); the CLI can override that.
+/// a last-step classifier (cross-entropy, or BCE with one output); `recur predict --head/--loss`
+/// override that.
 fn infer_config(
     t: &HashMap<String, TensorView>,
 ) -> std::result::Result<(ModelConfig, Vec<(String, String)>), String> {
-    let keys: Vec<&String> = t.keys().collect();
-    let first = keys
-        .iter()
-        .find(|k| k.ends_with("weight_ih_l0"))
-        .ok_or("no metadata and no `*.weight_ih_l0` tensor: not a recur or PyTorch RNN model file")?;
+    let mut keys: Vec<&String> = t.keys().collect();
+    keys.sort();
+    let firsts: Vec<&&String> = keys.iter().filter(|k| k.ends_with("weight_ih_l0")).collect();
+    let first = match firsts[..] {
+        [f] => f,
+        [] => {
+            return Err(
+                "no metadata and no `*.weight_ih_l0` tensor: not a recur or PyTorch RNN model file".into()
+            );
+        }
+        _ => {
+            return Err(format!(
+                "several recurrent modules ({firsts:?}); recur reads one stacked RNN and a head"
+            ));
+        }
+    };
     let rnn_prefix = &first[..first.len() - "weight_ih_l0".len()];
     if keys.iter().any(|k| k.ends_with("_reverse")) {
         return Err("bidirectional RNNs (`*_reverse` tensors) are not supported yet".into());

@@ -108,10 +108,13 @@ pub fn forward<T: Float>(
     if cell == CellKind::Gru {
         fill_rows(&mut cache.gates, p.b_ih);
     } else {
-        for row in cache.gates.chunks_exact_mut(g) {
-            for ((r, &bi), &bh) in row.iter_mut().zip(p.b_ih).zip(p.b_hh) {
-                *r = bi + bh;
-            }
+        // Both biases folded into the first row, then copied to every row.
+        let (first, rest) = cache.gates.split_at_mut(g);
+        for ((r, &bi), &bh) in first.iter_mut().zip(p.b_ih).zip(p.b_hh) {
+            *r = bi + bh;
+        }
+        for row in rest.chunks_exact_mut(g) {
+            row.copy_from_slice(first);
         }
     }
     let w_ih_t = MatRef::new(p.w_ih, g, input_size).t(); // [I, G]
@@ -218,7 +221,12 @@ pub fn backward<T: Float>(
     let h_prev = MatRef::new(&cache.h[first * hid..tb * hid], tb - first, hid);
     gemm(T::ONE, dgh.t(), h_prev, T::ZERO, MatMut::new(grads.w_hh, g, hid));
     set_colsum(grads.b_ih, &cache.gates);
-    set_colsum(grads.b_hh, dgh_buf);
+    if cell == CellKind::Gru {
+        set_colsum(grads.b_hh, &cache.dgh);
+    } else {
+        // Both biases enter the same preactivation: their gradients are equal.
+        grads.b_hh.copy_from_slice(grads.b_ih);
+    }
     if let Some(dx) = dx {
         gemm(T::ONE, dgx, MatRef::new(p.w_ih, g, input_size), T::ZERO, MatMut::new(dx, tb, input_size));
     }

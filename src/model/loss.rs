@@ -36,6 +36,18 @@ impl LossKind {
     }
 }
 
+impl std::str::FromStr for LossKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "ce" => Ok(LossKind::CrossEntropy),
+            "bce" => Ok(LossKind::Bce),
+            "mse" => Ok(LossKind::Mse),
+            _ => Err(format!("unknown loss `{s}` (expected ce, bce or mse)")),
+        }
+    }
+}
+
 /// Sum of loss terms and of correct predictions over a block of rows.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct LossSum {
@@ -55,8 +67,8 @@ impl std::ops::AddAssign for LossSum {
     }
 }
 
-/// Softmax cross-entropy over `[rows, C]` logits. When `scale` is `Some(1/N)`, overwrites the
-/// logits with dL/dlogits = (softmax - onehot) / N.
+/// Softmax cross-entropy over `[rows, C]` logits. Overwrites the logits: with
+/// dL/dlogits = (softmax - onehot) / N when `scale` is `Some(1/N)`, else with scratch values.
 pub fn cross_entropy<T: Float>(
     logits: &mut [T],
     classes: usize,
@@ -73,14 +85,20 @@ pub fn cross_entropy<T: Float>(
                 arg = j;
             }
         }
-        let z: f64 = row.iter().map(|&v| (v - max).to_f64().exp()).sum();
-        sum.loss += z.ln() - (row[y] - max).to_f64();
+        // One exp per logit, used for both the loss and the gradient.
+        let mut z = 0.0f64;
+        let vy = row[y];
+        for v in row.iter_mut() {
+            *v = (*v - max).exp();
+            z += v.to_f64();
+        }
+        sum.loss += z.ln() - (vy - max).to_f64();
         sum.correct += (arg == y) as usize;
         sum.count += 1;
         if let Some(s) = scale {
-            let inv = T::from_f64(1.0 / z);
+            let inv = T::from_f64(1.0 / z) * s;
             for v in row.iter_mut() {
-                *v = (*v - max).exp() * inv * s;
+                *v *= inv;
             }
             row[y] -= s;
         }

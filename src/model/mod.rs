@@ -33,6 +33,17 @@ pub enum HeadKind {
     Step,
 }
 
+impl std::str::FromStr for HeadKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "last" => Ok(HeadKind::Last),
+            "step" => Ok(HeadKind::Step),
+            _ => Err(format!("unknown head `{s}` (expected last or step)")),
+        }
+    }
+}
+
 /// The architecture: everything needed to lay out and run the parameters.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ModelConfig {
@@ -78,6 +89,27 @@ impl ModelConfig {
         }
         if self.output_size == 0 {
             return bad("output_size", "0".into(), "the head needs at least 1 output");
+        }
+        // Sizes come from files and flags: cap them so that every size product fits easily.
+        const MAX_DIM: usize = 1 << 20;
+        for (field, v) in [("input_size", self.input_size), ("output_size", self.output_size)]
+            .into_iter()
+            .chain(self.hidden_sizes.iter().map(|&h| ("hidden_size", h)))
+        {
+            if v > MAX_DIM {
+                return bad(field, v.to_string(), "is larger than 2^20");
+            }
+        }
+        if self.hidden_sizes.len() > 64 {
+            return bad("num_layers", self.hidden_sizes.len().to_string(), "is more than 64");
+        }
+        let g = self.cell.gates() as u128;
+        let mut total: u128 = (self.output_size as u128 + 1) * self.top_hidden() as u128;
+        for (k, &h) in self.hidden_sizes.iter().enumerate() {
+            total += g * h as u128 * (self.layer_input(k) as u128 + h as u128 + 2);
+        }
+        if total > 1 << 31 {
+            return bad("hidden_size", format!("{:?}", self.hidden_sizes), "gives more than 2^31 parameters");
         }
         if self.loss == LossKind::CrossEntropy && self.output_size < 2 {
             return bad(

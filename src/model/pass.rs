@@ -145,8 +145,13 @@ impl<T: Float> Session<T> {
         init: Option<&State<T>>,
     ) -> Result<()> {
         let cfg = &m.config;
+        if batch == 0 || steps == 0 {
+            return Err(Error::Input(format!(
+                "empty input: {batch} sequences of {steps} steps; need at least one sequence of one step"
+            )));
+        }
         let want = batch * steps * cfg.input_size;
-        if input.len() != want || batch == 0 || steps == 0 {
+        if input.len() != want {
             return Err(Error::ShapeMismatch {
                 what: "input [batch, time, features]".into(),
                 expected: vec![batch, steps, cfg.input_size],
@@ -336,12 +341,12 @@ impl<T: Float> Session<T> {
     /// Parameter gradients of the last [`Session::loss_and_grad`], laid out like
     /// `Model::params`.
     pub fn param_grads(&self) -> &[T] {
-        &self.work[0].grads
+        self.work.first().map_or(&[], |w| &w.grads)
     }
 
     /// Mutable parameter gradients, e.g. for clipping.
     pub fn param_grads_mut(&mut self) -> &mut [T] {
-        &mut self.work[0].grads
+        self.work.first_mut().map_or(&mut [], |w| &mut w.grads)
     }
 
     fn sum(&self) -> LossSum {

@@ -164,7 +164,7 @@ pub fn train<K: Task>(
                 let norm = clip_grad_norm(sess.param_grads_mut(), max);
                 if !norm.is_finite() {
                     bar.abandon();
-                    return Err(Error::Diverged { step, loss: norm });
+                    return Err(Error::DivergedGrad { step, norm });
                 }
             }
             opt.config.lr = cfg.schedule.lr(cfg.optim.lr, step - 1, total);
