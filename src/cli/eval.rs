@@ -9,6 +9,7 @@ use crate::cli::train::task_name;
 use crate::cli::{ComputeArgs, ModelArg};
 use crate::data::addition::{Addition, AdditionSpec};
 use crate::data::bitcount::{BitCount, BitCountSpec};
+use crate::data::mnist::{Mnist, MnistSpec, format_confusion};
 use crate::io::model_file::{describe, load};
 use crate::model::Session;
 
@@ -51,6 +52,21 @@ pub fn run(a: EvalArgs) -> anyhow::Result<ExitCode> {
                 get("sum32_accuracy"),
                 get("sum64_accuracy"),
                 task.valid_size
+            )?;
+        }
+        "mnist" => {
+            let spec: MnistSpec = serde_json::from_value(file.task.clone().unwrap_or_default())?;
+            let names = spec.dataset.class_names();
+            let task = Mnist::load(spec)?;
+            let cm = task.confusion(&file.model, &mut sess)?;
+            let right: usize = (0..10).map(|i| cm[i][i]).sum();
+            outln!("confusion matrix on the test images:\n{}", format_confusion(&cm, &names))?;
+            outln!(
+                "{}: test accuracy {:.2}% on {} test images ({} wrong)",
+                describe(&file.model.config),
+                100.0 * right as f64 / task.test.len() as f64,
+                task.test.len(),
+                task.test.len() - right
             )?;
         }
         other => bail!("don't know how to evaluate task `{other}`"),

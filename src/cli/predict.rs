@@ -12,6 +12,7 @@ use crate::cli::train::task_name;
 use crate::cli::{ComputeArgs, ModelArg};
 use crate::data::addition::{AdditionSpec, decode, encode as encode_addition, parse_summand};
 use crate::data::bitcount::{BitCountSpec, parse_bits};
+use crate::data::mnist::{MnistSpec, draw, read_set};
 use crate::io::model_file::{ModelFile, describe, load};
 use crate::io::npy;
 use crate::model::{HeadKind, LossKind, Session};
@@ -39,6 +40,12 @@ pub struct PredictArgs {
     /// default), `bce` (sigmoid) or `mse` (none).
     #[arg(long)]
     pub loss: Option<LossKind>,
+    /// mnist: draw test image N (of the full t10k file) and classify it.
+    #[arg(long)]
+    pub image: Option<usize>,
+    /// mnist: where the IDX files are, if not where the model was trained from.
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
     /// How many of the most likely classes to print.
     #[arg(long, default_value_t = 3)]
     pub top: usize,
@@ -70,8 +77,31 @@ pub fn run(a: PredictArgs) -> anyhow::Result<ExitCode> {
         }
         return predict_npy(&file, path, a.output.as_deref(), a.probs, a.top, &mut sess);
     }
+    if let Some(n) = a.image {
+        let spec: MnistSpec = serde_json::from_value(file.task.clone().unwrap_or_default())
+            .context("--image needs a model trained by `recur train mnist`")?;
+        let dir = a.data_dir.clone().unwrap_or(spec.data_dir);
+        let test = read_set(&dir, "t10k")?;
+        if n >= test.len() {
+            bail!("--image {n}: the test set has images 0..{}", test.len() - 1);
+        }
+        let out = sess.forward(&file.model, test.image(n), 1, 28, None)?;
+        let p = probabilities(&file.model.config.loss, &out.logits);
+        let names = spec.dataset.class_names();
+        outln!("{}", draw(test.image(n)))?;
+        let top = top_k(&p, a.top);
+        let mut line = format!(
+            "test image {n}: predicted {} (true {})",
+            names[top[0].0], names[test.labels[n] as usize]
+        );
+        for (c, pr) in &top {
+            let _ = write!(line, "  p({})={pr:.4}", names[*c]);
+        }
+        outln!("{line}")?;
+        return Ok(ExitCode::SUCCESS);
+    }
     if a.inputs.is_empty() {
-        bail!("nothing to predict: give inputs as arguments or --input FILE.npy");
+        bail!("nothing to predict: give inputs as arguments, --input FILE.npy, or --image N (mnist)");
     }
     match task_name(file.task.as_ref())?.as_str() {
         "bitcount" => {
