@@ -30,8 +30,8 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Train a model on a task (bitcount).
-    Train(train::TrainArgs),
+    /// Train a model on a task: bitcount, addition, mnist.
+    Train(Box<train::TrainArgs>),
     /// Re-measure a saved model on its task's held-out data.
     Eval(eval::EvalArgs),
     /// Run a saved model on inputs.
@@ -75,7 +75,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     // only if already built, e.g. when called twice in one process; the old pool is kept.)
     let _ = rayon::ThreadPoolBuilder::new().num_threads(threads).build_global();
     match cli.command {
-        Command::Train(a) => train::run(a),
+        Command::Train(a) => train::run(*a),
         Command::Eval(a) => eval::run(a),
         Command::Predict(a) => predict::run(a),
         Command::Bench(a) => bench::run(a),
