@@ -40,6 +40,7 @@ pub fn configs() -> Vec<BenchConfig> {
             output_size: out,
             head,
             loss,
+            vocab_size: None,
         },
         optim: OptimConfig::new(opt, lr),
     };

@@ -52,6 +52,7 @@ impl Fixture {
                 "bce" => LossKind::Bce,
                 _ => LossKind::Mse,
             },
+            vocab_size: None,
         }
     }
     fn model<T: Float>(&self) -> Model<T> {

@@ -13,8 +13,29 @@ const I: usize = 3;
 const C: usize = 3;
 
 fn case(cell: CellKind, hidden: &[usize], head: HeadKind, loss: LossKind, threads: usize) {
-    let cfg = ModelConfig { cell, input_size: I, hidden_sizes: hidden.to_vec(), output_size: C, head, loss };
-    let tag = format!("{cell} {hidden:?} {head:?} {loss:?} x{threads}");
+    case_with(cell, hidden, head, loss, threads, None)
+}
+
+/// With `vocab`, the input is token ids through an embedding (whose gradient is checked; the
+/// ids themselves have none).
+fn case_with(
+    cell: CellKind,
+    hidden: &[usize],
+    head: HeadKind,
+    loss: LossKind,
+    threads: usize,
+    vocab: Option<usize>,
+) {
+    let cfg = ModelConfig {
+        cell,
+        input_size: I,
+        hidden_sizes: hidden.to_vec(),
+        output_size: C,
+        head,
+        loss,
+        vocab_size: vocab,
+    };
+    let tag = format!("{cell} {hidden:?} {head:?} {loss:?} x{threads} vocab {vocab:?}");
     let mut rng = ChaCha8Rng::seed_from_u64(42);
     let mut model = Model::<f64>::new(cfg.clone(), &mut rng).unwrap();
     // Larger weights than the default init, so that gates saturate somewhat and every term of
@@ -22,7 +43,10 @@ fn case(cell: CellKind, hidden: &[usize], head: HeadKind, loss: LossKind, thread
     for p in &mut model.params {
         *p *= 2.5;
     }
-    let input: Vec<f64> = (0..B * T * I).map(|_| rng.random_range(-1.0..1.0)).collect();
+    let input: Vec<f64> = match vocab {
+        Some(v) => (0..B * T).map(|_| rng.random_range(0..v) as f64).collect(),
+        None => (0..B * T * I).map(|_| rng.random_range(-1.0..1.0)).collect(),
+    };
     let mut init = State::<f64>::zeros(&cfg, B);
     for v in init.h.iter_mut().chain(init.c.iter_mut()).flatten() {
         *v = rng.random_range(-0.8..0.8);
@@ -73,7 +97,7 @@ fn case(cell: CellKind, hidden: &[usize], head: HeadKind, loss: LossKind, thread
         }
     }
     let mut x = input.clone();
-    for i in 0..x.len() {
+    for i in 0..if vocab.is_some() { 0 } else { x.len() } {
         x[i] = input[i] + eps;
         let up = loss_at(&model, &x, &init);
         x[i] = input[i] - eps;
@@ -113,6 +137,15 @@ fn all_heads(cell: CellKind) {
 }
 
 #[test]
+fn embedding_gradients_match_finite_differences() {
+    // 5 token ids over B*T = 15 positions: ids repeat, so the scatter-add is exercised.
+    for cell in [CellKind::Rnn, CellKind::Lstm, CellKind::Gru] {
+        case_with(cell, &[4], HeadKind::Last, LossKind::CrossEntropy, 2, Some(5));
+        case_with(cell, &[4, 3], HeadKind::Step, LossKind::CrossEntropy, 1, Some(5));
+    }
+}
+
+#[test]
 fn rnn_gradients_match_finite_differences() {
     all_heads(CellKind::Rnn);
 }
@@ -139,6 +172,7 @@ fn zero_initial_state_shortcut_matches_explicit_zeros() {
             output_size: C,
             head: HeadKind::Step,
             loss: LossKind::Mse,
+            vocab_size: None,
         };
         let mut rng = ChaCha8Rng::seed_from_u64(9);
         let model = Model::<f64>::new(cfg.clone(), &mut rng).unwrap();

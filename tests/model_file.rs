@@ -22,6 +22,7 @@ fn sample_model() -> Model<f32> {
         output_size: 6,
         head: HeadKind::Step,
         loss: LossKind::Bce,
+        vocab_size: None,
     };
     Model::new(cfg, &mut ChaCha8Rng::seed_from_u64(3)).unwrap()
 }

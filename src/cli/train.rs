@@ -337,6 +337,7 @@ pub fn run(a: TrainArgs) -> anyhow::Result<ExitCode> {
                 output_size: bits + 1,
                 head: HeadKind::Last,
                 loss: LossKind::CrossEntropy,
+                vocab_size: None,
             };
             let mut model = Model::<f32>::new(mc, rng)?;
             let data = format!("{} train / {} test strings", task.train.len(), task.test.len());
@@ -365,6 +366,7 @@ pub fn run(a: TrainArgs) -> anyhow::Result<ExitCode> {
                 output_size: 1,
                 head: HeadKind::Step,
                 loss: LossKind::Bce,
+                vocab_size: None,
             };
             let mut model = Model::<f32>::new(mc, rng)?;
             let data = format!("{bits}-bit sequences, fresh pairs each step, 1 in 10 pairs held out");
@@ -399,6 +401,7 @@ pub fn run(a: TrainArgs) -> anyhow::Result<ExitCode> {
                 output_size: 10,
                 head: HeadKind::Last,
                 loss: LossKind::CrossEntropy,
+                vocab_size: None,
             };
             let mut model = Model::<f32>::new(mc, rng)?;
             let data =

@@ -192,7 +192,11 @@ pub fn describe(c: &ModelConfig) -> String {
         HeadKind::Last => "last",
         HeadKind::Step => "step",
     };
-    format!("{} {} -> {} [{}] ({head}, {})", c.cell, c.input_size, hs.join("/"), c.output_size, c.loss.name())
+    let input = match c.vocab_size {
+        Some(v) => format!("embedding {v}x{}", c.input_size),
+        None => c.input_size.to_string(),
+    };
+    format!("{} {input} -> {} [{}] ({head}, {})", c.cell, hs.join("/"), c.output_size, c.loss.name())
 }
 
 fn to_f32(v: &TensorView) -> Option<Vec<f32>> {
@@ -274,7 +278,9 @@ fn infer_config(
     let h_top = *hidden_sizes.last().unwrap_or(&0);
     let heads: Vec<&&String> = keys
         .iter()
-        .filter(|k| !k.starts_with(rnn_prefix) || rnn_prefix.is_empty() && !k.contains("_l"))
+        .filter(|k| {
+            (!k.starts_with(rnn_prefix) || rnn_prefix.is_empty() && !k.contains("_l")) && !k.contains("emb")
+        })
         .filter(|k| k.ends_with("weight") && shape(k).is_some_and(|s| s.len() == 2 && s[1] == h_top))
         .collect();
     let [head] = heads[..] else {
@@ -287,6 +293,16 @@ fn infer_config(
     let output_size = shape(head).map_or(0, |s| s[0]);
     renames.push((format!("{hp}weight"), "head.weight".into()));
     renames.push((format!("{hp}bias"), "head.bias".into()));
+    // An embedding: a `*emb*.weight` of shape [V, input_size] (nn.Embedding).
+    let mut vocab_size = None;
+    if let Some(k) = keys.iter().find(|k| {
+        k.contains("emb")
+            && k.ends_with(".weight")
+            && shape(k).is_some_and(|s| s.len() == 2 && s[1] == input_size)
+    }) {
+        vocab_size = shape(k).map(|s| s[0]);
+        renames.push(((*k).clone(), "embedding.weight".into()));
+    }
     let cfg = ModelConfig {
         cell,
         input_size,
@@ -294,6 +310,7 @@ fn infer_config(
         output_size,
         head: HeadKind::Last,
         loss: if output_size >= 2 { LossKind::CrossEntropy } else { LossKind::Bce },
+        vocab_size,
     };
     Ok((cfg, renames))
 }

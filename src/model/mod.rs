@@ -56,6 +56,11 @@ pub struct ModelConfig {
     pub output_size: usize,
     pub head: HeadKind,
     pub loss: LossKind,
+    /// Token inputs: an embedding table `[vocab_size, input_size]` (PyTorch `nn.Embedding`)
+    /// turns each id into the first layer's input. The input is then `[B, T]` ids, passed as
+    /// floats (exact below 2^24).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vocab_size: Option<usize>,
 }
 
 impl ModelConfig {
@@ -65,6 +70,10 @@ impl ModelConfig {
     /// Hidden size of the top layer, which the head reads.
     pub fn top_hidden(&self) -> usize {
         *self.hidden_sizes.last().expect("validated: at least one layer")
+    }
+    /// Features per time step of the model's input: 1 (a token id) with an embedding.
+    pub fn features(&self) -> usize {
+        if self.vocab_size.is_some() { 1 } else { self.input_size }
     }
     /// Input size of layer `k`.
     pub fn layer_input(&self, k: usize) -> usize {
@@ -100,11 +109,17 @@ impl ModelConfig {
                 return bad(field, v.to_string(), "is larger than 2^20");
             }
         }
+        if let Some(v) = self.vocab_size {
+            if v == 0 || v > MAX_DIM {
+                return bad("vocab_size", v.to_string(), "must be 1..=2^20");
+            }
+        }
         if self.hidden_sizes.len() > 64 {
             return bad("num_layers", self.hidden_sizes.len().to_string(), "is more than 64");
         }
         let g = self.cell.gates() as u128;
-        let mut total: u128 = (self.output_size as u128 + 1) * self.top_hidden() as u128;
+        let mut total: u128 = (self.output_size as u128 + 1) * self.top_hidden() as u128
+            + self.vocab_size.unwrap_or(0) as u128 * self.input_size as u128;
         for (k, &h) in self.hidden_sizes.iter().enumerate() {
             total += g * h as u128 * (self.layer_input(k) as u128 + h as u128 + 2);
         }
@@ -154,6 +169,9 @@ pub fn param_specs(cfg: &ModelConfig) -> Vec<ParamSpec> {
         offset += spec.len();
         specs.push(spec);
     };
+    if let Some(v) = cfg.vocab_size {
+        push("embedding.weight".into(), vec![v, cfg.input_size]);
+    }
     let g = cfg.cell.gates();
     for (k, &h) in cfg.hidden_sizes.iter().enumerate() {
         push(format!("rnn.weight_ih_l{k}"), vec![g * h, cfg.layer_input(k)]);
@@ -201,6 +219,15 @@ impl<T: Float> Model<T> {
         let n = specs.last().map_or(0, |s| s.offset + s.len());
         let mut params = vec![T::ZERO; n];
         for spec in &specs {
+            if spec.name == "embedding.weight" {
+                // nn.Embedding: N(0, 1), by Box-Muller.
+                for p in &mut params[spec.range()] {
+                    let (u1, u2): (f64, f64) =
+                        (rng.random_range(f64::EPSILON..1.0), rng.random_range(0.0..1.0));
+                    *p = T::from_f64((-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos());
+                }
+                continue;
+            }
             let fan = if let Some(k) = spec.name.strip_prefix("rnn.").and_then(layer_index) {
                 config.hidden_sizes[k]
             } else {
@@ -258,55 +285,69 @@ fn layer_index(name: &str) -> Option<usize> {
     name.rsplit_once("_l").and_then(|(_, k)| k.parse().ok())
 }
 
-/// Splits a flat buffer into per-layer views, using the table's layout (4 tensors per layer,
-/// then the head's weight and bias).
-pub(crate) fn split_layers<'a, T>(
-    cfg: &ModelConfig,
-    buf: &'a [T],
-) -> (Vec<LayerParams<'a, T>>, &'a [T], &'a [T]) {
+/// Views of every tensor of a flat buffer (parameters or gradients), by the table's layout:
+/// the embedding, 4 tensors per layer, then the head's weight and bias.
+pub(crate) struct Split<'a, T> {
+    pub embedding: &'a [T], // [V, I] or empty
+    pub layers: Vec<LayerParams<'a, T>>,
+    pub head_w: &'a [T], // [C, H_top]
+    pub head_b: &'a [T], // [C]
+}
+
+/// Mutable counterpart of [`Split`].
+pub(crate) struct SplitMut<'a, T> {
+    pub embedding: &'a mut [T],
+    pub layers: Vec<LayerGrads<'a, T>>,
+    pub head_w: &'a mut [T],
+    pub head_b: &'a mut [T],
+}
+
+/// Sizes of the tensors in table order (the embedding's is 0 without one).
+fn tensor_sizes(cfg: &ModelConfig) -> (usize, Vec<[usize; 4]>, usize, usize) {
     let g = cfg.cell.gates();
+    let layers = cfg
+        .hidden_sizes
+        .iter()
+        .enumerate()
+        .map(|(k, &h)| [g * h * cfg.layer_input(k), g * h * h, g * h, g * h]);
+    (
+        cfg.vocab_size.unwrap_or(0) * cfg.input_size,
+        layers.collect(),
+        cfg.output_size * cfg.top_hidden(),
+        cfg.output_size,
+    )
+}
+
+pub(crate) fn split<'a, T>(cfg: &ModelConfig, buf: &'a [T]) -> Split<'a, T> {
+    let (e, layer_sizes, hw, hb) = tensor_sizes(cfg);
     let mut rest = buf;
     let mut take = |n: usize| {
         let (a, b) = rest.split_at(n);
         rest = b;
         a
     };
-    let mut layers = Vec::with_capacity(cfg.num_layers());
-    for (k, &h) in cfg.hidden_sizes.iter().enumerate() {
-        let w_ih = take(g * h * cfg.layer_input(k));
-        let w_hh = take(g * h * h);
-        let b_ih = take(g * h);
-        let b_hh = take(g * h);
-        layers.push(LayerParams { w_ih, w_hh, b_ih, b_hh });
-    }
-    let hw = take(cfg.output_size * cfg.top_hidden());
-    let hb = take(cfg.output_size);
-    (layers, hw, hb)
+    let embedding = take(e);
+    let layers = layer_sizes
+        .iter()
+        .map(|s| LayerParams { w_ih: take(s[0]), w_hh: take(s[1]), b_ih: take(s[2]), b_hh: take(s[3]) })
+        .collect();
+    Split { embedding, layers, head_w: take(hw), head_b: take(hb) }
 }
 
-/// Mutable counterpart of [`split_layers`], for gradient buffers.
-pub(crate) fn split_layers_mut<'a, T>(
-    cfg: &ModelConfig,
-    buf: &'a mut [T],
-) -> (Vec<LayerGrads<'a, T>>, &'a mut [T], &'a mut [T]) {
-    let g = cfg.cell.gates();
+pub(crate) fn split_mut<'a, T>(cfg: &ModelConfig, buf: &'a mut [T]) -> SplitMut<'a, T> {
+    let (e, layer_sizes, hw, hb) = tensor_sizes(cfg);
     let mut rest = buf;
     let mut take = |n: usize| {
         let (a, b) = std::mem::take(&mut rest).split_at_mut(n);
         rest = b;
         a
     };
-    let mut layers = Vec::with_capacity(cfg.num_layers());
-    for (k, &h) in cfg.hidden_sizes.iter().enumerate() {
-        let w_ih = take(g * h * cfg.layer_input(k));
-        let w_hh = take(g * h * h);
-        let b_ih = take(g * h);
-        let b_hh = take(g * h);
-        layers.push(LayerGrads { w_ih, w_hh, b_ih, b_hh });
-    }
-    let hw = take(cfg.output_size * cfg.top_hidden());
-    let hb = take(cfg.output_size);
-    (layers, hw, hb)
+    let embedding = take(e);
+    let layers = layer_sizes
+        .iter()
+        .map(|s| LayerGrads { w_ih: take(s[0]), w_hh: take(s[1]), b_ih: take(s[2]), b_hh: take(s[3]) })
+        .collect();
+    SplitMut { embedding, layers, head_w: take(hw), head_b: take(hb) }
 }
 
 #[cfg(test)]
@@ -321,6 +362,7 @@ mod tests {
             output_size: 4,
             head: HeadKind::Last,
             loss: LossKind::CrossEntropy,
+            vocab_size: None,
         }
     }
 

@@ -17,7 +17,7 @@ use crate::error::{Error, Result};
 use crate::float::Float;
 use crate::model::layer::{self, LayerCache};
 use crate::model::loss::{self, LossKind, LossSum};
-use crate::model::{HeadKind, Model, ModelConfig, split_layers, split_layers_mut};
+use crate::model::{HeadKind, Model, ModelConfig, split, split_mut};
 use crate::ops::{MatMut, MatRef, add_assign, fill_rows, gemm, set_colsum};
 
 /// Recurrent state per layer: `h[k]` is `[B, H_k]`; `c[k]` likewise for LSTM (empty otherwise).
@@ -150,13 +150,22 @@ impl<T: Float> Session<T> {
                 "empty input: {batch} sequences of {steps} steps; need at least one sequence of one step"
             )));
         }
-        let want = batch * steps * cfg.input_size;
+        let want = batch * steps * cfg.features();
         if input.len() != want {
             return Err(Error::ShapeMismatch {
                 what: "input [batch, time, features]".into(),
-                expected: vec![batch, steps, cfg.input_size],
+                expected: vec![batch, steps, cfg.features()],
                 got: vec![input.len()],
             });
+        }
+        if let Some(v) = cfg.vocab_size {
+            if let Some(bad) =
+                input.iter().find(|&&x| !(x >= T::ZERO && x.to_f64() < v as f64 && x.to_f64().fract() == 0.0))
+            {
+                return Err(Error::Input(format!(
+                    "token id {bad:?} is not an integer in 0..{v} (the model's vocabulary)"
+                )));
+            }
         }
         if let Some(s) = init {
             let c_layers = if cfg.cell.has_cell_state() { cfg.num_layers() } else { 0 };
@@ -435,15 +444,21 @@ fn run_chunk<T: Float>(m: &Model<T>, ws: &mut Workspace<T>, job: &Job<T>) {
     let cfg = &m.config;
     let (steps, rows, isz) = (job.steps, job.rows, cfg.input_size);
     let cell = cfg.cell;
-    let (lp, head_w, head_b) = split_layers(cfg, &m.params);
+    let params = split(cfg, &m.params);
+    let (lp, head_w, head_b) = (&params.layers, params.head_w, params.head_b);
 
-    // Time-major copy of this chunk's input.
+    // Time-major copy of this chunk's input, or of the embedding rows of its token ids.
     ws.x.resize(steps * rows * isz, T::ZERO);
     for r in 0..rows {
         for t in 0..steps {
-            let src = ((job.b0 + r) * steps + t) * isz;
             let dst = (t * rows + r) * isz;
-            ws.x[dst..dst + isz].copy_from_slice(&job.input[src..src + isz]);
+            let src = match cfg.vocab_size {
+                // Ids were checked to be integers in 0..V.
+                Some(_) => job.input[(job.b0 + r) * steps + t].to_f64() as usize * isz,
+                None => ((job.b0 + r) * steps + t) * isz,
+            };
+            let table = if cfg.vocab_size.is_some() { params.embedding } else { job.input };
+            ws.x[dst..dst + isz].copy_from_slice(&table[src..src + isz]);
         }
     }
     ws.layers.resize_with(cfg.num_layers(), LayerCache::default);
@@ -517,7 +532,8 @@ fn run_chunk<T: Float>(m: &Model<T>, ws: &mut Workspace<T>, job: &Job<T>) {
     // Backward. ws.logits now holds dL/dlogits.
     // Every tensor's gradient is written exactly once below, so no zeroing is needed.
     ws.grads.resize(m.params.len(), T::ZERO);
-    let (mut lg, gw, gb) = split_layers_mut(cfg, &mut ws.grads);
+    let grads = split_mut(cfg, &mut ws.grads);
+    let (mut lg, gw, gb, gemb) = (grads.layers, grads.head_w, grads.head_b, grads.embedding);
     let dlogits = MatRef::new(&ws.logits, n_rows, c);
     let top_k = cfg.num_layers() - 1;
     {
@@ -542,13 +558,25 @@ fn run_chunk<T: Float>(m: &Model<T>, ws: &mut Workspace<T>, job: &Job<T>) {
         let (lower, upper) = ws.layers.split_at_mut(k);
         let cache = &mut upper[0];
         if k == 0 {
-            let dx = if job.want_dx {
+            let embedded = cfg.vocab_size.is_some();
+            let dx = if job.want_dx || embedded {
                 ws.dx.resize(steps * rows * isz, T::ZERO);
                 Some(&mut ws.dx[..])
             } else {
                 None
             };
             layer::backward(cell, &lp[0], &ws.x, isz, cache, &mut lg[0], dx);
+            if embedded {
+                // dL/dE[id] = sum of dL/dx over the positions holding that id.
+                gemb.fill(T::ZERO);
+                for r in 0..rows {
+                    for t in 0..steps {
+                        let id = job.input[(job.b0 + r) * steps + t].to_f64() as usize;
+                        let src = (t * rows + r) * isz;
+                        add_assign(&mut gemb[id * isz..(id + 1) * isz], &ws.dx[src..src + isz]);
+                    }
+                }
+            }
         } else {
             let below = &mut lower[k - 1];
             let x = &below.h[rows * below.hidden..];
