@@ -109,10 +109,10 @@ impl ModelConfig {
                 return bad(field, v.to_string(), "is larger than 2^20");
             }
         }
-        if let Some(v) = self.vocab_size {
-            if v == 0 || v > MAX_DIM {
-                return bad("vocab_size", v.to_string(), "must be 1..=2^20");
-            }
+        if let Some(v) = self.vocab_size
+            && (v == 0 || v > MAX_DIM)
+        {
+            return bad("vocab_size", v.to_string(), "must be 1..=2^20");
         }
         if self.hidden_sizes.len() > 64 {
             return bad("num_layers", self.hidden_sizes.len().to_string(), "is more than 64");

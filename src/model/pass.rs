@@ -159,9 +159,8 @@ impl<T: Float> Session<T> {
             });
         }
         if let Some(v) = cfg.vocab_size {
-            if let Some(bad) =
-                input.iter().find(|&&x| !(x >= T::ZERO && x.to_f64() < v as f64 && x.to_f64().fract() == 0.0))
-            {
+            let ok = |x: &T| *x >= T::ZERO && x.to_f64() < v as f64 && x.to_f64().fract() == 0.0;
+            if let Some(bad) = input.iter().find(|x| !ok(x)) {
                 return Err(Error::Input(format!(
                     "token id {bad:?} is not an integer in 0..{v} (the model's vocabulary)"
                 )));
