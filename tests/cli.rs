@@ -340,3 +340,75 @@ fn fashion_mnist_default_preset_beats_89_percent() {
         .unwrap();
     assert!(acc >= 89.0, "{out}");
 }
+
+fn recur_stdin(dir: &Path, args: &[&str], input: &str) -> Run {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_recur"))
+        .args(args)
+        .current_dir(dir)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    Run { out: child.wait_with_output().unwrap() }
+}
+
+#[test]
+fn text_learns_the_fable_to_its_ceiling_and_generates_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let out =
+        recur(dir.path(), &["train", "text", "--epochs", "60", "-q", "-o", "t.safetensors"]).ok().stdout();
+    // Two 3-word contexts of the fable are followed by two different words: 199/201 is the most.
+    assert!(
+        out.lines().last().unwrap().starts_with(
+            "done: window accuracy 99.00% on 201 training windows (the most any model can: 99.00%)"
+        ),
+        "{out}"
+    );
+    let g =
+        recur(dir.path(), &["generate", "-m", "t.safetensors", "--prompt", "had a general", "--words", "10"])
+            .ok()
+            .stdout();
+    assert_eq!(g.trim(), "had a general council to consider what measures they could take to outwit");
+    let e = recur(dir.path(), &["generate", "-m", "t.safetensors", "--prompt", "had a dog"]).fails().stderr();
+    assert!(e.contains("word not in dictionary: dog"), "{e}");
+    // The tutorial's loop: a bad line gets a message and the loop goes on.
+    let run = recur_stdin(
+        dir.path(),
+        &["generate", "-m", "t.safetensors", "--interactive", "--words", "4"],
+        "had a dog\nsome said\nlong ago ,\n",
+    )
+    .ok();
+    let lines: Vec<String> = run.stdout().lines().map(String::from).collect();
+    assert_eq!(lines, ["word not in dictionary: dog", "need 3 words, got 2", "long ago , the mice had a"]);
+    // Sampling is seeded: the same seed gives the same text.
+    let s = |seed: &str| {
+        recur(dir.path(), &["generate", "-m", "t.safetensors", "--prompt", "the cat", "--words", "0"])
+            .fails();
+        let args = [
+            "generate",
+            "-m",
+            "t.safetensors",
+            "--prompt",
+            "had a general",
+            "--temperature",
+            "1.5",
+            "--seed",
+            seed,
+        ];
+        recur(dir.path(), &args).ok().stdout()
+    };
+    assert_eq!(s("7"), s("7"));
+}
+
+#[test]
+fn a_text_shorter_than_the_window_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("short.txt"), "hello world").unwrap();
+    let e = recur(dir.path(), &["train", "text", "--text", "short.txt", "-q"]).fails().stderr();
+    assert!(e.contains("cutting short.txt into windows") && e.contains("the text has 2 words"), "{e}");
+    let e = recur(dir.path(), &["train", "text", "--text", "missing.txt", "-q"]).fails().stderr();
+    assert!(e.contains("reading missing.txt") && e.contains("No such file"), "{e}");
+}

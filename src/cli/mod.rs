@@ -12,6 +12,7 @@ macro_rules! outln {
 
 mod bench;
 mod eval;
+mod generate;
 mod predict;
 mod train;
 
@@ -30,12 +31,14 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Train a model on a task: bitcount, addition, mnist.
+    /// Train a model on a task: bitcount, addition, mnist, text.
     Train(Box<train::TrainArgs>),
     /// Re-measure a saved model on its task's held-out data.
     Eval(eval::EvalArgs),
     /// Run a saved model on inputs.
     Predict(predict::PredictArgs),
+    /// Continue a text with a model trained by `recur train text`.
+    Generate(generate::GenerateArgs),
     /// Time training steps of the four tutorial configurations.
     Bench(bench::BenchArgs),
 }
@@ -67,6 +70,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Eval(a) => a.compute.threads,
         Command::Predict(a) => a.compute.threads,
         Command::Bench(a) => a.compute.threads,
+        Command::Generate(_) => 1,
     };
     if threads == 0 {
         anyhow::bail!("--threads must be at least 1");
@@ -79,5 +83,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Eval(a) => eval::run(a),
         Command::Predict(a) => predict::run(a),
         Command::Bench(a) => bench::run(a),
+        Command::Generate(a) => generate::run(a),
     }
 }

@@ -14,6 +14,7 @@ use crate::cli::ComputeArgs;
 use crate::data::addition::Addition;
 use crate::data::bitcount::BitCount;
 use crate::data::mnist::{Dataset, Mnist, MnistSpec, format_confusion};
+use crate::data::text::{BELLING_THE_CAT, Text, Walk};
 use crate::io::model_file::describe;
 use crate::model::{HeadKind, LossKind, Model, ModelConfig};
 use crate::optim::{OptimConfig, OptimizerKind};
@@ -27,6 +28,9 @@ pub enum TaskName {
     Addition,
     /// Classify 28x28 images read one row per step: MNIST or Fashion-MNIST (seed program d).
     Mnist,
+    /// Predict the next word (or character) of a text, then generate (seed program c).
+    #[value(alias = "aesop")]
+    Text,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -128,6 +132,21 @@ pub struct TaskArgs {
     /// training files are absent).
     #[arg(long)]
     pub split_test: Option<usize>,
+    /// text: a UTF-8 file to learn [default: the tutorial's fable, built in].
+    #[arg(long)]
+    pub text: Option<PathBuf>,
+    /// text: characters instead of words as symbols.
+    #[arg(long)]
+    pub char: bool,
+    /// text: symbols in per prediction [default: 3].
+    #[arg(long)]
+    pub window: Option<usize>,
+    /// text: hold out this fraction of the text's tail; report accuracy and perplexity on it.
+    #[arg(long)]
+    pub valid_fraction: Option<f64>,
+    /// text: embedding size (0 = feed each id as one float, as the tutorial does).
+    #[arg(long)]
+    pub embedding: Option<usize>,
 }
 
 /// Every setting a preset fixes, each with its reason.
@@ -241,6 +260,36 @@ fn preset(task: TaskName, p: PresetName) -> Preset {
             shuffle: true,
             eval_size: 0, // 0 = a pass over the training set per epoch
         },
+        (TaskName::Text, PresetName::Seed) => Preset {
+            bits: 0,              // (embedding size: 0, the id is fed as one float)
+            cell: CellKind::Lstm, // rnn.BasicLSTMCell(n_hidden)
+            hidden: vec![512],    // n_hidden = 512 (--layers 2 for the 2-layer variant)
+            batch_size: 1,        // one window per step
+            epochs: 50,           // training_iters = 50000, displayed every 1000
+            optimizer: OptimizerKind::RmsProp,
+            lr: 1e-3, // RMSPropOptimizer(learning_rate=0.001)
+            schedule: Schedule::Constant,
+            clip: None,
+            eval_every: 1, // display_step = 1000 iterations
+            target_error: None,
+            shuffle: false,  // the tutorial's walk over the text
+            eval_size: 1000, // iterations per epoch
+        },
+        (TaskName::Text, PresetName::Default) => Preset {
+            bits: 32, // embedding size: words as learned vectors, not one float
+            cell: CellKind::Lstm,
+            hidden: vec![128],
+            batch_size: 16, // mini-batches over every window
+            epochs: 150,
+            optimizer: OptimizerKind::Adam,
+            lr: 1e-2,
+            schedule: Schedule::Cosine,
+            clip: Some(1.0),
+            eval_every: 25,
+            target_error: None,
+            shuffle: true,
+            eval_size: 0,
+        },
     }
 }
 
@@ -311,6 +360,15 @@ pub fn run(a: TrainArgs) -> anyhow::Result<ExitCode> {
         .into_iter()
         .chain(not_mnist)
         .collect(),
+        TaskName::Text => vec![
+            ("--train-size", d.train_size.is_some()),
+            ("--data-seed", d.data_seed.is_some()),
+            ("--eval-size", d.eval_size.is_some()),
+            ("--valid-size", d.valid_size.is_some()),
+            ("--bits", d.bits.is_some()),
+            ("--data-dir", d.data_dir.is_some()),
+            ("--split-test", d.split_test.is_some()),
+        ],
         TaskName::Mnist => vec![
             ("--train-size", d.train_size.is_some()),
             ("--data-seed", d.data_seed.is_some()),
@@ -419,6 +477,56 @@ pub fn run(a: TrainArgs) -> anyhow::Result<ExitCode> {
                 "done: test accuracy {:.2}% on {} test images{first} after {} epochs, {} steps, {:.1}s; saved {}",
                 m("test_accuracy").unwrap_or(f64::NAN),
                 task.test.len(),
+                report.epochs,
+                report.steps,
+                report.seconds,
+                output.display()
+            )?;
+        }
+        TaskName::Text => {
+            let (text, source) = match &d.text {
+                Some(path) => {
+                    let t = std::fs::read_to_string(path)
+                        .with_context(|| format!("reading {}", path.display()))?;
+                    (t, path.display().to_string())
+                }
+                None => (BELLING_THE_CAT.to_string(), "the built-in fable".to_string()),
+            };
+            let window = d.window.unwrap_or(3);
+            let mut task = Text::new(&text, d.char, window, d.valid_fraction.unwrap_or(0.0))
+                .with_context(|| format!("cutting {source} into windows"))?;
+            task.walk = if p.shuffle { Walk::Shuffled } else { Walk::Tutorial };
+            task.iters_per_epoch =
+                d.iters_per_epoch.unwrap_or(if p.eval_size > 0 { p.eval_size } else { 1000 });
+            let emb = d.embedding.unwrap_or(p.bits);
+            let vocab = task.spec.symbols.len();
+            let mc = ModelConfig {
+                cell,
+                input_size: emb.max(1),
+                hidden_sizes: hidden,
+                output_size: vocab,
+                head: HeadKind::Last,
+                loss: LossKind::CrossEntropy,
+                vocab_size: (emb > 0).then_some(vocab),
+            };
+            let mut model = Model::<f32>::new(mc, rng)?;
+            let data = format!(
+                "{source}: {} symbols, {} training windows of {window}, {} held out",
+                vocab,
+                task.train.len(),
+                task.valid.len()
+            );
+            let report = fit("text", &mut model, &mut task, &cfg, &data)?;
+            let m = |k: &str| report.metrics.iter().find(|(n, _)| n == k).map(|x| x.1);
+            let valid = match (m("valid_accuracy"), m("valid_perplexity")) {
+                (Some(a), Some(p)) => format!("; held out: {:.2}% accuracy, perplexity {p:.2}", a * 100.0),
+                _ => String::new(),
+            };
+            outln!(
+                "done: window accuracy {:.2}% on {} training windows (the most any model can: {:.2}%){valid} after {} epochs, {} steps, {:.1}s; saved {}",
+                m("window_accuracy").unwrap_or(f64::NAN) * 100.0,
+                task.train.len(),
+                task.ceiling() * 100.0,
                 report.epochs,
                 report.steps,
                 report.seconds,

@@ -4,3 +4,4 @@ pub mod addition;
 pub mod bitcount;
 pub mod idx;
 pub mod mnist;
+pub mod text;

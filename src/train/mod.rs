@@ -140,6 +140,8 @@ pub fn train<K: Task>(
     let start = Instant::now();
     let mut batch = Batch::default();
     let (mut step, mut loss_acc, mut loss_n, mut last_loss) = (0usize, 0.0f64, 0usize, f64::NAN);
+    // Training predictions right / made over the epoch (the tutorials' "average accuracy").
+    let (mut right, mut made) = (0usize, 0usize);
     let mut metrics = Vec::new();
     let mut epochs_run = 0;
     for epoch in 0..cfg.epochs {
@@ -171,6 +173,8 @@ pub fn train<K: Task>(
             opt.step(&mut model.params, sess.param_grads());
             loss_acc += loss;
             loss_n += 1;
+            right += sum.correct;
+            made += sum.count;
             bar.inc(1);
             if step % 20 == 0 {
                 bar.set_message(format!("loss {:.4}", loss_acc / loss_n as f64));
@@ -181,12 +185,16 @@ pub fn train<K: Task>(
         let last_epoch = epoch + 1 == cfg.epochs;
         if (cfg.eval_every > 0 && (epoch + 1) % cfg.eval_every == 0) || last_epoch {
             metrics = task.evaluate(model, &mut eval_sess, last_epoch)?;
+            let mut shown = metrics.clone();
+            if made > 0 {
+                shown.push(("train_accuracy".into(), right as f64 / made as f64));
+            }
             let rec = Record {
                 epoch: epoch + 1,
                 step,
                 train_loss: last_loss,
                 seconds: start.elapsed().as_secs_f64(),
-                metrics: metrics.clone(),
+                metrics: shown,
             };
             bar.suspend(|| log(&rec.line()));
             if let Some(m) = metrics_log.as_mut() {
@@ -218,6 +226,7 @@ pub fn train<K: Task>(
         }
         loss_acc = 0.0;
         loss_n = 0;
+        (right, made) = (0, 0);
     }
     bar.finish_and_clear();
     Ok(TrainReport {
