@@ -41,6 +41,7 @@ pub fn configs() -> Vec<BenchConfig> {
             head,
             loss,
             vocab_size: None,
+            learn_init: false,
         },
         optim: OptimConfig::new(opt, lr),
     };

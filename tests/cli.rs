@@ -412,3 +412,22 @@ fn a_text_shorter_than_the_window_is_refused() {
     let e = recur(dir.path(), &["train", "text", "--text", "missing.txt", "-q"]).fails().stderr();
     assert!(e.contains("reading missing.txt") && e.contains("No such file"), "{e}");
 }
+
+#[test]
+fn addition_with_a_learned_initial_state_stores_it_and_still_adds() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = recur(
+        dir.path(),
+        &["train", "addition", "--learn-init", "--epochs", "8", "-q", "-o", "a.safetensors"],
+    )
+    .ok();
+    assert!(run.stdout().lines().last().unwrap().contains("held-out sums 100.00% right"), "{}", run.stdout());
+    let bytes = std::fs::read(dir.path().join("a.safetensors")).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let mut names: Vec<String> =
+        st.names().into_iter().filter(|n| n.starts_with("init.")).map(String::from).collect();
+    names.sort();
+    assert_eq!(names, ["init.c0_l0", "init.h0_l0"]);
+    let pr = recur(dir.path(), &["predict", "-m", "a.safetensors", "1000", "2000"]).ok().stdout();
+    assert!(pr.starts_with("1000 + 2000 = 3000 "), "{pr}");
+}

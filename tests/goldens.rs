@@ -53,6 +53,7 @@ impl Fixture {
                 _ => LossKind::Mse,
             },
             vocab_size: None,
+            learn_init: false,
         }
     }
     fn model<T: Float>(&self) -> Model<T> {

@@ -13,11 +13,12 @@ const I: usize = 3;
 const C: usize = 3;
 
 fn case(cell: CellKind, hidden: &[usize], head: HeadKind, loss: LossKind, threads: usize) {
-    case_with(cell, hidden, head, loss, threads, None)
+    case_with(cell, hidden, head, loss, threads, None, false)
 }
 
 /// With `vocab`, the input is token ids through an embedding (whose gradient is checked; the
-/// ids themselves have none).
+/// ids themselves have none). With `learn_init`, no state is given and the model's learned
+/// initial state (random here) is used and checked.
 fn case_with(
     cell: CellKind,
     hidden: &[usize],
@@ -25,6 +26,7 @@ fn case_with(
     loss: LossKind,
     threads: usize,
     vocab: Option<usize>,
+    learn_init: bool,
 ) {
     let cfg = ModelConfig {
         cell,
@@ -34,14 +36,21 @@ fn case_with(
         head,
         loss,
         vocab_size: vocab,
+        learn_init,
     };
-    let tag = format!("{cell} {hidden:?} {head:?} {loss:?} x{threads} vocab {vocab:?}");
+    let tag =
+        format!("{cell} {hidden:?} {head:?} {loss:?} x{threads} vocab {vocab:?} learn_init {learn_init}");
     let mut rng = ChaCha8Rng::seed_from_u64(42);
     let mut model = Model::<f64>::new(cfg.clone(), &mut rng).unwrap();
     // Larger weights than the default init, so that gates saturate somewhat and every term of
     // the backward equations matters.
     for p in &mut model.params {
         *p *= 2.5;
+    }
+    for s in model.specs.clone().iter().filter(|s| s.name.starts_with("init.")) {
+        for p in &mut model.params[s.range()] {
+            *p = rng.random_range(-0.8..0.8);
+        }
     }
     let input: Vec<f64> = match vocab {
         Some(v) => (0..B * T).map(|_| rng.random_range(0..v) as f64).collect(),
@@ -66,15 +75,16 @@ fn case_with(
     let targets =
         if loss == LossKind::CrossEntropy { Targets::Classes(&classes) } else { Targets::Dense(&dense) };
 
+    let given = if learn_init { None } else { Some(&init) };
     let mut sess = Session::<f64>::new(threads).with_chunk_rows(1);
-    sess.loss_and_grad(&model, &input, B, T, Some(&init), targets, GradOptions { input: true, state: true })
+    sess.loss_and_grad(&model, &input, B, T, given, targets, GradOptions { input: true, state: !learn_init })
         .unwrap();
     let grads = sess.grads.clone();
     let param_grads = sess.param_grads().to_vec();
 
     let mut eval = Session::<f64>::new(1);
     let mut loss_at = |m: &Model<f64>, x: &[f64], s: &State<f64>| {
-        let sum = eval.evaluate(m, x, B, T, Some(s), targets).unwrap();
+        let sum = eval.evaluate(m, x, B, T, if learn_init { None } else { Some(s) }, targets).unwrap();
         recur::model::pass::mean_loss(&cfg, &sum, B, T)
     };
     let eps = 1e-5;
@@ -105,7 +115,10 @@ fn case_with(
         x[i] = input[i];
         near(format!("input[{i}]"), grads.input[i], (up - down) / (2.0 * eps));
     }
-    for (which, k) in (0..cfg.num_layers()).map(|k| (0, k)).chain((0..init.c.len()).map(|k| (1, k))) {
+    let layers = if learn_init { 0 } else { cfg.num_layers() };
+    for (which, k) in
+        (0..layers).map(|k| (0, k)).chain((0..if learn_init { 0 } else { init.c.len() }).map(|k| (1, k)))
+    {
         for i in 0..init.h[k].len() {
             let mut s = init.clone();
             fn buf(s: &mut State<f64>, which: usize, k: usize) -> &mut Vec<f64> {
@@ -140,8 +153,16 @@ fn all_heads(cell: CellKind) {
 fn embedding_gradients_match_finite_differences() {
     // 5 token ids over B*T = 15 positions: ids repeat, so the scatter-add is exercised.
     for cell in [CellKind::Rnn, CellKind::Lstm, CellKind::Gru] {
-        case_with(cell, &[4], HeadKind::Last, LossKind::CrossEntropy, 2, Some(5));
-        case_with(cell, &[4, 3], HeadKind::Step, LossKind::CrossEntropy, 1, Some(5));
+        case_with(cell, &[4], HeadKind::Last, LossKind::CrossEntropy, 2, Some(5), false);
+        case_with(cell, &[4, 3], HeadKind::Step, LossKind::CrossEntropy, 1, Some(5), false);
+    }
+}
+
+#[test]
+fn learned_initial_state_gradients_match_finite_differences() {
+    for cell in [CellKind::Rnn, CellKind::Lstm, CellKind::Gru] {
+        case_with(cell, &[4, 3], HeadKind::Step, LossKind::Bce, 2, None, true);
+        case_with(cell, &[5], HeadKind::Last, LossKind::CrossEntropy, 1, Some(4), true);
     }
 }
 
@@ -173,6 +194,7 @@ fn zero_initial_state_shortcut_matches_explicit_zeros() {
             head: HeadKind::Step,
             loss: LossKind::Mse,
             vocab_size: None,
+            learn_init: false,
         };
         let mut rng = ChaCha8Rng::seed_from_u64(9);
         let model = Model::<f64>::new(cfg.clone(), &mut rng).unwrap();

@@ -23,6 +23,7 @@ fn sample_model() -> Model<f32> {
         head: HeadKind::Step,
         loss: LossKind::Bce,
         vocab_size: None,
+        learn_init: false,
     };
     Model::new(cfg, &mut ChaCha8Rng::seed_from_u64(3)).unwrap()
 }

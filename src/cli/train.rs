@@ -54,6 +54,10 @@ pub struct TrainArgs {
     /// Hidden size, or one per layer: `--hidden 24` or `--hidden 100,50,50`.
     #[arg(long, value_delimiter = ',')]
     pub hidden: Option<Vec<usize>>,
+    /// Learn the initial state (h0, c0) instead of starting from zeros (the addition
+    /// tutorial's suggestion); stored as extra `init.*` tensors.
+    #[arg(long)]
+    pub learn_init: bool,
     /// Number of stacked layers (repeats a single --hidden size).
     #[arg(long)]
     pub layers: Option<usize>,
@@ -396,6 +400,7 @@ pub fn run(a: TrainArgs) -> anyhow::Result<ExitCode> {
                 head: HeadKind::Last,
                 loss: LossKind::CrossEntropy,
                 vocab_size: None,
+                learn_init: a.learn_init,
             };
             let mut model = Model::<f32>::new(mc, rng)?;
             let data = format!("{} train / {} test strings", task.train.len(), task.test.len());
@@ -425,6 +430,7 @@ pub fn run(a: TrainArgs) -> anyhow::Result<ExitCode> {
                 head: HeadKind::Step,
                 loss: LossKind::Bce,
                 vocab_size: None,
+                learn_init: a.learn_init,
             };
             let mut model = Model::<f32>::new(mc, rng)?;
             let data = format!("{bits}-bit sequences, fresh pairs each step, 1 in 10 pairs held out");
@@ -460,6 +466,7 @@ pub fn run(a: TrainArgs) -> anyhow::Result<ExitCode> {
                 head: HeadKind::Last,
                 loss: LossKind::CrossEntropy,
                 vocab_size: None,
+                learn_init: a.learn_init,
             };
             let mut model = Model::<f32>::new(mc, rng)?;
             let data =
@@ -508,6 +515,7 @@ pub fn run(a: TrainArgs) -> anyhow::Result<ExitCode> {
                 head: HeadKind::Last,
                 loss: LossKind::CrossEntropy,
                 vocab_size: (emb > 0).then_some(vocab),
+                learn_init: a.learn_init,
             };
             let mut model = Model::<f32>::new(mc, rng)?;
             let data = format!(

@@ -311,6 +311,7 @@ fn infer_config(
         head: HeadKind::Last,
         loss: if output_size >= 2 { LossKind::CrossEntropy } else { LossKind::Bce },
         vocab_size,
+        learn_init: false,
     };
     Ok((cfg, renames))
 }

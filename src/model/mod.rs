@@ -61,6 +61,11 @@ pub struct ModelConfig {
     /// floats (exact below 2^24).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vocab_size: Option<usize>,
+    /// A learned initial state (h0, and c0 for LSTM) per layer, used when no state is given:
+    /// tensors `init.h0_l{k}` `[H_k]` (and `init.c0_l{k}`), broadcast over the batch. Not part
+    /// of a PyTorch `nn.LSTM`; such a model's file has these two extra tensors per layer.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub learn_init: bool,
 }
 
 impl ModelConfig {
@@ -119,7 +124,8 @@ impl ModelConfig {
         }
         let g = self.cell.gates() as u128;
         let mut total: u128 = (self.output_size as u128 + 1) * self.top_hidden() as u128
-            + self.vocab_size.unwrap_or(0) as u128 * self.input_size as u128;
+            + self.vocab_size.unwrap_or(0) as u128 * self.input_size as u128
+            + 2 * self.hidden_sizes.iter().map(|&h| h as u128).sum::<u128>();
         for (k, &h) in self.hidden_sizes.iter().enumerate() {
             total += g * h as u128 * (self.layer_input(k) as u128 + h as u128 + 2);
         }
@@ -181,6 +187,14 @@ pub fn param_specs(cfg: &ModelConfig) -> Vec<ParamSpec> {
     }
     push("head.weight".into(), vec![cfg.output_size, cfg.top_hidden()]);
     push("head.bias".into(), vec![cfg.output_size]);
+    if cfg.learn_init {
+        for (k, &h) in cfg.hidden_sizes.iter().enumerate() {
+            push(format!("init.h0_l{k}"), vec![h]);
+            if cfg.cell.has_cell_state() {
+                push(format!("init.c0_l{k}"), vec![h]);
+            }
+        }
+    }
     specs
 }
 
@@ -219,6 +233,9 @@ impl<T: Float> Model<T> {
         let n = specs.last().map_or(0, |s| s.offset + s.len());
         let mut params = vec![T::ZERO; n];
         for spec in &specs {
+            if spec.name.starts_with("init.") {
+                continue; // a learned initial state starts at zero, as the default state
+            }
             if spec.name == "embedding.weight" {
                 // nn.Embedding: N(0, 1), by Box-Muller.
                 for p in &mut params[spec.range()] {
@@ -290,8 +307,10 @@ fn layer_index(name: &str) -> Option<usize> {
 pub(crate) struct Split<'a, T> {
     pub embedding: &'a [T], // [V, I] or empty
     pub layers: Vec<LayerParams<'a, T>>,
-    pub head_w: &'a [T], // [C, H_top]
-    pub head_b: &'a [T], // [C]
+    pub head_w: &'a [T],      // [C, H_top]
+    pub head_b: &'a [T],      // [C]
+    pub init_h: Vec<&'a [T]>, // per layer [H_k], with learn_init
+    pub init_c: Vec<&'a [T]>, // per layer [H_k], with learn_init and LSTM
 }
 
 /// Mutable counterpart of [`Split`].
@@ -300,6 +319,8 @@ pub(crate) struct SplitMut<'a, T> {
     pub layers: Vec<LayerGrads<'a, T>>,
     pub head_w: &'a mut [T],
     pub head_b: &'a mut [T],
+    pub init_h: Vec<&'a mut [T]>,
+    pub init_c: Vec<&'a mut [T]>,
 }
 
 /// Sizes of the tensors in table order (the embedding's is 0 without one).
@@ -331,7 +352,17 @@ pub(crate) fn split<'a, T>(cfg: &ModelConfig, buf: &'a [T]) -> Split<'a, T> {
         .iter()
         .map(|s| LayerParams { w_ih: take(s[0]), w_hh: take(s[1]), b_ih: take(s[2]), b_hh: take(s[3]) })
         .collect();
-    Split { embedding, layers, head_w: take(hw), head_b: take(hb) }
+    let (head_w, head_b) = (take(hw), take(hb));
+    let (mut init_h, mut init_c) = (Vec::new(), Vec::new());
+    if cfg.learn_init {
+        for &h in &cfg.hidden_sizes {
+            init_h.push(take(h));
+            if cfg.cell.has_cell_state() {
+                init_c.push(take(h));
+            }
+        }
+    }
+    Split { embedding, layers, head_w, head_b, init_h, init_c }
 }
 
 pub(crate) fn split_mut<'a, T>(cfg: &ModelConfig, buf: &'a mut [T]) -> SplitMut<'a, T> {
@@ -347,7 +378,17 @@ pub(crate) fn split_mut<'a, T>(cfg: &ModelConfig, buf: &'a mut [T]) -> SplitMut<
         .iter()
         .map(|s| LayerGrads { w_ih: take(s[0]), w_hh: take(s[1]), b_ih: take(s[2]), b_hh: take(s[3]) })
         .collect();
-    SplitMut { embedding, layers, head_w: take(hw), head_b: take(hb) }
+    let (head_w, head_b) = (take(hw), take(hb));
+    let (mut init_h, mut init_c) = (Vec::new(), Vec::new());
+    if cfg.learn_init {
+        for &h in &cfg.hidden_sizes {
+            init_h.push(take(h));
+            if cfg.cell.has_cell_state() {
+                init_c.push(take(h));
+            }
+        }
+    }
+    SplitMut { embedding, layers, head_w, head_b, init_h, init_c }
 }
 
 #[cfg(test)]
@@ -363,6 +404,7 @@ mod tests {
             head: HeadKind::Last,
             loss: LossKind::CrossEntropy,
             vocab_size: None,
+            learn_init: false,
         }
     }
 

@@ -18,7 +18,7 @@ use crate::float::Float;
 use crate::model::layer::{self, LayerCache};
 use crate::model::loss::{self, LossKind, LossSum};
 use crate::model::{HeadKind, Model, ModelConfig, split, split_mut};
-use crate::ops::{MatMut, MatRef, add_assign, fill_rows, gemm, set_colsum};
+use crate::ops::{MatMut, MatRef, add_assign, add_colsum, fill_rows, gemm, set_colsum};
 
 /// Recurrent state per layer: `h[k]` is `[B, H_k]`; `c[k]` likewise for LSTM (empty otherwise).
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -466,16 +466,19 @@ fn run_chunk<T: Float>(m: &Model<T>, ws: &mut Workspace<T>, job: &Job<T>) {
         let (lower, upper) = ws.layers.split_at_mut(k);
         let cache = &mut upper[0];
         cache.prepare(cell, steps, rows, hid);
-        cache.h0_zero = job.init.is_none();
-        cache.need_dh0 = job.want_dh0;
+        let learned = cfg.learn_init && job.init.is_none();
+        cache.h0_zero = job.init.is_none() && !cfg.learn_init;
+        cache.need_dh0 = job.want_dh0 || learned;
         let span = job.b0 * hid..(job.b0 + rows) * hid;
         match job.init {
             Some(s) => cache.h[..rows * hid].copy_from_slice(&s.h[k][span.clone()]),
+            None if learned => fill_rows(&mut cache.h[..rows * hid], params.init_h[k]),
             None => cache.h[..rows * hid].fill(T::ZERO),
         }
         if cell.has_cell_state() {
             match job.init {
                 Some(s) => cache.c[..rows * hid].copy_from_slice(&s.c[k][span]),
+                None if learned => fill_rows(&mut cache.c[..rows * hid], params.init_c[k]),
                 None => cache.c[..rows * hid].fill(T::ZERO),
             }
         }
@@ -533,6 +536,7 @@ fn run_chunk<T: Float>(m: &Model<T>, ws: &mut Workspace<T>, job: &Job<T>) {
     ws.grads.resize(m.params.len(), T::ZERO);
     let grads = split_mut(cfg, &mut ws.grads);
     let (mut lg, gw, gb, gemb) = (grads.layers, grads.head_w, grads.head_b, grads.embedding);
+    let (mut g_init_h, mut g_init_c) = (grads.init_h, grads.init_c);
     let dlogits = MatRef::new(&ws.logits, n_rows, c);
     let top_k = cfg.num_layers() - 1;
     {
@@ -588,6 +592,22 @@ fn run_chunk<T: Float>(m: &Model<T>, ws: &mut Workspace<T>, job: &Job<T>) {
                 &mut lg[k],
                 Some(&mut below.dh_above),
             );
+        }
+        if cfg.learn_init {
+            // The learned state is broadcast over the batch: its gradient is dL/dh0 summed
+            // over rows (zero when a state was given instead).
+            let cache = &ws.layers[k];
+            let learned = job.init.is_none();
+            g_init_h[k].fill(T::ZERO);
+            if learned {
+                add_colsum(g_init_h[k], &cache.dh_rec);
+            }
+            if let Some(gc) = g_init_c.get_mut(k) {
+                gc.fill(T::ZERO);
+                if learned {
+                    add_colsum(gc, &cache.dc);
+                }
+            }
         }
     }
 }
