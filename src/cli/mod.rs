@@ -14,6 +14,7 @@ mod bench;
 mod eval;
 mod generate;
 mod predict;
+mod presets;
 mod train;
 
 use std::path::PathBuf;

@@ -11,6 +11,7 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::cell::CellKind;
 use crate::cli::ComputeArgs;
+use crate::cli::presets::preset;
 use crate::data::addition::Addition;
 use crate::data::bitcount::BitCount;
 use crate::data::mnist::{Dataset, Mnist, MnistSpec, format_confusion};
@@ -153,150 +154,6 @@ pub struct TaskArgs {
     pub embedding: Option<usize>,
 }
 
-/// Every setting a preset fixes, each with its reason.
-struct Preset {
-    /// bitcount: string length; addition: NUM_BITS.
-    bits: usize,
-    cell: CellKind,
-    hidden: Vec<usize>,
-    batch_size: usize,
-    epochs: usize,
-    optimizer: OptimizerKind,
-    lr: f64,
-    schedule: Schedule,
-    clip: Option<f64>,
-    eval_every: usize,
-    target_error: Option<f64>,
-    /// bitcount: reshuffle the training strings each epoch.
-    shuffle: bool,
-    eval_size: usize,
-}
-
-fn preset(task: TaskName, p: PresetName) -> Preset {
-    match (task, p) {
-        (TaskName::Bitcount, PresetName::Seed) => Preset {
-            bits: 20,             // '{0:020b}'
-            cell: CellKind::Lstm, // tf.nn.rnn_cell.LSTMCell
-            hidden: vec![24],     // num_hidden = 24
-            batch_size: 1000,     // batch_size = 1000
-            epochs: 5000,         // epoch = 5000
-            optimizer: OptimizerKind::Adam,
-            lr: 1e-3, // tf.train.AdamOptimizer() default
-            schedule: Schedule::Constant,
-            clip: None,
-            eval_every: 100, // the tutorial only evaluates at the end; we report along the way
-            target_error: None, // run all 5000 epochs, as the tutorial
-            shuffle: false,  // batches in a fixed order, as the tutorial
-            eval_size: 100_000,
-        },
-        (TaskName::Bitcount, PresetName::Default) => Preset {
-            bits: 20,
-            cell: CellKind::Lstm,
-            hidden: vec![24], // the tutorial's size; 32 is no more accurate here, and slower
-            batch_size: 25,   // 400 updates per epoch instead of 10: the main speed-up
-            epochs: 40,       // ~14 s on 2 cores, including the full 1M-string evaluation
-            optimizer: OptimizerKind::Adam,
-            lr: 1e-2,                   // small batches tolerate a larger step early on
-            schedule: Schedule::Cosine, // big early steps, then settle into an exact counter
-            clip: Some(1.0),            // keeps the larger rate from spiking
-            eval_every: 10,
-            target_error: None, // the floor is set by counts never seen in training (see eval)
-            shuffle: true,
-            eval_size: 100_000, // fast periodic check; the final evaluation uses all strings
-        },
-        (TaskName::Addition, PresetName::Seed) => Preset {
-            bits: 10,             // NUM_BITS = 10
-            cell: CellKind::Lstm, // BasicLSTMCell (RNN and GRU by --cell)
-            hidden: vec![20],     // RNN_HIDDEN = 20
-            batch_size: 16,       // BATCH_SIZE = 16
-            epochs: 1000,         // for epoch in range(1000), 100 iterations each
-            optimizer: OptimizerKind::Adam,
-            lr: 0.01, // LEARNING_RATE = 0.01
-            schedule: Schedule::Constant,
-            clip: None,
-            eval_every: 50, // the tutorial validates every epoch; every 50 keeps the log short
-            target_error: None,
-            shuffle: false,
-            eval_size: 0,
-        },
-        (TaskName::Addition, PresetName::Default) => Preset {
-            bits: 10,
-            cell: CellKind::Lstm,
-            hidden: vec![20],
-            batch_size: 64, // fewer, better-averaged steps
-            epochs: 20,     // 2000 steps: seconds
-            optimizer: OptimizerKind::Adam,
-            lr: 0.01,
-            schedule: Schedule::Cosine,
-            clip: Some(1.0),
-            eval_every: 5,
-            target_error: None,
-            shuffle: false,
-            eval_size: 0,
-        },
-        (TaskName::Mnist, PresetName::Seed) => Preset {
-            bits: 0,
-            cell: CellKind::Lstm, // rnn.BasicLSTMCell
-            hidden: vec![128],    // num_units = 128
-            batch_size: 128,      // batch_size = 128
-            epochs: 1,            // while iter < 800: one "epoch" of 800 iterations
-            optimizer: OptimizerKind::Adam,
-            lr: 1e-3, // learning_rate = 0.001
-            schedule: Schedule::Constant,
-            clip: None,
-            eval_every: 0,
-            target_error: None,
-            shuffle: true,  // next_batch shuffles
-            eval_size: 800, // iterations per epoch
-        },
-        (TaskName::Mnist, PresetName::Default) => Preset {
-            bits: 0,
-            cell: CellKind::Lstm,
-            hidden: vec![128], // the tutorial's size: GEMM-bound, and accurate
-            batch_size: 64,    // twice the updates per epoch of 128
-            epochs: 12,
-            optimizer: OptimizerKind::Adam,
-            lr: 2e-3, // with cosine decay, a larger start is safe
-            schedule: Schedule::Cosine,
-            clip: Some(1.0),
-            eval_every: 3,
-            target_error: None,
-            shuffle: true,
-            eval_size: 0, // 0 = a pass over the training set per epoch
-        },
-        (TaskName::Text, PresetName::Seed) => Preset {
-            bits: 0,              // (embedding size: 0, the id is fed as one float)
-            cell: CellKind::Lstm, // rnn.BasicLSTMCell(n_hidden)
-            hidden: vec![512],    // n_hidden = 512 (--layers 2 for the 2-layer variant)
-            batch_size: 1,        // one window per step
-            epochs: 50,           // training_iters = 50000, displayed every 1000
-            optimizer: OptimizerKind::RmsProp,
-            lr: 1e-3, // RMSPropOptimizer(learning_rate=0.001)
-            schedule: Schedule::Constant,
-            clip: None,
-            eval_every: 1, // display_step = 1000 iterations
-            target_error: None,
-            shuffle: false,  // the tutorial's walk over the text
-            eval_size: 1000, // iterations per epoch
-        },
-        (TaskName::Text, PresetName::Default) => Preset {
-            bits: 32, // embedding size: words as learned vectors, not one float
-            cell: CellKind::Lstm,
-            hidden: vec![128],
-            batch_size: 16, // mini-batches over every window
-            epochs: 150,
-            optimizer: OptimizerKind::Adam,
-            lr: 1e-2,
-            schedule: Schedule::Cosine,
-            clip: Some(1.0),
-            eval_every: 25,
-            target_error: None,
-            shuffle: true,
-            eval_size: 0,
-        },
-    }
-}
-
 pub fn run(a: TrainArgs) -> anyhow::Result<ExitCode> {
     let p = preset(a.task, a.preset);
     let hidden = match (&a.hidden, a.layers) {
@@ -420,7 +277,7 @@ pub fn run(a: TrainArgs) -> anyhow::Result<ExitCode> {
         }
         TaskName::Addition => {
             let mut task = Addition::new(bits)?;
-            task.iters_per_epoch = d.iters_per_epoch.unwrap_or(100).max(1);
+            task.iters_per_epoch = d.iters_per_epoch.or(p.iters_per_epoch).unwrap_or(100).max(1);
             task.valid_size = d.valid_size.unwrap_or(1000).max(1);
             let mc = ModelConfig {
                 cell,
@@ -457,7 +314,7 @@ pub fn run(a: TrainArgs) -> anyhow::Result<ExitCode> {
                 split_test: d.split_test,
             };
             let mut task = Mnist::load(spec)?;
-            task.iters_per_epoch = d.iters_per_epoch.or((p.eval_size > 0).then_some(p.eval_size));
+            task.iters_per_epoch = d.iters_per_epoch.or(p.iters_per_epoch);
             let mc = ModelConfig {
                 cell,
                 input_size: 28,
@@ -503,9 +360,8 @@ pub fn run(a: TrainArgs) -> anyhow::Result<ExitCode> {
             let mut task = Text::new(&text, d.char, window, d.valid_fraction.unwrap_or(0.0))
                 .with_context(|| format!("cutting {source} into windows"))?;
             task.walk = if p.shuffle { Walk::Shuffled } else { Walk::Tutorial };
-            task.iters_per_epoch =
-                d.iters_per_epoch.unwrap_or(if p.eval_size > 0 { p.eval_size } else { 1000 });
-            let emb = d.embedding.unwrap_or(p.bits);
+            task.iters_per_epoch = d.iters_per_epoch.or(p.iters_per_epoch).unwrap_or(1000);
+            let emb = d.embedding.unwrap_or(p.embedding);
             let vocab = task.spec.symbols.len();
             let mc = ModelConfig {
                 cell,

@@ -10,6 +10,7 @@
 //! Deliberately not here: the time loop ([`layer`]), the losses ([`loss`]) and the batched,
 //! threaded passes ([`pass`]).
 
+pub mod chunk;
 pub mod layer;
 pub mod loss;
 pub mod pass;
