@@ -208,3 +208,33 @@ fn passes_reject_bad_shapes_with_what_they_expected() {
     let e = s.forward(&m, &[0.0; 12], 2, 2, Some(&bad)).unwrap_err().to_string();
     assert!(e.contains("initial state"), "{e}");
 }
+
+/// Every prefix and many single-byte corruptions of a valid file load or fail with an error;
+/// none panics (a cheap stand-in for a fuzz target on the loader).
+#[test]
+fn corrupted_files_never_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.safetensors");
+    save(
+        &path,
+        &ModelFile { model: sample_model(), task: Some(serde_json::json!({"name": "x"})), inferred: false },
+    )
+    .unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    for cut in 0..bytes.len() {
+        let _ = parse(&bytes[..cut], Path::new("cut"));
+    }
+    let mut x = 0x2545_f491_4f6c_dd1du64;
+    for _ in 0..3000 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let mut b = bytes.clone();
+        let i = (x % b.len() as u64) as usize;
+        b[i] = (x >> 32) as u8;
+        if let Ok(f) = parse(&b, Path::new("flip")) {
+            // A corruption that still parses must still be a consistent model.
+            assert_eq!(f.model.params.len(), f.model.specs.iter().map(|s| s.len()).sum::<usize>());
+        }
+    }
+}
