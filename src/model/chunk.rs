@@ -18,7 +18,8 @@ pub struct Workspace<T> {
     pub(crate) classes: Vec<u32>,          // [b] or [T, b] targets, time-major
     pub(crate) dense: Vec<T>,              // like logits, targets
     pub(crate) dx: Vec<T>,                 // [T, b, I] input gradient
-    pub(crate) grads: Vec<T>,              // like Model::params
+    pub(crate) grads: Vec<T>,
+    pub(crate) mask: Vec<bool>, // [T, b] per-step rows that count, for padded sequences              // like Model::params
     pub(crate) sum: LossSum,
 }
 
@@ -28,6 +29,8 @@ pub(crate) struct Job<'a, T> {
     pub(crate) steps: usize,
     pub(crate) b0: usize,
     pub(crate) rows: usize,
+    /// Real lengths of the whole batch's sequences, when padded.
+    pub(crate) lengths: Option<&'a [usize]>,
     pub(crate) init: Option<&'a State<T>>,
     pub(crate) targets: Option<Targets<'a, T>>,
     /// Some(1/N): compute gradients.
@@ -64,6 +67,10 @@ pub(crate) fn run_chunk<T: Float>(m: &Model<T>, ws: &mut Workspace<T>, job: &Job
         let (lower, upper) = ws.layers.split_at_mut(k);
         let cache = &mut upper[0];
         cache.prepare(cell, steps, rows, hid);
+        cache.lengths.clear();
+        if let Some(l) = job.lengths {
+            cache.lengths.extend_from_slice(&l[job.b0..job.b0 + rows]);
+        }
         let learned = cfg.learn_init && job.init.is_none();
         cache.h0_zero = job.init.is_none() && !cfg.learn_init;
         cache.need_dh0 = job.want_dh0 || learned;
@@ -110,18 +117,24 @@ pub(crate) fn run_chunk<T: Float>(m: &Model<T>, ws: &mut Workspace<T>, job: &Job
         HeadKind::Last => job.b0 + i,
         HeadKind::Step => (job.b0 + i % rows) * steps + i / rows,
     };
+    // Per-step heads on padded sequences: rows (t, r) past a sequence's end do not count.
+    ws.mask.clear();
+    if let (HeadKind::Step, Some(l)) = (cfg.head, job.lengths) {
+        ws.mask.extend((0..n_rows).map(|i| i / rows < l[job.b0 + i % rows]));
+    }
+    let mask = (!ws.mask.is_empty()).then_some(&ws.mask[..]);
     ws.sum = match targets {
         Targets::Classes(y) => {
             ws.classes.clear();
             ws.classes.extend((0..n_rows).map(|i| y[row_of(i)]));
-            loss::cross_entropy(&mut ws.logits, c, &ws.classes, job.scale)
+            loss::cross_entropy(&mut ws.logits, c, &ws.classes, mask, job.scale)
         }
         Targets::Dense(y) => {
             ws.dense.clear();
             ws.dense.extend((0..n_rows).flat_map(|i| y[row_of(i) * c..(row_of(i) + 1) * c].iter().copied()));
             match cfg.loss {
-                LossKind::Mse => loss::mse(&mut ws.logits, &ws.dense, job.scale),
-                _ => loss::bce_with_logits(&mut ws.logits, &ws.dense, job.scale),
+                LossKind::Mse => loss::mse(&mut ws.logits, &ws.dense, c, mask, job.scale),
+                _ => loss::bce_with_logits(&mut ws.logits, &ws.dense, c, mask, job.scale),
             }
         }
     };

@@ -45,6 +45,12 @@ pub struct LayerCache<T> {
     pub h0_zero: bool,
     /// dL/dh0 is wanted; if not, step 0's `da W_hh` is skipped.
     pub need_dh0: bool,
+    /// `[b]` real lengths of padded sequences (empty: none padded). At a step past its end a
+    /// row keeps its state (h, c) and passes its gradient straight back, adding nothing.
+    pub lengths: Vec<usize>,
+    /// `[b, H]` scratch: the gradients padded rows pass back through a step.
+    pub pass_h: Vec<T>,
+    pub pass_c: Vec<T>,
 }
 
 fn resize<T: Float>(v: &mut Vec<T>, n: usize) {
@@ -150,6 +156,14 @@ pub fn forward<T: Float>(
                 gru::forward_step(hid, gates, &cache.scratch, ghn, h_prev, h_next);
             }
         }
+        // Rows past their sequence's end keep their state.
+        for (r, _) in cache.lengths.iter().enumerate().filter(|(_, n)| **n <= t) {
+            let row = r * hid..(r + 1) * hid;
+            cache.h.copy_within(t * bh + row.start..t * bh + row.end, (t + 1) * bh + row.start);
+            if cell == CellKind::Lstm {
+                cache.c.copy_within(t * bh + row.start..t * bh + row.end, (t + 1) * bh + row.start);
+            }
+        }
     }
 }
 
@@ -180,6 +194,20 @@ pub fn backward<T: Float>(
         let dh_above = &cache.dh_above[t * bh..(t + 1) * bh];
         // dL/dh0 is only computed when asked for; otherwise dh_rec is stale after the loop.
         let recur = t > 0 || cache.need_dh0;
+        // Padded rows at this step: save the gradient they pass straight back.
+        let padded = cache.lengths.iter().any(|&n| n <= t);
+        if padded {
+            cache.pass_h.resize(bh, T::ZERO);
+            cache.pass_c.resize(if cell == CellKind::Lstm { bh } else { 0 }, T::ZERO);
+            for (r, _) in cache.lengths.iter().enumerate().filter(|(_, n)| **n <= t) {
+                for j in r * hid..(r + 1) * hid {
+                    cache.pass_h[j] = cache.dh_above[t * bh + j] + cache.dh_rec[j];
+                    if cell == CellKind::Lstm {
+                        cache.pass_c[j] = cache.dc[j];
+                    }
+                }
+            }
+        }
         match cell {
             CellKind::Rnn => {
                 let h = &cache.h[(t + 1) * bh..(t + 2) * bh];
@@ -206,6 +234,20 @@ pub fn backward<T: Float>(
                 if recur {
                     let dh_rec = MatMut::new(&mut cache.dh_rec, rows, hid);
                     gemm(T::ONE, MatRef::new(dgh, rows, g), w_hh, T::ONE, dh_rec);
+                }
+            }
+        }
+        if padded {
+            // Padded rows: no gate gradients; dL/dh and dL/dc pass straight back.
+            for (r, _) in cache.lengths.iter().enumerate().filter(|(_, n)| **n <= t) {
+                cache.gates[t * bg + r * g..t * bg + (r + 1) * g].fill(T::ZERO);
+                if cell == CellKind::Gru {
+                    cache.dgh[t * bg + r * g..t * bg + (r + 1) * g].fill(T::ZERO);
+                }
+                let row = r * hid..(r + 1) * hid;
+                cache.dh_rec[row.clone()].copy_from_slice(&cache.pass_h[row.clone()]);
+                if cell == CellKind::Lstm {
+                    cache.dc[row.clone()].copy_from_slice(&cache.pass_c[row]);
                 }
             }
         }

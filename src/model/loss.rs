@@ -73,10 +73,15 @@ pub fn cross_entropy<T: Float>(
     logits: &mut [T],
     classes: usize,
     target: &[u32],
+    mask: Option<&[bool]>,
     scale: Option<T>,
 ) -> LossSum {
     let mut sum = LossSum::default();
-    for (row, &y) in logits.chunks_exact_mut(classes).zip(target) {
+    for (i, (row, &y)) in logits.chunks_exact_mut(classes).zip(target).enumerate() {
+        if mask.is_some_and(|m| !m[i]) {
+            row.fill(T::ZERO);
+            continue;
+        }
         let y = y as usize;
         let (mut arg, mut max) = (0, row[0]);
         for (j, &v) in row.iter().enumerate() {
@@ -106,10 +111,21 @@ pub fn cross_entropy<T: Float>(
     sum
 }
 
-/// Binary cross-entropy with logits, elementwise over equal-length `logits` and `target`.
-pub fn bce_with_logits<T: Float>(logits: &mut [T], target: &[T], scale: Option<T>) -> LossSum {
+/// Binary cross-entropy with logits, elementwise over equal-length `logits` and `target`
+/// (rows of `width`; a row whose `mask` entry is false is skipped, its gradient zero).
+pub fn bce_with_logits<T: Float>(
+    logits: &mut [T],
+    target: &[T],
+    width: usize,
+    mask: Option<&[bool]>,
+    scale: Option<T>,
+) -> LossSum {
     let mut sum = LossSum::default();
-    for (x, &y) in logits.iter_mut().zip(target) {
+    for (i, (x, &y)) in logits.iter_mut().zip(target).enumerate() {
+        if mask.is_some_and(|m| !m[i / width]) {
+            *x = T::ZERO;
+            continue;
+        }
         let xv = *x;
         let (xf, yf) = (xv.to_f64(), y.to_f64());
         sum.loss += xf.max(0.0) - xf * yf + (-xf.abs()).exp().ln_1p();
@@ -122,10 +138,20 @@ pub fn bce_with_logits<T: Float>(logits: &mut [T], target: &[T], scale: Option<T
     sum
 }
 
-/// Mean squared error, elementwise.
-pub fn mse<T: Float>(pred: &mut [T], target: &[T], scale: Option<T>) -> LossSum {
+/// Mean squared error, elementwise (rows of `width`, masked like [`bce_with_logits`]).
+pub fn mse<T: Float>(
+    pred: &mut [T],
+    target: &[T],
+    width: usize,
+    mask: Option<&[bool]>,
+    scale: Option<T>,
+) -> LossSum {
     let mut sum = LossSum::default();
-    for (x, &y) in pred.iter_mut().zip(target) {
+    for (i, (x, &y)) in pred.iter_mut().zip(target).enumerate() {
+        if mask.is_some_and(|m| !m[i / width]) {
+            *x = T::ZERO;
+            continue;
+        }
         let d = *x - y;
         sum.loss += d.to_f64() * d.to_f64();
         if let Some(s) = scale {
@@ -142,7 +168,7 @@ mod tests {
     #[test]
     fn cross_entropy_is_stable_and_its_gradient_sums_to_zero() {
         let mut x = [1000.0f64, 0.0, -1000.0, 1.0, 2.0, 3.0];
-        let s = cross_entropy(&mut x, 3, &[2, 2], Some(0.5));
+        let s = cross_entropy(&mut x, 3, &[2, 2], None, Some(0.5));
         // Row 0: log-sum-exp = 1000, loss = 1000 - (-1000) = 2000.
         // Row 1: log(e^1 + e^2 + e^3) - 3 = 0.40760596.
         assert!((s.loss - (2000.0 + 0.4076059644443804)).abs() < 1e-9, "{}", s.loss);
@@ -154,7 +180,7 @@ mod tests {
     #[test]
     fn bce_never_takes_log_of_zero() {
         let mut x = [100.0f32, -100.0, 0.0];
-        let s = bce_with_logits(&mut x, &[0.0, 1.0, 1.0], Some(1.0));
+        let s = bce_with_logits(&mut x, &[0.0, 1.0, 1.0], 1, None, Some(1.0));
         assert!((s.loss - (200.0 + std::f64::consts::LN_2)).abs() < 1e-4, "{}", s.loss);
         assert_eq!(s.correct, 0);
         assert!((x[0] - 1.0).abs() < 1e-6 && (x[1] + 1.0).abs() < 1e-6 && (x[2] + 0.5).abs() < 1e-6);
@@ -163,7 +189,7 @@ mod tests {
     #[test]
     fn mse_gradient_is_two_diff_over_n() {
         let mut x = [3.0f64, 1.0];
-        let s = mse(&mut x, &[1.0, 1.0], Some(0.5));
+        let s = mse(&mut x, &[1.0, 1.0], 1, None, Some(0.5));
         assert_eq!(s.loss, 4.0);
         assert_eq!(x, [2.0, 0.0]);
     }

@@ -45,6 +45,18 @@ pub enum Targets<'a, T> {
     Dense(&'a [T]),
 }
 
+/// A batch of sequences, batch-first, optionally padded.
+#[derive(Clone, Copy, Debug)]
+pub struct Seqs<'a, T> {
+    /// `[B, T, F]` (F = input features, or 1 token id).
+    pub input: &'a [T],
+    pub batch: usize,
+    /// T: the (padded) length of every sequence.
+    pub steps: usize,
+    /// The real length of each sequence, 1..=T; `None` = all T.
+    pub lengths: Option<&'a [usize]>,
+}
+
 /// Which gradients besides the parameters' to compute.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct GradOptions {
@@ -111,15 +123,23 @@ impl<T: Float> Session<T> {
         self.threads
     }
 
-    fn check(
-        &self,
-        m: &Model<T>,
-        input: &[T],
-        batch: usize,
-        steps: usize,
-        init: Option<&State<T>>,
-    ) -> Result<()> {
+    fn check(&self, m: &Model<T>, x: &Seqs<T>, init: Option<&State<T>>) -> Result<()> {
         let cfg = &m.config;
+        let Seqs { input, batch, steps, lengths } = *x;
+        if let Some(l) = lengths {
+            if l.len() != batch {
+                return Err(Error::ShapeMismatch {
+                    what: "lengths".into(),
+                    expected: vec![batch],
+                    got: vec![l.len()],
+                });
+            }
+            if let Some(bad) = l.iter().find(|&&n| n == 0 || n > steps) {
+                return Err(Error::Input(format!(
+                    "sequence length {bad} is not in 1..={steps} (the padded length)"
+                )));
+            }
+        }
         if batch == 0 || steps == 0 {
             return Err(Error::Input(format!(
                 "empty input: {batch} sequences of {steps} steps; need at least one sequence of one step"
@@ -219,7 +239,15 @@ impl<T: Float> Session<T> {
         steps: usize,
         init: Option<&State<T>>,
     ) -> Result<Output<T>> {
-        self.check(m, input, batch, steps, init)?;
+        self.forward_padded(m, Seqs { input, batch, steps, lengths: None }, init)
+    }
+
+    /// [`Session::forward`] on sequences padded to `steps`, with their real lengths. A padded
+    /// step leaves the state unchanged, so the final state (and a last-step head) is that of
+    /// each sequence's last real step; outputs at padded steps repeat the last real one.
+    pub fn forward_padded(&mut self, m: &Model<T>, x: Seqs<T>, init: Option<&State<T>>) -> Result<Output<T>> {
+        self.check(m, &x, init)?;
+        let Seqs { input, steps, lengths, .. } = x;
         self.run(
             m,
             |b0, rows| Job {
@@ -227,15 +255,16 @@ impl<T: Float> Session<T> {
                 steps,
                 b0,
                 rows,
+                lengths,
                 init,
                 targets: None,
                 scale: None,
                 want_dx: false,
                 want_dh0: false,
             },
-            batch,
+            x.batch,
         );
-        Ok(self.collect_output(m, batch, steps))
+        Ok(self.collect_output(m, x.batch, steps))
     }
 
     /// Loss (and accuracy counts) without gradients, e.g. for evaluation.
@@ -248,8 +277,20 @@ impl<T: Float> Session<T> {
         init: Option<&State<T>>,
         targets: Targets<T>,
     ) -> Result<LossSum> {
-        self.check(m, input, batch, steps, init)?;
-        Self::targets_len(&m.config, batch, steps, &targets)?;
+        self.evaluate_padded(m, Seqs { input, batch, steps, lengths: None }, init, targets)
+    }
+
+    /// [`Session::evaluate`] on padded sequences: padded steps add nothing.
+    pub fn evaluate_padded(
+        &mut self,
+        m: &Model<T>,
+        x: Seqs<T>,
+        init: Option<&State<T>>,
+        targets: Targets<T>,
+    ) -> Result<LossSum> {
+        self.check(m, &x, init)?;
+        Self::targets_len(&m.config, x.batch, x.steps, &targets)?;
+        let Seqs { input, steps, lengths, .. } = x;
         self.run(
             m,
             |b0, rows| Job {
@@ -257,13 +298,14 @@ impl<T: Float> Session<T> {
                 steps,
                 b0,
                 rows,
+                lengths,
                 init,
                 targets: Some(targets),
                 scale: None,
                 want_dx: false,
                 want_dh0: false,
             },
-            batch,
+            x.batch,
         );
         Ok(self.sum())
     }
@@ -281,10 +323,25 @@ impl<T: Float> Session<T> {
         targets: Targets<T>,
         opts: GradOptions,
     ) -> Result<LossSum> {
-        self.check(m, input, batch, steps, init)?;
-        Self::targets_len(&m.config, batch, steps, &targets)?;
-        let norm = normalizer(&m.config, batch, steps);
+        self.loss_and_grad_padded(m, Seqs { input, batch, steps, lengths: None }, init, targets, opts)
+    }
+
+    /// [`Session::loss_and_grad`] on padded sequences: padded steps add nothing to the loss
+    /// (the mean is over real steps) or to any gradient, so a padded batch gives exactly the
+    /// loss and gradients of its sequences run at their own lengths.
+    pub fn loss_and_grad_padded(
+        &mut self,
+        m: &Model<T>,
+        x: Seqs<T>,
+        init: Option<&State<T>>,
+        targets: Targets<T>,
+        opts: GradOptions,
+    ) -> Result<LossSum> {
+        self.check(m, &x, init)?;
+        Self::targets_len(&m.config, x.batch, x.steps, &targets)?;
+        let norm = normalizer_padded(&m.config, &x);
         let scale = T::from_f64(1.0 / norm as f64);
+        let Seqs { input, batch, steps, lengths } = x;
         self.run(
             m,
             |b0, rows| Job {
@@ -292,6 +349,7 @@ impl<T: Float> Session<T> {
                 steps,
                 b0,
                 rows,
+                lengths,
                 init,
                 targets: Some(targets),
                 scale: Some(scale),
@@ -393,6 +451,17 @@ impl<T: Float> Session<T> {
             Vec::new()
         };
         Output { logits, outputs, state: State { h, c: cs } }
+    }
+}
+
+/// The N that `reduction="mean"` divides by, counting only real steps of padded sequences.
+pub fn normalizer_padded<T>(cfg: &ModelConfig, x: &Seqs<T>) -> usize {
+    match (cfg.head, x.lengths) {
+        (HeadKind::Step, Some(l)) => {
+            let rows: usize = l.iter().sum();
+            if cfg.loss == LossKind::CrossEntropy { rows } else { rows * cfg.output_size }
+        }
+        _ => normalizer(cfg, x.batch, x.steps),
     }
 }
 
