@@ -431,3 +431,80 @@ fn addition_with_a_learned_initial_state_stores_it_and_still_adds() {
     let pr = recur(dir.path(), &["predict", "-m", "a.safetensors", "1000", "2000"]).ok().stdout();
     assert!(pr.starts_with("1000 + 2000 = 3000 "), "{pr}");
 }
+
+#[test]
+fn classify_learns_a_motif_in_variable_length_symbol_sequences() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/data/proteins.csv");
+    let data = data.to_str().unwrap();
+    let out =
+        recur(dir.path(), &["train", "classify", "--data", data, "-q", "-o", "c.safetensors"]).ok().stdout();
+    // 600 sequences of 8-30 amino acids, "binder" iff they contain CNL; 120 held out.
+    let last = out.lines().last().unwrap();
+    let acc: f64 = last.split("accuracy ").nth(1).unwrap().split('%').next().unwrap().parse().unwrap();
+    assert!(acc >= 95.0 && last.contains("on 120 sequences"), "{out}");
+    std::fs::write(dir.path().join("q.csv"), "id,sequence\n1,ACDCNLKWW\n2,AAAAGGGHHK\n").unwrap();
+    let pr = recur(dir.path(), &["predict", "-m", "c.safetensors", "--input", "q.csv"]).ok().stdout();
+    let lines: Vec<&str> = pr.lines().collect();
+    assert_eq!(lines[0], "line,predicted,probability");
+    assert!(lines[1].starts_with("2,binder,") && lines[2].starts_with("3,other,"), "{pr}");
+    std::fs::write(dir.path().join("u.csv"), "sequence\nACDXZ\n").unwrap();
+    let e = recur(dir.path(), &["predict", "-m", "c.safetensors", "--input", "u.csv"]).fails().stderr();
+    assert!(e.contains("u.csv: line 2, column 1: symbol `X` was not in the training data"), "{e}");
+    std::fs::write(dir.path().join("l.csv"), "label,sequence\nnew,ACD\n").unwrap();
+    let e = recur(dir.path(), &["predict", "-m", "c.safetensors", "--input", "l.csv"]).fails().stderr();
+    assert!(e.contains("line 2: label `new` was not seen in training"), "{e}");
+}
+
+#[test]
+fn classify_reads_numeric_sequences_and_names_bad_values() {
+    let dir = tempfile::tempdir().unwrap();
+    // "up" sequences rise, "down" ones fall; lengths 3-9.
+    let mut csv = String::from("label,sequence\n");
+    for i in 0..300u32 {
+        let n = 3 + (i % 7) as usize;
+        let start = (i % 13) as f64 * 0.5;
+        let up = i % 2 == 0;
+        let vals: Vec<String> =
+            (0..n).map(|k| format!("{:.2}", start + if up { k as f64 } else { -(k as f64) } * 0.7)).collect();
+        csv += &format!("{},{}\n", if up { "up" } else { "down" }, vals.join(" "));
+    }
+    std::fs::write(dir.path().join("n.csv"), &csv).unwrap();
+    let out = recur(
+        dir.path(),
+        &["train", "classify", "--data", "n.csv", "--epochs", "15", "-q", "-o", "n.safetensors"],
+    )
+    .ok()
+    .stdout();
+    let acc: f64 = out
+        .lines()
+        .last()
+        .unwrap()
+        .split("accuracy ")
+        .nth(1)
+        .unwrap()
+        .split('%')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(acc >= 95.0, "{out}");
+    std::fs::write(dir.path().join("bad.csv"), "label,sequence\nup,1 2 x3\n").unwrap();
+    let e = recur(dir.path(), &["predict", "-m", "n.safetensors", "--input", "bad.csv"]).fails().stderr();
+    assert!(e.contains("bad.csv: line 2, column 2: value 3 `x3` is not a number"), "{e}");
+    // Malformed training files name what is wrong.
+    std::fs::write(dir.path().join("nocol.csv"), "label,seq\nup,1 2\n").unwrap();
+    let e = recur(dir.path(), &["train", "classify", "--data", "nocol.csv", "-q"]).fails().stderr();
+    assert!(e.contains("no column `sequence`") && e.contains("--sequence-column"), "{e}");
+    std::fs::write(dir.path().join("one.csv"), "label,sequence\nup,1 2\nup,2 3\nup,3 4\n").unwrap();
+    let e = recur(dir.path(), &["train", "classify", "--data", "one.csv", "--valid-fraction", "0", "-q"])
+        .fails()
+        .stderr();
+    assert!(e.contains("classification needs 2 or more"), "{e}");
+    std::fs::write(dir.path().join("empty.csv"), "label,sequence\n").unwrap();
+    let e = recur(dir.path(), &["train", "classify", "--data", "empty.csv", "-q"]).fails().stderr();
+    assert!(e.contains("empty.csv: no rows after the header"), "{e}");
+    std::fs::write(dir.path().join("ragged.csv"), "label,sequence\nup,1 2\ndown,3 4,5\n").unwrap();
+    let e = recur(dir.path(), &["train", "classify", "--data", "ragged.csv", "-q"]).fails().stderr();
+    assert!(e.contains("ragged.csv: line 3"), "{e}");
+}

@@ -12,6 +12,7 @@ use crate::cli::train::task_name;
 use crate::cli::{ComputeArgs, ModelArg};
 use crate::data::addition::{AdditionSpec, decode, encode as encode_addition, parse_summand};
 use crate::data::bitcount::{BitCountSpec, parse_bits};
+use crate::data::classify::{Classify, ClassifySpec, read_rows};
 use crate::data::mnist::{MnistSpec, draw, read_set};
 use crate::io::model_file::{ModelFile, describe, load};
 use crate::io::npy;
@@ -74,6 +75,9 @@ pub fn run(a: PredictArgs) -> anyhow::Result<ExitCode> {
     if let Some(path) = &a.input {
         if !a.inputs.is_empty() {
             bail!("give either --input FILE.npy or inputs as arguments, not both");
+        }
+        if path.extension().is_some_and(|e| e == "csv" || e == "tsv") {
+            return predict_csv(&file, path, a.output.as_deref(), &mut sess);
         }
         return predict_npy(&file, path, a.output.as_deref(), a.probs, a.top, &mut sess);
     }
@@ -195,6 +199,66 @@ fn predict_npy(
             }
         }
         outln!("{line}")?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Classifies every row of a CSV/TSV file with a `recur train classify` model; with a label
+/// column, also reports the accuracy. Writes `line,predicted,probability` to `output` or stdout.
+fn predict_csv(
+    file: &ModelFile,
+    path: &std::path::Path,
+    output: Option<&std::path::Path>,
+    sess: &mut Session<f32>,
+) -> anyhow::Result<ExitCode> {
+    let spec: ClassifySpec = file
+        .task
+        .clone()
+        .and_then(|t| serde_json::from_value(t).ok())
+        .context("a CSV input needs a model trained by `recur train classify`")?;
+    let rows = read_rows(path, &spec.label_column, &spec.sequence_column, false)?;
+    let col = 1 + csv::Reader::from_path(path)
+        .ok()
+        .and_then(|mut r| {
+            r.headers().ok().and_then(|h| h.iter().position(|x| x.trim() == spec.sequence_column))
+        })
+        .unwrap_or(0);
+    let encoded: Vec<(Vec<f32>, u32)> =
+        rows.iter().map(|r| Ok((spec.encode(r, path, col)?, 0))).collect::<crate::Result<_>>()?;
+    let mut out = String::from("line,predicted,probability\n");
+    let (mut right, mut labelled, mut batch) = (0usize, 0usize, crate::train::Batch::default());
+    for (chunk, rows) in encoded.chunks(256).zip(rows.chunks(256)) {
+        let items: Vec<&(Vec<f32>, u32)> = chunk.iter().collect();
+        Classify::pad(&items, &mut batch);
+        let seqs = batch.seqs();
+        let o = sess.forward_padded(&file.model, seqs, None)?;
+        for (logits, r) in o.logits.chunks(spec.classes.len()).zip(rows) {
+            let p = probabilities(&LossKind::CrossEntropy, logits);
+            let (k, pr) = top_k(&p, 1)[0];
+            out += &format!("{},{},{pr:.4}\n", r.line, spec.classes[k]);
+            if let Some(l) = &r.label {
+                if !spec.classes.contains(l) {
+                    bail!(
+                        "{}: line {}: label `{l}` was not seen in training (known: {:?})",
+                        path.display(),
+                        r.line,
+                        spec.classes
+                    );
+                }
+                labelled += 1;
+                right += (spec.classes[k] == *l) as usize;
+            }
+        }
+    }
+    match output {
+        Some(o) => {
+            crate::io::atomic::write_atomic(o, out.as_bytes())?;
+            outln!("wrote {} predictions to {}", rows.len(), o.display())?;
+        }
+        None => outln!("{}", out.trim_end())?,
+    }
+    if labelled > 0 {
+        eprintln!("accuracy {:.2}% on {labelled} labelled rows", 100.0 * right as f64 / labelled as f64);
     }
     Ok(ExitCode::SUCCESS)
 }

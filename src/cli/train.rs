@@ -14,6 +14,7 @@ use crate::cli::ComputeArgs;
 use crate::cli::presets::preset;
 use crate::data::addition::Addition;
 use crate::data::bitcount::BitCount;
+use crate::data::classify::Classify;
 use crate::data::mnist::{Dataset, Mnist, MnistSpec, format_confusion};
 use crate::data::text::{BELLING_THE_CAT, Text, Walk};
 use crate::io::model_file::describe;
@@ -32,6 +33,8 @@ pub enum TaskName {
     /// Predict the next word (or character) of a text, then generate (seed program c).
     #[value(alias = "aesop")]
     Text,
+    /// Classify your own sequences from a CSV/TSV file (--data), any lengths.
+    Classify,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -149,9 +152,18 @@ pub struct TaskArgs {
     /// text: hold out this fraction of the text's tail; report accuracy and perplexity on it.
     #[arg(long)]
     pub valid_fraction: Option<f64>,
-    /// text: embedding size (0 = feed each id as one float, as the tutorial does).
+    /// text, classify: embedding size (0 = feed each id as one float, as the tutorial does).
     #[arg(long)]
     pub embedding: Option<usize>,
+    /// classify: the CSV (or .tsv) file, one sequence per row.
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// classify: the column holding the label.
+    #[arg(long, default_value = "label")]
+    pub label_column: String,
+    /// classify: the column holding the sequence (symbols like `ARTMC`, or numbers `0.1 0.5`).
+    #[arg(long, default_value = "sequence")]
+    pub sequence_column: String,
 }
 
 pub fn run(a: TrainArgs) -> anyhow::Result<ExitCode> {
@@ -229,6 +241,15 @@ pub fn run(a: TrainArgs) -> anyhow::Result<ExitCode> {
             ("--bits", d.bits.is_some()),
             ("--data-dir", d.data_dir.is_some()),
             ("--split-test", d.split_test.is_some()),
+        ],
+        TaskName::Classify => vec![
+            ("--train-size", d.train_size.is_some()),
+            ("--data-seed", d.data_seed.is_some()),
+            ("--eval-size", d.eval_size.is_some()),
+            ("--bits", d.bits.is_some()),
+            ("--data-dir", d.data_dir.is_some()),
+            ("--split-test", d.split_test.is_some()),
+            ("--text", d.text.is_some()),
         ],
         TaskName::Mnist => vec![
             ("--train-size", d.train_size.is_some()),
@@ -391,6 +412,47 @@ pub fn run(a: TrainArgs) -> anyhow::Result<ExitCode> {
                 m("window_accuracy").unwrap_or(f64::NAN) * 100.0,
                 task.train.len(),
                 task.ceiling() * 100.0,
+                report.epochs,
+                report.steps,
+                report.seconds,
+                output.display()
+            )?;
+        }
+        TaskName::Classify => {
+            let path =
+                d.data.clone().context("classify needs --data FILE.csv (a label and a sequence column)")?;
+            let mut task = Classify::load(
+                &path,
+                &d.label_column,
+                &d.sequence_column,
+                d.valid_fraction.unwrap_or(0.2),
+                &mut ChaCha8Rng::seed_from_u64(a.seed ^ 0xda7a),
+            )?;
+            let emb = d.embedding.unwrap_or(p.embedding);
+            let mc = ModelConfig {
+                cell,
+                input_size: if task.symbols().is_some() { emb.max(1) } else { 1 },
+                hidden_sizes: hidden,
+                output_size: task.spec.classes.len(),
+                head: HeadKind::Last,
+                loss: LossKind::CrossEntropy,
+                vocab_size: task.symbols(),
+                learn_init: a.learn_init,
+            };
+            let mut model = Model::<f32>::new(mc, rng)?;
+            let data = format!(
+                "{}: {} classes, {} training / {} held-out sequences",
+                path.display(),
+                task.spec.classes.len(),
+                task.train.len(),
+                task.valid.len()
+            );
+            let report = fit("classify", &mut model, &mut task, &cfg, &data)?;
+            let acc = report.metrics.iter().find(|(n, _)| n == "valid_accuracy").map_or(f64::NAN, |x| x.1);
+            outln!(
+                "done: held-out accuracy {:.2}% on {} sequences after {} epochs, {} steps, {:.1}s; saved {}",
+                acc * 100.0,
+                task.valid.len(),
                 report.epochs,
                 report.steps,
                 report.seconds,

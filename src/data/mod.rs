@@ -2,6 +2,7 @@
 //! batch-first `[B, T, I]` inputs and targets for [`crate::model::Session`].
 pub mod addition;
 pub mod bitcount;
+pub mod classify;
 pub mod idx;
 pub mod mnist;
 pub mod text;

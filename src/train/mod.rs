@@ -16,7 +16,7 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::error::{Error, Result};
 use crate::io::model_file::{self, ModelFile};
-use crate::model::pass::mean_loss;
+use crate::model::pass::{Seqs, normalizer_padded};
 use crate::model::{Model, Session, Targets};
 use crate::optim::{OptimConfig, Optimizer, clip_grad_norm};
 use metrics::{MetricsLog, Record};
@@ -32,11 +32,18 @@ pub struct Batch {
     pub classes: Vec<u32>,
     /// Real targets (`bce`, `mse`), shaped like the logits; empty otherwise.
     pub dense: Vec<f32>,
+    /// Real lengths when the sequences are padded to `steps`; empty when all are full.
+    pub lengths: Vec<usize>,
 }
 
 impl Batch {
     pub fn targets(&self) -> Targets<'_, f32> {
         if self.dense.is_empty() { Targets::Classes(&self.classes) } else { Targets::Dense(&self.dense) }
+    }
+    /// The inputs as [`Seqs`], with their lengths when padded.
+    pub fn seqs(&self) -> Seqs<'_, f32> {
+        let lengths = (!self.lengths.is_empty()).then_some(&self.lengths[..]);
+        Seqs { input: &self.input, batch: self.batch, steps: self.steps, lengths }
     }
 }
 
@@ -147,16 +154,9 @@ pub fn train<K: Task>(
     for epoch in 0..cfg.epochs {
         for s in 0..per_epoch {
             task.train_batch(epoch, s, cfg.batch_size, &mut rng, &mut batch);
-            let sum = sess.loss_and_grad(
-                model,
-                &batch.input,
-                batch.batch,
-                batch.steps,
-                None,
-                batch.targets(),
-                Default::default(),
-            )?;
-            let loss = mean_loss(&model.config, &sum, batch.batch, batch.steps);
+            let seqs = batch.seqs();
+            let sum = sess.loss_and_grad_padded(model, seqs, None, batch.targets(), Default::default())?;
+            let loss = sum.loss / normalizer_padded(&model.config, &seqs) as f64;
             step += 1;
             if !loss.is_finite() {
                 bar.abandon();

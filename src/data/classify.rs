@@ -1,0 +1,314 @@
+//! Your own labelled sequences from a CSV or TSV file: one sequence per row, a label column
+//! and a sequence column. A sequence is either symbols (`ARTMCNLIPK`: each character a symbol,
+//! looked up in an embedding) or numbers separated by spaces or `;` (`0.1 0.5 -2`: one feature
+//! per step, normalized with the training split's mean and deviation). Sequences may have any
+//! length: batches are padded and masked, so padding never changes a result.
+//!
+//! Deliberately not here yet (issue #4): JSON Lines and .npy inputs, several features per
+//! step, regression/labelling/forecasting tasks.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::model::pass::Seqs;
+use crate::model::{Model, Session, Targets};
+use crate::train::{Batch, Metric, Task};
+
+/// What the model file records: how to read and encode a row.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ClassifySpec {
+    pub name: String,
+    pub label_column: String,
+    pub sequence_column: String,
+    /// Symbols (id = index), when the sequences are symbol strings.
+    pub alphabet: Option<Vec<String>>,
+    /// (mean, deviation) of the training values, when the sequences are numbers.
+    pub normalize: Option<(f64, f64)>,
+    /// Class names (id = index).
+    pub classes: Vec<String>,
+}
+
+/// One row read from the file.
+#[derive(Clone, Debug)]
+pub struct Row {
+    pub line: usize,
+    pub label: Option<String>,
+    pub sequence: String,
+}
+
+/// Reads the label (optional) and sequence columns of a CSV (`,`) or TSV (`.tsv`: tab) file.
+pub fn read_rows(
+    path: &Path,
+    label_column: &str,
+    sequence_column: &str,
+    need_label: bool,
+) -> Result<Vec<Row>> {
+    let tsv = path.extension().is_some_and(|e| e == "tsv");
+    let mut rdr = csv::ReaderBuilder::new()
+        .delimiter(if tsv { b'\t' } else { b',' })
+        .flexible(false)
+        .from_path(path)
+        .map_err(|e| Error::format(path, e.to_string()))?;
+    let headers = rdr.headers().map_err(|e| Error::format(path, e.to_string()))?.clone();
+    let col = |name: &str| headers.iter().position(|h| h.trim() == name);
+    let names: Vec<&str> = headers.iter().collect();
+    let seq_i = col(sequence_column).ok_or_else(|| {
+        Error::format(
+            path,
+            format!("no column `{sequence_column}` (the header has {names:?}); use --sequence-column"),
+        )
+    })?;
+    let label_i = col(label_column);
+    if need_label && label_i.is_none() {
+        return Err(Error::format(
+            path,
+            format!("no column `{label_column}` (the header has {names:?}); use --label-column"),
+        ));
+    }
+    let mut rows = Vec::new();
+    for rec in rdr.records() {
+        let rec = rec.map_err(|e| {
+            let line = e.position().map_or(0, |p| p.line());
+            Error::format(path, format!("line {line}: {e}"))
+        })?;
+        let line = rec.position().map_or(0, |p| p.line() as usize);
+        let sequence = rec.get(seq_i).unwrap_or("").trim().to_string();
+        if sequence.is_empty() {
+            return Err(Error::format(
+                path,
+                format!("line {line}, column {}: the sequence is empty", seq_i + 1),
+            ));
+        }
+        let label = label_i.map(|i| rec.get(i).unwrap_or("").trim().to_string());
+        rows.push(Row { line, label, sequence });
+    }
+    if rows.is_empty() {
+        return Err(Error::format(path, "no rows after the header"));
+    }
+    Ok(rows)
+}
+
+/// Whether a sequence field holds numbers (it has separators) rather than symbols.
+fn is_numeric(s: &str) -> bool {
+    s.contains(|c: char| c.is_whitespace() || c == ';')
+}
+
+impl ClassifySpec {
+    /// Encodes a row's sequence: symbol ids or normalized numbers, one per step.
+    pub fn encode(&self, row: &Row, path: &Path, col: usize) -> Result<Vec<f32>> {
+        let at = |what: String| Error::format(path, format!("line {}, column {col}: {what}", row.line));
+        match (&self.alphabet, self.normalize) {
+            (Some(alpha), _) => {
+                if is_numeric(&row.sequence) {
+                    return Err(at("numbers, but this model reads symbol strings".into()));
+                }
+                let index: HashMap<&str, usize> =
+                    alpha.iter().enumerate().map(|(i, s)| (s.as_str(), i)).collect();
+                row.sequence
+                    .chars()
+                    .map(|c| {
+                        index.get(c.to_string().as_str()).map(|&i| i as f32).ok_or_else(|| {
+                            at(format!(
+                                "symbol `{c}` was not in the training data (known: {})",
+                                alpha.concat()
+                            ))
+                        })
+                    })
+                    .collect()
+            }
+            (None, Some((mean, sd))) => row
+                .sequence
+                .split(|c: char| c.is_whitespace() || c == ';')
+                .filter(|t| !t.is_empty())
+                .enumerate()
+                .map(|(k, t)| match t.parse::<f64>() {
+                    Ok(v) if v.is_finite() => Ok(((v - mean) / sd) as f32),
+                    _ => Err(at(format!("value {} `{t}` is not a number", k + 1))),
+                })
+                .collect(),
+            (None, None) => Err(at("the model records no encoding".into())),
+        }
+    }
+}
+
+/// The task: encoded training and validation sequences with their classes.
+pub struct Classify {
+    pub spec: ClassifySpec,
+    pub train: Vec<(Vec<f32>, u32)>,
+    pub valid: Vec<(Vec<f32>, u32)>,
+    order: Vec<usize>,
+}
+
+impl Classify {
+    /// Reads `path`, holds out the last `valid_fraction` of the rows (after a seeded shuffle),
+    /// and fits the encoding on the training rows.
+    pub fn load(
+        path: &Path,
+        label_column: &str,
+        sequence_column: &str,
+        valid_fraction: f64,
+        rng: &mut ChaCha8Rng,
+    ) -> Result<Self> {
+        let mut rows = read_rows(path, label_column, sequence_column, true)?;
+        rows.shuffle(rng);
+        let n_valid = (rows.len() as f64 * valid_fraction).round() as usize;
+        if n_valid >= rows.len() {
+            return Err(Error::BadConfig {
+                field: "valid-fraction".into(),
+                value: valid_fraction.to_string(),
+                reason: format!("leaves no training rows of {}", rows.len()),
+            });
+        }
+        let (train_rows, valid_rows) = rows.split_at(rows.len() - n_valid);
+        let numeric = is_numeric(&train_rows[0].sequence);
+        let seq_col = 1 + csv::Reader::from_path(path)
+            .ok()
+            .and_then(|mut r| {
+                r.headers().ok().and_then(|h| h.iter().position(|x| x.trim() == sequence_column))
+            })
+            .unwrap_or(0);
+        let mut classes: Vec<String> = Vec::new();
+        for r in train_rows {
+            let l = r.label.clone().unwrap_or_default();
+            if !classes.contains(&l) {
+                classes.push(l);
+            }
+        }
+        classes.sort();
+        if classes.len() < 2 {
+            return Err(Error::format(
+                path,
+                format!("the training rows have {} label(s); classification needs 2 or more", classes.len()),
+            ));
+        }
+        let (alphabet, normalize) = if numeric {
+            let vals: Vec<f64> = train_rows
+                .iter()
+                .flat_map(|r| {
+                    r.sequence
+                        .split(|c: char| c.is_whitespace() || c == ';')
+                        .filter_map(|t| t.parse::<f64>().ok())
+                })
+                .collect();
+            let mean = vals.iter().sum::<f64>() / vals.len().max(1) as f64;
+            let var = vals.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / vals.len().max(1) as f64;
+            (None, Some((mean, var.sqrt().max(1e-12))))
+        } else {
+            let mut a: Vec<String> =
+                train_rows.iter().flat_map(|r| r.sequence.chars().map(String::from)).collect();
+            a.sort();
+            a.dedup();
+            (Some(a), None)
+        };
+        let spec = ClassifySpec {
+            name: "classify".into(),
+            label_column: label_column.into(),
+            sequence_column: sequence_column.into(),
+            alphabet,
+            normalize,
+            classes,
+        };
+        let encode = |rows: &[Row]| -> Result<Vec<(Vec<f32>, u32)>> {
+            rows.iter()
+                .map(|r| {
+                    let label = r.label.clone().unwrap_or_default();
+                    let y = spec.classes.iter().position(|c| *c == label).ok_or_else(|| {
+                        Error::format(
+                            path,
+                            format!("line {}: label `{label}` occurs only in the held-out rows", r.line),
+                        )
+                    })?;
+                    Ok((spec.encode(r, path, seq_col)?, y as u32))
+                })
+                .collect()
+        };
+        let train = encode(train_rows)?;
+        let valid = encode(valid_rows)?;
+        let order = (0..train.len()).collect();
+        Ok(Classify { spec, train, valid, order })
+    }
+
+    /// Features per step of the encoded sequences.
+    pub fn symbols(&self) -> Option<usize> {
+        self.spec.alphabet.as_ref().map(|a| a.len())
+    }
+
+    /// Pads `items` into a batch.
+    pub fn pad(items: &[&(Vec<f32>, u32)], out: &mut Batch) {
+        let steps = items.iter().map(|(x, _)| x.len()).max().unwrap_or(1);
+        out.input.clear();
+        out.classes.clear();
+        out.dense.clear();
+        out.lengths.clear();
+        for (x, y) in items {
+            out.input.extend_from_slice(x);
+            out.input.extend(std::iter::repeat_n(0.0, steps - x.len()));
+            out.classes.push(*y);
+            out.lengths.push(x.len());
+        }
+        out.batch = items.len();
+        out.steps = steps;
+    }
+
+    /// Accuracy over `set`, in padded batches.
+    pub fn accuracy(model: &Model<f32>, sess: &mut Session<f32>, set: &[(Vec<f32>, u32)]) -> Result<f64> {
+        let (mut right, mut batch) = (0usize, Batch::default());
+        for chunk in set.chunks(256) {
+            let items: Vec<&(Vec<f32>, u32)> = chunk.iter().collect();
+            Self::pad(&items, &mut batch);
+            let seqs = Seqs {
+                input: &batch.input,
+                batch: batch.batch,
+                steps: batch.steps,
+                lengths: Some(&batch.lengths),
+            };
+            right += sess.evaluate_padded(model, seqs, None, Targets::Classes(&batch.classes))?.correct;
+        }
+        Ok(right as f64 / set.len().max(1) as f64)
+    }
+}
+
+impl Task for Classify {
+    fn steps_per_epoch(&self, batch_size: usize) -> usize {
+        self.train.len().div_ceil(batch_size.max(1))
+    }
+
+    fn train_batch(
+        &mut self,
+        _epoch: usize,
+        step: usize,
+        batch_size: usize,
+        rng: &mut ChaCha8Rng,
+        out: &mut Batch,
+    ) {
+        if step == 0 {
+            self.order.shuffle(rng);
+        }
+        let from = step * batch_size;
+        let items: Vec<&(Vec<f32>, u32)> = self.order[from..(from + batch_size).min(self.order.len())]
+            .iter()
+            .map(|&i| &self.train[i])
+            .collect();
+        Self::pad(&items, out);
+    }
+
+    fn evaluate(
+        &self,
+        model: &Model<f32>,
+        sess: &mut Session<f32>,
+        _final_eval: bool,
+    ) -> Result<Vec<Metric>> {
+        let set = if self.valid.is_empty() { &self.train } else { &self.valid };
+        let acc = Self::accuracy(model, sess, set)?;
+        Ok(vec![("valid_error".into(), 1.0 - acc), ("valid_accuracy".into(), acc)])
+    }
+
+    fn task_json(&self) -> serde_json::Value {
+        serde_json::to_value(&self.spec).expect("plain struct")
+    }
+}
