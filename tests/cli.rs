@@ -508,3 +508,31 @@ fn classify_reads_numeric_sequences_and_names_bad_values() {
     let e = recur(dir.path(), &["train", "classify", "--data", "ragged.csv", "-q"]).fails().stderr();
     assert!(e.contains("ragged.csv: line 3"), "{e}");
 }
+
+#[test]
+fn regress_learns_the_sum_of_variable_length_number_sequences() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/data/sums.csv");
+    let data = data.to_str().unwrap();
+    let args = ["train", "regress", "--data", data, "--label-column", "target", "-q", "-o", "r.safetensors"];
+    let out = recur(dir.path(), &args).ok().stdout();
+    // 500 sequences of 3-12 numbers in [-1, 1], target = their sum (deviation 1.45); 100 held out.
+    let last = out.lines().last().unwrap();
+    let rmse: f64 = last.split("RMSE ").nth(1).unwrap().split(' ').next().unwrap().parse().unwrap();
+    assert!(rmse < 0.15 && last.contains("on 100 sequences"), "{out}");
+    std::fs::write(dir.path().join("q.csv"), "target,sequence\n1.5,0.5 0.5 0.5\n-0.2,-0.2\n").unwrap();
+    let run = recur(dir.path(), &["predict", "-m", "r.safetensors", "--input", "q.csv"]).ok();
+    let vals: Vec<f64> =
+        run.stdout().lines().skip(1).map(|l| l.split(',').nth(1).unwrap().parse().unwrap()).collect();
+    assert!((vals[0] - 1.5).abs() < 0.3 && (vals[1] + 0.2).abs() < 0.3, "{}", run.stdout());
+    assert!(
+        run.stderr().contains("RMSE") && run.stderr().contains("on 2 rows with targets"),
+        "{}",
+        run.stderr()
+    );
+    std::fs::write(dir.path().join("bad.csv"), "target,sequence\nlots,1 2\nx,3\n").unwrap();
+    let e = recur(dir.path(), &["train", "regress", "--data", "bad.csv", "--label-column", "target", "-q"])
+        .fails()
+        .stderr();
+    assert!(e.contains("target `") && e.contains("is not a number"), "{e}");
+}

@@ -12,7 +12,7 @@ use crate::cli::train::task_name;
 use crate::cli::{ComputeArgs, ModelArg};
 use crate::data::addition::{AdditionSpec, decode, encode as encode_addition, parse_summand};
 use crate::data::bitcount::{BitCountSpec, parse_bits};
-use crate::data::classify::{Classify, ClassifySpec, read_rows};
+use crate::data::classify::{Classify, ClassifySpec, Item, read_rows};
 use crate::data::mnist::{MnistSpec, draw, read_set};
 use crate::io::model_file::{ModelFile, describe, load};
 use crate::io::npy;
@@ -215,7 +215,7 @@ fn predict_csv(
         .task
         .clone()
         .and_then(|t| serde_json::from_value(t).ok())
-        .context("a CSV input needs a model trained by `recur train classify`")?;
+        .context("a CSV input needs a model trained by `recur train classify` or `regress`")?;
     let rows = read_rows(path, &spec.label_column, &spec.sequence_column, false)?;
     let col = 1 + csv::Reader::from_path(path)
         .ok()
@@ -223,13 +223,45 @@ fn predict_csv(
             r.headers().ok().and_then(|h| h.iter().position(|x| x.trim() == spec.sequence_column))
         })
         .unwrap_or(0);
-    let encoded: Vec<(Vec<f32>, u32)> =
-        rows.iter().map(|r| Ok((spec.encode(r, path, col)?, 0))).collect::<crate::Result<_>>()?;
+    let encoded: Vec<Item> =
+        rows.iter().map(|r| Ok((spec.encode(r, path, col)?, 0.0))).collect::<crate::Result<_>>()?;
+    if let Some((mean, sd)) = spec.target {
+        // Regression: one number per row, in the targets' units.
+        let mut out = String::from("line,predicted\n");
+        let (mut sq, mut labelled, mut batch) = (0.0f64, 0usize, crate::train::Batch::default());
+        for (chunk, rows) in encoded.chunks(256).zip(rows.chunks(256)) {
+            let items: Vec<&Item> = chunk.iter().collect();
+            Classify::pad(&items, true, &mut batch);
+            let o = sess.forward_padded(&file.model, batch.seqs(), None)?;
+            for (&v, r) in o.logits.iter().zip(rows) {
+                let y = v as f64 * sd + mean;
+                out += &format!("{},{y:.6}\n", r.line);
+                if let Some(l) = r.label.as_deref().filter(|l| !l.is_empty()) {
+                    let t: f64 = l.parse().map_err(|_| {
+                        anyhow::anyhow!("{}: line {}: target `{l}` is not a number", path.display(), r.line)
+                    })?;
+                    sq += (y - t) * (y - t);
+                    labelled += 1;
+                }
+            }
+        }
+        match output {
+            Some(o) => {
+                crate::io::atomic::write_atomic(o, out.as_bytes())?;
+                outln!("wrote {} predictions to {}", rows.len(), o.display())?;
+            }
+            None => outln!("{}", out.trim_end())?,
+        }
+        if labelled > 0 {
+            eprintln!("RMSE {:.4} on {labelled} rows with targets", (sq / labelled as f64).sqrt());
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     let mut out = String::from("line,predicted,probability\n");
     let (mut right, mut labelled, mut batch) = (0usize, 0usize, crate::train::Batch::default());
     for (chunk, rows) in encoded.chunks(256).zip(rows.chunks(256)) {
-        let items: Vec<&(Vec<f32>, u32)> = chunk.iter().collect();
-        Classify::pad(&items, &mut batch);
+        let items: Vec<&Item> = chunk.iter().collect();
+        Classify::pad(&items, false, &mut batch);
         let seqs = batch.seqs();
         let o = sess.forward_padded(&file.model, seqs, None)?;
         for (logits, r) in o.logits.chunks(spec.classes.len()).zip(rows) {

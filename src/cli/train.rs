@@ -35,6 +35,8 @@ pub enum TaskName {
     Text,
     /// Classify your own sequences from a CSV/TSV file (--data), any lengths.
     Classify,
+    /// Predict a number from each of your own sequences (--data, --label-column), MSE.
+    Regress,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -242,7 +244,7 @@ pub fn run(a: TrainArgs) -> anyhow::Result<ExitCode> {
             ("--data-dir", d.data_dir.is_some()),
             ("--split-test", d.split_test.is_some()),
         ],
-        TaskName::Classify => vec![
+        TaskName::Classify | TaskName::Regress => vec![
             ("--train-size", d.train_size.is_some()),
             ("--data-seed", d.data_seed.is_some()),
             ("--eval-size", d.eval_size.is_some()),
@@ -418,14 +420,15 @@ pub fn run(a: TrainArgs) -> anyhow::Result<ExitCode> {
                 output.display()
             )?;
         }
-        TaskName::Classify => {
-            let path =
-                d.data.clone().context("classify needs --data FILE.csv (a label and a sequence column)")?;
+        TaskName::Classify | TaskName::Regress => {
+            let regress = a.task == TaskName::Regress;
+            let path = d.data.clone().context("needs --data FILE.csv (a label and a sequence column)")?;
             let mut task = Classify::load(
                 &path,
                 &d.label_column,
                 &d.sequence_column,
                 d.valid_fraction.unwrap_or(0.2),
+                regress,
                 &mut ChaCha8Rng::seed_from_u64(a.seed ^ 0xda7a),
             )?;
             let emb = d.embedding.unwrap_or(p.embedding);
@@ -433,25 +436,34 @@ pub fn run(a: TrainArgs) -> anyhow::Result<ExitCode> {
                 cell,
                 input_size: if task.symbols().is_some() { emb.max(1) } else { 1 },
                 hidden_sizes: hidden,
-                output_size: task.spec.classes.len(),
+                output_size: if regress { 1 } else { task.spec.classes.len() },
                 head: HeadKind::Last,
-                loss: LossKind::CrossEntropy,
+                loss: if regress { LossKind::Mse } else { LossKind::CrossEntropy },
                 vocab_size: task.symbols(),
                 learn_init: a.learn_init,
             };
             let mut model = Model::<f32>::new(mc, rng)?;
+            let what = match task.spec.target {
+                Some((mean, sd)) => format!("targets mean {mean:.4}, deviation {sd:.4}"),
+                None => format!("{} classes", task.spec.classes.len()),
+            };
             let data = format!(
-                "{}: {} classes, {} training / {} held-out sequences",
+                "{}: {what}, {} training / {} held-out sequences",
                 path.display(),
-                task.spec.classes.len(),
                 task.train.len(),
                 task.valid.len()
             );
-            let report = fit("classify", &mut model, &mut task, &cfg, &data)?;
-            let acc = report.metrics.iter().find(|(n, _)| n == "valid_accuracy").map_or(f64::NAN, |x| x.1);
+            let name = if regress { "regress" } else { "classify" };
+            let report = fit(name, &mut model, &mut task, &cfg, &data)?;
+            let m = |k: &str| report.metrics.iter().find(|(n, _)| n == k).map_or(f64::NAN, |x| x.1);
+            let result = match task.spec.target {
+                Some((_, sd)) => {
+                    format!("held-out RMSE {:.4} (the targets' deviation is {sd:.4})", m("valid_rmse"))
+                }
+                None => format!("held-out accuracy {:.2}%", m("valid_accuracy") * 100.0),
+            };
             outln!(
-                "done: held-out accuracy {:.2}% on {} sequences after {} epochs, {} steps, {:.1}s; saved {}",
-                acc * 100.0,
+                "done: {result} on {} sequences after {} epochs, {} steps, {:.1}s; saved {}",
                 task.valid.len(),
                 report.epochs,
                 report.steps,

@@ -1,5 +1,5 @@
 //! Your own labelled sequences from a CSV or TSV file: one sequence per row, a label column
-//! and a sequence column. A sequence is either symbols (`ARTMCNLIPK`: each character a symbol,
+//! (a class, or a number for regression) and a sequence column. A sequence is either symbols (`ARTMCNLIPK`: each character a symbol,
 //! looked up in an embedding) or numbers separated by spaces or `;` (`0.1 0.5 -2`: one feature
 //! per step, normalized with the training split's mean and deviation). Sequences may have any
 //! length: batches are padded and masked, so padding never changes a result.
@@ -15,8 +15,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::model::pass::Seqs;
-use crate::model::{Model, Session, Targets};
+use crate::model::{Model, Session};
 use crate::train::{Batch, Metric, Task};
 
 /// What the model file records: how to read and encode a row.
@@ -29,8 +28,12 @@ pub struct ClassifySpec {
     pub alphabet: Option<Vec<String>>,
     /// (mean, deviation) of the training values, when the sequences are numbers.
     pub normalize: Option<(f64, f64)>,
-    /// Class names (id = index).
+    /// Class names (id = index); empty for regression.
     pub classes: Vec<String>,
+    /// Regression: (mean, deviation) of the training targets, which the model predicts
+    /// normalized.
+    #[serde(default)]
+    pub target: Option<(f64, f64)>,
 }
 
 /// One row read from the file.
@@ -136,11 +139,14 @@ impl ClassifySpec {
     }
 }
 
-/// The task: encoded training and validation sequences with their classes.
+/// An encoded sequence and its target: a class id, or a normalized value for regression.
+pub type Item = (Vec<f32>, f32);
+
+/// The task: encoded training and validation sequences with their targets.
 pub struct Classify {
     pub spec: ClassifySpec,
-    pub train: Vec<(Vec<f32>, u32)>,
-    pub valid: Vec<(Vec<f32>, u32)>,
+    pub train: Vec<Item>,
+    pub valid: Vec<Item>,
     order: Vec<usize>,
 }
 
@@ -152,6 +158,7 @@ impl Classify {
         label_column: &str,
         sequence_column: &str,
         valid_fraction: f64,
+        regress: bool,
         rng: &mut ChaCha8Rng,
     ) -> Result<Self> {
         let mut rows = read_rows(path, label_column, sequence_column, true)?;
@@ -180,7 +187,27 @@ impl Classify {
             }
         }
         classes.sort();
-        if classes.len() < 2 {
+        let mut target = None;
+        if regress {
+            let mut ys = Vec::with_capacity(train_rows.len());
+            for r in train_rows {
+                let l = r.label.clone().unwrap_or_default();
+                match l.parse::<f64>() {
+                    Ok(v) if v.is_finite() => ys.push(v),
+                    _ => {
+                        return Err(Error::format(
+                            path,
+                            format!("line {}: target `{l}` is not a number", r.line),
+                        ));
+                    }
+                }
+            }
+            let mean = ys.iter().sum::<f64>() / ys.len() as f64;
+            let sd =
+                (ys.iter().map(|y| (y - mean) * (y - mean)).sum::<f64>() / ys.len() as f64).sqrt().max(1e-12);
+            target = Some((mean, sd));
+            classes.clear();
+        } else if classes.len() < 2 {
             return Err(Error::format(
                 path,
                 format!("the training rows have {} label(s); classification needs 2 or more", classes.len()),
@@ -212,18 +239,32 @@ impl Classify {
             alphabet,
             normalize,
             classes,
+            target,
         };
-        let encode = |rows: &[Row]| -> Result<Vec<(Vec<f32>, u32)>> {
+        let encode = |rows: &[Row]| -> Result<Vec<Item>> {
             rows.iter()
                 .map(|r| {
                     let label = r.label.clone().unwrap_or_default();
-                    let y = spec.classes.iter().position(|c| *c == label).ok_or_else(|| {
-                        Error::format(
-                            path,
-                            format!("line {}: label `{label}` occurs only in the held-out rows", r.line),
-                        )
-                    })?;
-                    Ok((spec.encode(r, path, seq_col)?, y as u32))
+                    let y = match spec.target {
+                        Some((mean, sd)) => match label.parse::<f64>() {
+                            Ok(v) if v.is_finite() => ((v - mean) / sd) as f32,
+                            _ => {
+                                let why = format!("line {}: target `{label}` is not a number", r.line);
+                                return Err(Error::format(path, why));
+                            }
+                        },
+                        None => {
+                            let id = spec.classes.iter().position(|c| *c == label).ok_or_else(|| {
+                                let why = format!(
+                                    "line {}: label `{label}` occurs only in the held-out rows",
+                                    r.line
+                                );
+                                Error::format(path, why)
+                            })?;
+                            id as f32
+                        }
+                    };
+                    Ok((spec.encode(r, path, seq_col)?, y))
                 })
                 .collect()
         };
@@ -238,8 +279,8 @@ impl Classify {
         self.spec.alphabet.as_ref().map(|a| a.len())
     }
 
-    /// Pads `items` into a batch.
-    pub fn pad(items: &[&(Vec<f32>, u32)], out: &mut Batch) {
+    /// Pads `items` into a batch (class targets, or real ones for regression).
+    pub fn pad(items: &[&Item], regress: bool, out: &mut Batch) {
         let steps = items.iter().map(|(x, _)| x.len()).max().unwrap_or(1);
         out.input.clear();
         out.classes.clear();
@@ -248,28 +289,34 @@ impl Classify {
         for (x, y) in items {
             out.input.extend_from_slice(x);
             out.input.extend(std::iter::repeat_n(0.0, steps - x.len()));
-            out.classes.push(*y);
+            if regress {
+                out.dense.push(*y);
+            } else {
+                out.classes.push(*y as u32);
+            }
             out.lengths.push(x.len());
         }
         out.batch = items.len();
         out.steps = steps;
     }
 
-    /// Accuracy over `set`, in padded batches.
-    pub fn accuracy(model: &Model<f32>, sess: &mut Session<f32>, set: &[(Vec<f32>, u32)]) -> Result<f64> {
-        let (mut right, mut batch) = (0usize, Batch::default());
+    /// Accuracy (classes) or root-mean-square error in target units (regression) over `set`,
+    /// in padded batches.
+    pub fn score(&self, model: &Model<f32>, sess: &mut Session<f32>, set: &[Item]) -> Result<f64> {
+        let regress = self.spec.target.is_some();
+        let (mut right, mut sq, mut batch) = (0usize, 0.0f64, Batch::default());
         for chunk in set.chunks(256) {
-            let items: Vec<&(Vec<f32>, u32)> = chunk.iter().collect();
-            Self::pad(&items, &mut batch);
-            let seqs = Seqs {
-                input: &batch.input,
-                batch: batch.batch,
-                steps: batch.steps,
-                lengths: Some(&batch.lengths),
-            };
-            right += sess.evaluate_padded(model, seqs, None, Targets::Classes(&batch.classes))?.correct;
+            let items: Vec<&Item> = chunk.iter().collect();
+            Self::pad(&items, regress, &mut batch);
+            let s = sess.evaluate_padded(model, batch.seqs(), None, batch.targets())?;
+            right += s.correct;
+            sq += s.loss;
         }
-        Ok(right as f64 / set.len().max(1) as f64)
+        let n = set.len().max(1) as f64;
+        Ok(match self.spec.target {
+            Some((_, sd)) => (sq / n).sqrt() * sd,
+            None => right as f64 / n,
+        })
     }
 }
 
@@ -290,11 +337,11 @@ impl Task for Classify {
             self.order.shuffle(rng);
         }
         let from = step * batch_size;
-        let items: Vec<&(Vec<f32>, u32)> = self.order[from..(from + batch_size).min(self.order.len())]
+        let items: Vec<&Item> = self.order[from..(from + batch_size).min(self.order.len())]
             .iter()
             .map(|&i| &self.train[i])
             .collect();
-        Self::pad(&items, out);
+        Self::pad(&items, self.spec.target.is_some(), out);
     }
 
     fn evaluate(
@@ -304,8 +351,11 @@ impl Task for Classify {
         _final_eval: bool,
     ) -> Result<Vec<Metric>> {
         let set = if self.valid.is_empty() { &self.train } else { &self.valid };
-        let acc = Self::accuracy(model, sess, set)?;
-        Ok(vec![("valid_error".into(), 1.0 - acc), ("valid_accuracy".into(), acc)])
+        let v = self.score(model, sess, set)?;
+        Ok(match self.spec.target {
+            Some(_) => vec![("valid_rmse".into(), v)],
+            None => vec![("valid_error".into(), 1.0 - v), ("valid_accuracy".into(), v)],
+        })
     }
 
     fn task_json(&self) -> serde_json::Value {
