@@ -536,3 +536,36 @@ fn regress_learns_the_sum_of_variable_length_number_sequences() {
         .stderr();
     assert!(e.contains("target `") && e.contains("is not a number"), "{e}");
 }
+
+#[test]
+fn forecast_continues_a_sine_wave() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/data/sine.csv");
+    let data = data.to_str().unwrap();
+    let out =
+        recur(dir.path(), &["train", "forecast", "--data", data, "-q", "-o", "f.safetensors"]).ok().stdout();
+    // sin(0.1 t) + 0.5 sin(0.037 t), 2000 rows, the last 400 held out; deviation 0.79.
+    let last = out.lines().last().unwrap();
+    let rmse: f64 = last.split("RMSE ").nth(1).unwrap().split(' ').next().unwrap().parse().unwrap();
+    assert!(rmse < 0.05, "{out}");
+    let pr =
+        recur(dir.path(), &["predict", "-m", "f.safetensors", "--input", data, "--ahead", "5"]).ok().stdout();
+    let lines: Vec<&str> = pr.lines().collect();
+    assert_eq!(lines[0], "step,value");
+    for (k, l) in lines[1..].iter().enumerate() {
+        let t = (2000 + k) as f64;
+        let want = (0.1 * t).sin() + 0.5 * (0.037 * t).sin();
+        let got: f64 = l.split(',').nth(1).unwrap().parse().unwrap();
+        assert!((got - want).abs() < 0.05, "step {}: {got} vs {want}", k + 1);
+    }
+    std::fs::write(dir.path().join("bad.csv"), "t,value\n0,1\n1,oops\n").unwrap();
+    let e = recur(dir.path(), &["train", "forecast", "--data", "bad.csv", "-q"]).fails().stderr();
+    assert!(e.contains("bad.csv: line 3, column 2: `oops` is not a number"), "{e}");
+    let e = recur(dir.path(), &["train", "forecast", "--data", data, "--columns", "price", "-q"])
+        .fails()
+        .stderr();
+    assert!(e.contains("no column `price`") && e.contains("--columns"), "{e}");
+    std::fs::write(dir.path().join("short.csv"), "value\n1\n2\n3\n").unwrap();
+    let e = recur(dir.path(), &["train", "forecast", "--data", "short.csv", "-q"]).fails().stderr();
+    assert!(e.contains("need more than 21 for training"), "{e}");
+}

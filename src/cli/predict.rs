@@ -13,6 +13,7 @@ use crate::cli::{ComputeArgs, ModelArg};
 use crate::data::addition::{AdditionSpec, decode, encode as encode_addition, parse_summand};
 use crate::data::bitcount::{BitCountSpec, parse_bits};
 use crate::data::classify::{Classify, ClassifySpec, Item, read_rows};
+use crate::data::forecast::{ForecastSpec, read_series};
 use crate::data::mnist::{MnistSpec, draw, read_set};
 use crate::io::model_file::{ModelFile, describe, load};
 use crate::io::npy;
@@ -47,6 +48,9 @@ pub struct PredictArgs {
     /// mnist: where the IDX files are, if not where the model was trained from.
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
+    /// forecast: rows to forecast past the end of the --input series (fed back as they come).
+    #[arg(long, default_value_t = 10)]
+    pub ahead: usize,
     /// How many of the most likely classes to print.
     #[arg(long, default_value_t = 3)]
     pub top: usize,
@@ -77,6 +81,9 @@ pub fn run(a: PredictArgs) -> anyhow::Result<ExitCode> {
             bail!("give either --input FILE.npy or inputs as arguments, not both");
         }
         if path.extension().is_some_and(|e| e == "csv" || e == "tsv") {
+            if file.task.as_ref().and_then(|t| t.get("name")).and_then(|n| n.as_str()) == Some("forecast") {
+                return predict_forecast(&file, path, a.ahead, &mut sess);
+            }
             return predict_csv(&file, path, a.output.as_deref(), &mut sess);
         }
         return predict_npy(&file, path, a.output.as_deref(), a.probs, a.top, &mut sess);
@@ -291,6 +298,43 @@ fn predict_csv(
     }
     if labelled > 0 {
         eprintln!("accuracy {:.2}% on {labelled} labelled rows", 100.0 * right as f64 / labelled as f64);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Forecasts `ahead` rows past the end of a series, feeding each prediction back; prints
+/// `step,<columns>` in the series' units.
+fn predict_forecast(
+    file: &ModelFile,
+    path: &std::path::Path,
+    ahead: usize,
+    sess: &mut Session<f32>,
+) -> anyhow::Result<ExitCode> {
+    let spec: ForecastSpec = serde_json::from_value(file.task.clone().unwrap_or_default())?;
+    let (_, rows) = read_series(path, &spec.columns)?;
+    if rows.len() < spec.window {
+        bail!("{}: {} rows; the model reads windows of {}", path.display(), rows.len(), spec.window);
+    }
+    let norm = |r: &[f64]| -> Vec<f32> {
+        r.iter().zip(&spec.normalize).map(|(x, (m, s))| ((x - m) / s) as f32).collect()
+    };
+    let mut hist: Vec<Vec<f32>> = rows[rows.len() - spec.window..].iter().map(|r| norm(r)).collect();
+    let cols = spec.columns.len();
+    outln!("step,{}", spec.columns.join(","))?;
+    let mut step = 0;
+    while step < ahead {
+        let x: Vec<f32> = hist[hist.len() - spec.window..].iter().flatten().copied().collect();
+        let o = sess.forward(&file.model, &x, 1, spec.window, None)?;
+        for row in o.logits.chunks(cols).take(ahead - step) {
+            step += 1;
+            let vals: Vec<String> = row
+                .iter()
+                .zip(&spec.normalize)
+                .map(|(v, (m, s))| format!("{:.6}", *v as f64 * s + m))
+                .collect();
+            outln!("{step},{}", vals.join(","))?;
+            hist.push(row.to_vec());
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -187,5 +187,22 @@ pub(crate) fn preset(task: TaskName, p: PresetName) -> Preset {
             iters_per_epoch: None,
             embedding: 16, // symbols as learned vectors (numbers are fed as they are)
         },
+        (TaskName::Forecast, _) => Preset {
+            bits: 0,
+            cell: CellKind::Lstm,
+            hidden: vec![32],
+            batch_size: 32,
+            epochs: 20,
+            optimizer: OptimizerKind::Adam,
+            lr: 1e-2,
+            schedule: Schedule::Cosine,
+            clip: Some(1.0),
+            eval_every: 5,
+            target_error: None,
+            shuffle: true,
+            eval_size: 0,
+            iters_per_epoch: None,
+            embedding: 0,
+        },
     }
 }

@@ -15,6 +15,7 @@ use crate::cli::presets::preset;
 use crate::data::addition::Addition;
 use crate::data::bitcount::BitCount;
 use crate::data::classify::Classify;
+use crate::data::forecast::Forecast;
 use crate::data::mnist::{Dataset, Mnist, MnistSpec, format_confusion};
 use crate::data::text::{BELLING_THE_CAT, Text, Walk};
 use crate::io::model_file::describe;
@@ -37,6 +38,8 @@ pub enum TaskName {
     Classify,
     /// Predict a number from each of your own sequences (--data, --label-column), MSE.
     Regress,
+    /// Forecast the next values of a numeric time series in a CSV file (--data).
+    Forecast,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -166,6 +169,12 @@ pub struct TaskArgs {
     /// classify: the column holding the sequence (symbols like `ARTMC`, or numbers `0.1 0.5`).
     #[arg(long, default_value = "sequence")]
     pub sequence_column: String,
+    /// forecast: the value columns [default: all but a t/time/date/step column].
+    #[arg(long, value_delimiter = ',')]
+    pub columns: Vec<String>,
+    /// forecast: rows predicted from each window.
+    #[arg(long, default_value_t = 1)]
+    pub horizon: usize,
 }
 
 pub fn run(a: TrainArgs) -> anyhow::Result<ExitCode> {
@@ -244,7 +253,7 @@ pub fn run(a: TrainArgs) -> anyhow::Result<ExitCode> {
             ("--data-dir", d.data_dir.is_some()),
             ("--split-test", d.split_test.is_some()),
         ],
-        TaskName::Classify | TaskName::Regress => vec![
+        TaskName::Classify | TaskName::Regress | TaskName::Forecast => vec![
             ("--train-size", d.train_size.is_some()),
             ("--data-seed", d.data_seed.is_some()),
             ("--eval-size", d.eval_size.is_some()),
@@ -465,6 +474,44 @@ pub fn run(a: TrainArgs) -> anyhow::Result<ExitCode> {
             outln!(
                 "done: {result} on {} sequences after {} epochs, {} steps, {:.1}s; saved {}",
                 task.valid.len(),
+                report.epochs,
+                report.steps,
+                report.seconds,
+                output.display()
+            )?;
+        }
+        TaskName::Forecast => {
+            let path =
+                d.data.clone().context("forecast needs --data FILE.csv (a numeric column per series)")?;
+            let window = d.window.unwrap_or(20);
+            let mut task =
+                Forecast::load(&path, &d.columns, window, d.horizon, d.valid_fraction.unwrap_or(0.2))?;
+            let cols = task.spec.columns.len();
+            let mc = ModelConfig {
+                cell,
+                input_size: cols,
+                hidden_sizes: hidden,
+                output_size: cols * d.horizon,
+                head: HeadKind::Last,
+                loss: LossKind::Mse,
+                vocab_size: None,
+                learn_init: a.learn_init,
+            };
+            let mut model = Model::<f32>::new(mc, rng)?;
+            let data = format!(
+                "{}: {:?}, windows of {window} -> next {}, {} training / {} held-out windows",
+                path.display(),
+                task.spec.columns,
+                d.horizon,
+                task.train.len(),
+                task.valid.len()
+            );
+            let report = fit("forecast", &mut model, &mut task, &cfg, &data)?;
+            let sds: Vec<String> = task.spec.normalize.iter().map(|(_, s)| format!("{s:.4}")).collect();
+            outln!(
+                "done: held-out RMSE {:.4} (the series' deviation: {}) after {} epochs, {} steps, {:.1}s; saved {}",
+                report.metrics.first().map_or(f64::NAN, |m| m.1),
+                sds.join(", "),
                 report.epochs,
                 report.steps,
                 report.seconds,

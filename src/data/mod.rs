@@ -3,6 +3,7 @@
 pub mod addition;
 pub mod bitcount;
 pub mod classify;
+pub mod forecast;
 pub mod idx;
 pub mod mnist;
 pub mod text;

@@ -1,0 +1,200 @@
+//! Forecasting a numeric time series from a CSV file: windows of `window` consecutive rows
+//! predict the next `horizon` rows of every chosen column (one feature per column, normalized
+//! with the training part's mean and deviation, stored in the model). The last
+//! `valid_fraction` of the series is held out: its windows are scored by RMSE in the series'
+//! own units.
+
+use std::path::Path;
+
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::model::{Model, Session};
+use crate::train::{Batch, Metric, Task};
+
+/// What the model file records.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ForecastSpec {
+    pub name: String,
+    pub columns: Vec<String>,
+    pub window: usize,
+    pub horizon: usize,
+    /// Per column (mean, deviation) of the training part.
+    pub normalize: Vec<(f64, f64)>,
+}
+
+/// Reads the named numeric columns (all but a first `t`/`time`/`date` column when none are
+/// named) of a CSV file: `[rows][columns]`.
+pub fn read_series(path: &Path, columns: &[String]) -> Result<(Vec<String>, Vec<Vec<f64>>)> {
+    let mut rdr = csv::Reader::from_path(path).map_err(|e| Error::format(path, e.to_string()))?;
+    let headers: Vec<String> = rdr
+        .headers()
+        .map_err(|e| Error::format(path, e.to_string()))?
+        .iter()
+        .map(|h| h.trim().to_string())
+        .collect();
+    let names: Vec<String> = if columns.is_empty() {
+        headers
+            .iter()
+            .filter(|h| !matches!(h.to_lowercase().as_str(), "t" | "time" | "date" | "step"))
+            .cloned()
+            .collect()
+    } else {
+        columns.to_vec()
+    };
+    let idx: Vec<usize> = names
+        .iter()
+        .map(|n| {
+            headers.iter().position(|h| h == n).ok_or_else(|| {
+                Error::format(path, format!("no column `{n}` (the header has {headers:?}); use --columns"))
+            })
+        })
+        .collect::<Result<_>>()?;
+    if idx.is_empty() {
+        return Err(Error::format(path, "no value columns; name them with --columns"));
+    }
+    let mut rows = Vec::new();
+    for rec in rdr.records() {
+        let rec = rec.map_err(|e| {
+            Error::format(path, format!("line {}: {e}", e.position().map_or(0, |p| p.line())))
+        })?;
+        let line = rec.position().map_or(0, |p| p.line());
+        let row = idx
+            .iter()
+            .map(|&i| {
+                let field = rec.get(i).unwrap_or("").trim();
+                field.parse::<f64>().ok().filter(|v| v.is_finite()).ok_or_else(|| {
+                    Error::format(path, format!("line {line}, column {}: `{field}` is not a number", i + 1))
+                })
+            })
+            .collect::<Result<Vec<f64>>>()?;
+        rows.push(row);
+    }
+    Ok((names, rows))
+}
+
+/// The task: the normalized series and which window starts train and validate.
+pub struct Forecast {
+    pub spec: ForecastSpec,
+    /// `[rows][columns]`, normalized.
+    pub series: Vec<Vec<f32>>,
+    pub train: Vec<usize>,
+    pub valid: Vec<usize>,
+    order: Vec<usize>,
+}
+
+impl Forecast {
+    pub fn load(
+        path: &Path,
+        columns: &[String],
+        window: usize,
+        horizon: usize,
+        valid_fraction: f64,
+    ) -> Result<Self> {
+        let (names, rows) = read_series(path, columns)?;
+        if window == 0 || horizon == 0 {
+            return Err(Error::BadConfig {
+                field: "window/horizon".into(),
+                value: format!("{window}/{horizon}"),
+                reason: "both must be at least 1".into(),
+            });
+        }
+        let n = rows.len();
+        let split = n - (n as f64 * valid_fraction).round() as usize;
+        let span = window + horizon;
+        if split < span + 1 {
+            return Err(Error::Input(format!(
+                "{}: {n} rows; a window of {window} and a horizon of {horizon} need more than {span} for training",
+                path.display()
+            )));
+        }
+        let normalize: Vec<(f64, f64)> = (0..names.len())
+            .map(|c| {
+                let v: Vec<f64> = rows[..split].iter().map(|r| r[c]).collect();
+                let mean = v.iter().sum::<f64>() / v.len() as f64;
+                let sd = (v.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / v.len() as f64).sqrt();
+                (mean, sd.max(1e-12))
+            })
+            .collect();
+        let series = rows
+            .iter()
+            .map(|r| r.iter().zip(&normalize).map(|(x, (m, s))| ((x - m) / s) as f32).collect())
+            .collect();
+        let train: Vec<usize> = (0..=split - span).collect();
+        let valid: Vec<usize> =
+            (split.saturating_sub(window)..n.saturating_sub(span - 1)).filter(|&s| s + span <= n).collect();
+        let spec = ForecastSpec { name: "forecast".into(), columns: names, window, horizon, normalize };
+        let order = train.clone();
+        Ok(Forecast { spec, series, train, valid, order })
+    }
+
+    fn fill(&self, starts: &[usize], out: &mut Batch) {
+        let (w, h) = (self.spec.window, self.spec.horizon);
+        out.input.clear();
+        out.dense.clear();
+        out.classes.clear();
+        out.lengths.clear();
+        for &s in starts {
+            for r in &self.series[s..s + w] {
+                out.input.extend_from_slice(r);
+            }
+            for r in &self.series[s + w..s + w + h] {
+                out.dense.extend_from_slice(r);
+            }
+        }
+        out.batch = starts.len();
+        out.steps = w;
+    }
+
+    /// RMSE over the held-out windows in the series' own units, averaged over columns.
+    pub fn valid_rmse(&self, model: &Model<f32>, sess: &mut Session<f32>) -> Result<f64> {
+        let set = if self.valid.is_empty() { &self.train } else { &self.valid };
+        let mut b = Batch::default();
+        self.fill(set, &mut b);
+        let o = sess.forward(model, &b.input, b.batch, b.steps, None)?;
+        let cols = self.spec.columns.len();
+        let mut sq = 0.0;
+        for (i, (p, y)) in o.logits.iter().zip(&b.dense).enumerate() {
+            let sd = self.spec.normalize[i % cols].1;
+            sq += ((p - y) as f64 * sd).powi(2);
+        }
+        Ok((sq / b.dense.len().max(1) as f64).sqrt())
+    }
+}
+
+impl Task for Forecast {
+    fn steps_per_epoch(&self, batch_size: usize) -> usize {
+        self.train.len().div_ceil(batch_size.max(1))
+    }
+
+    fn train_batch(
+        &mut self,
+        _epoch: usize,
+        step: usize,
+        batch_size: usize,
+        rng: &mut ChaCha8Rng,
+        out: &mut Batch,
+    ) {
+        if step == 0 {
+            self.order.shuffle(rng);
+        }
+        let from = step * batch_size;
+        let starts: Vec<usize> = self.order[from..(from + batch_size).min(self.order.len())].to_vec();
+        self.fill(&starts, out);
+    }
+
+    fn evaluate(
+        &self,
+        model: &Model<f32>,
+        sess: &mut Session<f32>,
+        _final_eval: bool,
+    ) -> Result<Vec<Metric>> {
+        Ok(vec![("valid_rmse".into(), self.valid_rmse(model, sess)?)])
+    }
+
+    fn task_json(&self) -> serde_json::Value {
+        serde_json::to_value(&self.spec).expect("plain struct")
+    }
+}
