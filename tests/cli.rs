@@ -569,3 +569,22 @@ fn forecast_continues_a_sine_wave() {
     let e = recur(dir.path(), &["train", "forecast", "--data", "short.csv", "-q"]).fails().stderr();
     assert!(e.contains("need more than 21 for training"), "{e}");
 }
+
+#[test]
+fn label_tags_every_step_of_variable_length_sequences() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/data/tags.csv");
+    let data = data.to_str().unwrap();
+    let out =
+        recur(dir.path(), &["train", "label", "--data", data, "-q", "-o", "l.safetensors"]).ok().stdout();
+    // A step is H while more A than B have been seen so far: a counter, per step; 80 held out.
+    let last = out.lines().last().unwrap();
+    let acc: f64 = last.split("accuracy ").nth(1).unwrap().split('%').next().unwrap().parse().unwrap();
+    assert!(acc >= 98.0 && last.contains("on 80 sequences"), "{out}");
+    std::fs::write(dir.path().join("q.csv"), "sequence\nAABBA\nBAAAC\n").unwrap();
+    let pr = recur(dir.path(), &["predict", "-m", "l.safetensors", "--input", "q.csv"]).ok().stdout();
+    assert_eq!(pr.lines().collect::<Vec<_>>(), ["line,labels", "2,HHHoH", "3,ooHHH"]);
+    std::fs::write(dir.path().join("bad.csv"), "label,sequence\nHHo,AB\noo,AB\n").unwrap();
+    let e = recur(dir.path(), &["train", "label", "--data", "bad.csv", "-q"]).fails().stderr();
+    assert!(e.contains("line 2: 2 symbols but 3 labels"), "{e}");
+}

@@ -15,6 +15,7 @@ use crate::data::bitcount::{BitCountSpec, parse_bits};
 use crate::data::classify::{Classify, ClassifySpec, Item, read_rows};
 use crate::data::forecast::{ForecastSpec, read_series};
 use crate::data::mnist::{MnistSpec, draw, read_set};
+use crate::data::tagging::TaggingSpec;
 use crate::io::model_file::{ModelFile, describe, load};
 use crate::io::npy;
 use crate::model::{HeadKind, LossKind, Session};
@@ -81,8 +82,10 @@ pub fn run(a: PredictArgs) -> anyhow::Result<ExitCode> {
             bail!("give either --input FILE.npy or inputs as arguments, not both");
         }
         if path.extension().is_some_and(|e| e == "csv" || e == "tsv") {
-            if file.task.as_ref().and_then(|t| t.get("name")).and_then(|n| n.as_str()) == Some("forecast") {
-                return predict_forecast(&file, path, a.ahead, &mut sess);
+            match file.task.as_ref().and_then(|t| t.get("name")).and_then(|n| n.as_str()) {
+                Some("forecast") => return predict_forecast(&file, path, a.ahead, &mut sess),
+                Some("label") => return predict_tags(&file, path, &mut sess),
+                _ => {}
             }
             return predict_csv(&file, path, a.output.as_deref(), &mut sess);
         }
@@ -298,6 +301,33 @@ fn predict_csv(
     }
     if labelled > 0 {
         eprintln!("accuracy {:.2}% on {labelled} labelled rows", 100.0 * right as f64 / labelled as f64);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Labels every step of every row's sequence; prints `line,labels` (one label per symbol), and
+/// the per-step accuracy when the file has the label column.
+fn predict_tags(
+    file: &ModelFile,
+    path: &std::path::Path,
+    sess: &mut Session<f32>,
+) -> anyhow::Result<ExitCode> {
+    let spec: TaggingSpec = serde_json::from_value(file.task.clone().unwrap_or_default())?;
+    let rows = read_rows(path, &spec.label_column, &spec.sequence_column, false)?;
+    outln!("line,labels")?;
+    let (mut right, mut seen) = (0usize, 0usize);
+    for r in &rows {
+        let x = spec.encode(r, path)?;
+        let o = sess.forward(&file.model, &x, 1, x.len(), None)?;
+        let tags: String = o.logits.chunks(spec.tags.len()).map(|l| spec.tags[top_k(l, 1)[0].0]).collect();
+        if let Some(want) = r.label.as_deref().filter(|l| !l.is_empty()) {
+            right += tags.chars().zip(want.chars()).filter(|(a, b)| a == b).count();
+            seen += want.chars().count();
+        }
+        outln!("{},{tags}", r.line)?;
+    }
+    if seen > 0 {
+        eprintln!("per-step accuracy {:.2}% on {seen} labelled steps", 100.0 * right as f64 / seen as f64);
     }
     Ok(ExitCode::SUCCESS)
 }

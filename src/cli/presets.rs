@@ -170,7 +170,7 @@ pub(crate) fn preset(task: TaskName, p: PresetName) -> Preset {
             iters_per_epoch: None,
             embedding: 32, // words as learned vectors
         },
-        (TaskName::Classify | TaskName::Regress, _) => Preset {
+        (TaskName::Classify | TaskName::Regress | TaskName::Label, _) => Preset {
             bits: 0,
             cell: CellKind::Lstm,
             hidden: vec![64],

@@ -17,6 +17,7 @@ use crate::data::bitcount::BitCount;
 use crate::data::classify::Classify;
 use crate::data::forecast::Forecast;
 use crate::data::mnist::{Dataset, Mnist, MnistSpec, format_confusion};
+use crate::data::tagging::Tagging;
 use crate::data::text::{BELLING_THE_CAT, Text, Walk};
 use crate::io::model_file::describe;
 use crate::model::{HeadKind, LossKind, Model, ModelConfig};
@@ -40,6 +41,8 @@ pub enum TaskName {
     Regress,
     /// Forecast the next values of a numeric time series in a CSV file (--data).
     Forecast,
+    /// A label per time step: symbol sequences with one label character per symbol (--data).
+    Label,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -253,7 +256,7 @@ pub fn run(a: TrainArgs) -> anyhow::Result<ExitCode> {
             ("--data-dir", d.data_dir.is_some()),
             ("--split-test", d.split_test.is_some()),
         ],
-        TaskName::Classify | TaskName::Regress | TaskName::Forecast => vec![
+        TaskName::Classify | TaskName::Regress | TaskName::Forecast | TaskName::Label => vec![
             ("--train-size", d.train_size.is_some()),
             ("--data-seed", d.data_seed.is_some()),
             ("--eval-size", d.eval_size.is_some()),
@@ -512,6 +515,48 @@ pub fn run(a: TrainArgs) -> anyhow::Result<ExitCode> {
                 "done: held-out RMSE {:.4} (the series' deviation: {}) after {} epochs, {} steps, {:.1}s; saved {}",
                 report.metrics.first().map_or(f64::NAN, |m| m.1),
                 sds.join(", "),
+                report.epochs,
+                report.steps,
+                report.seconds,
+                output.display()
+            )?;
+        }
+        TaskName::Label => {
+            let path =
+                d.data.clone().context("label needs --data FILE.csv (a label and a sequence column)")?;
+            let mut task = Tagging::load(
+                &path,
+                &d.label_column,
+                &d.sequence_column,
+                d.valid_fraction.unwrap_or(0.2),
+                &mut ChaCha8Rng::seed_from_u64(a.seed ^ 0xda7a),
+            )?;
+            let mc = ModelConfig {
+                cell,
+                input_size: d.embedding.unwrap_or(p.embedding).max(1),
+                hidden_sizes: hidden,
+                output_size: task.spec.tags.len(),
+                head: HeadKind::Step,
+                loss: LossKind::CrossEntropy,
+                vocab_size: Some(task.spec.alphabet.len()),
+                learn_init: a.learn_init,
+            };
+            let mut model = Model::<f32>::new(mc, rng)?;
+            let data = format!(
+                "{}: {} symbols, {} labels, {} training / {} held-out sequences",
+                path.display(),
+                task.spec.alphabet.len(),
+                task.spec.tags.len(),
+                task.train.len(),
+                task.valid.len()
+            );
+            let report = fit("label", &mut model, &mut task, &cfg, &data)?;
+            let acc =
+                report.metrics.iter().find(|(n, _)| n == "valid_step_accuracy").map_or(f64::NAN, |x| x.1);
+            outln!(
+                "done: held-out per-step accuracy {:.2}% on {} sequences after {} epochs, {} steps, {:.1}s; saved {}",
+                acc * 100.0,
+                task.valid.len(),
                 report.epochs,
                 report.steps,
                 report.seconds,

@@ -6,4 +6,5 @@ pub mod classify;
 pub mod forecast;
 pub mod idx;
 pub mod mnist;
+pub mod tagging;
 pub mod text;
