@@ -588,3 +588,44 @@ fn label_tags_every_step_of_variable_length_sequences() {
     let e = recur(dir.path(), &["train", "label", "--data", "bad.csv", "-q"]).fails().stderr();
     assert!(e.contains("line 2: 2 symbols but 3 labels"), "{e}");
 }
+
+#[test]
+fn early_stopping_keeps_the_best_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/data/proteins.csv");
+    let args = [
+        "train",
+        "classify",
+        "--data",
+        data.to_str().unwrap(),
+        "--epochs",
+        "60",
+        "--eval-every",
+        "2",
+        "--patience",
+        "3",
+        "--schedule",
+        "constant",
+        "-q",
+        "-o",
+        "es.safetensors",
+        "--metrics",
+        "m.jsonl",
+    ];
+    let out = recur(dir.path(), &args).ok().stdout();
+    assert!(out.contains("early stop: no better held-out score in 3 evaluations"), "{out}");
+    let errors: Vec<f64> = std::fs::read_to_string(dir.path().join("m.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["valid_error"].as_f64().unwrap())
+        .collect();
+    let best = errors.iter().copied().fold(f64::INFINITY, f64::min);
+    assert!(errors.len() < 30, "stopped early: {errors:?}");
+    // The summary and the saved model are the best evaluation's, not the last one's.
+    let last = out.lines().last().unwrap();
+    assert!(last.contains(&format!("held-out accuracy {:.2}%", (1.0 - best) * 100.0)), "{out}");
+    let pr = recur(dir.path(), &["predict", "-m", "es.safetensors", "--input", data.to_str().unwrap()]).ok();
+    assert!(pr.stderr().contains("accuracy"), "{}", pr.stderr());
+    let e = recur(dir.path(), &["eval", "-m", "es.safetensors"]).fails().stderr();
+    assert!(e.contains("recur predict --model es.safetensors --input FILE.csv"), "{e}");
+}

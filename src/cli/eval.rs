@@ -69,6 +69,12 @@ pub fn run(a: EvalArgs) -> anyhow::Result<ExitCode> {
                 task.test.len() - right
             )?;
         }
+        "classify" | "regress" | "label" | "forecast" => bail!(
+            "a {} model is measured on a data file: recur predict --model {} --input FILE.csv \
+             (with the label column, it reports the accuracy or RMSE)",
+            task_name(file.task.as_ref())?,
+            a.model.model.display()
+        ),
         other => bail!("don't know how to evaluate task `{other}`"),
     }
     Ok(ExitCode::SUCCESS)

@@ -105,6 +105,10 @@ pub struct TrainArgs {
     /// Evaluate and checkpoint every N epochs (0 = only at the end).
     #[arg(long)]
     pub eval_every: Option<usize>,
+    /// Early stopping: stop after N evaluations without a better held-out score, and keep
+    /// the best model (saved as it improves).
+    #[arg(long)]
+    pub patience: Option<usize>,
     /// Stop once the held-out error is at or below this fraction (e.g. 0.001 = 0.1%).
     #[arg(long)]
     pub target_error: Option<f64>,
@@ -208,6 +212,7 @@ pub fn run(a: TrainArgs) -> anyhow::Result<ExitCode> {
         metrics: a.metrics.clone(),
         progress: !a.quiet,
         target: a.target_error.or(p.target_error),
+        patience: a.patience,
     };
     if cfg.batch_size == 0 || cfg.epochs == 0 {
         bail!("--batch-size and --epochs must be at least 1");

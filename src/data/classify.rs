@@ -233,7 +233,7 @@ impl Classify {
             (Some(a), None)
         };
         let spec = ClassifySpec {
-            name: "classify".into(),
+            name: if regress { "regress" } else { "classify" }.into(),
             label_column: label_column.into(),
             sequence_column: sequence_column.into(),
             alphabet,

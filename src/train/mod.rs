@@ -113,6 +113,9 @@ pub struct TrainConfig {
     pub progress: bool,
     /// Stop early once this metric (first of the task's) is at or below the value.
     pub target: Option<f64>,
+    /// Early stopping: stop after this many evaluations without a better first metric (the
+    /// task's held-out error), and keep (and save) the best model instead of the last.
+    pub patience: Option<usize>,
 }
 
 /// What a finished run reports.
@@ -151,6 +154,9 @@ pub fn train<K: Task>(
     let (mut right, mut made) = (0usize, 0usize);
     let mut metrics = Vec::new();
     let mut epochs_run = 0;
+    // Early stopping: the best model so far, its metrics, and evaluations since it.
+    let mut best: Option<(f64, Vec<f32>, Vec<Metric>)> = None;
+    let mut since_best = 0usize;
     for epoch in 0..cfg.epochs {
         for s in 0..per_epoch {
             task.train_batch(epoch, s, cfg.batch_size, &mut rng, &mut batch);
@@ -200,11 +206,30 @@ pub fn train<K: Task>(
             if let Some(m) = metrics_log.as_mut() {
                 m.append(&rec)?;
             }
-            if let Some(path) = &cfg.output {
+            let score = metrics.first().map_or(f64::INFINITY, |m| m.1);
+            let improved = best.as_ref().is_none_or(|b| score < b.0);
+            if cfg.patience.is_some() {
+                if improved {
+                    best = Some((score, model.params.clone(), metrics.clone()));
+                    since_best = 0;
+                } else {
+                    since_best += 1;
+                }
+            }
+            // With early stopping the file holds the best model; otherwise the latest.
+            if let Some(path) = &cfg.output
+                && (cfg.patience.is_none() || improved)
+            {
                 model_file::save(
                     path,
                     &ModelFile { model: model.clone(), task: Some(task.task_json()), inferred: false },
                 )?;
+            }
+            if cfg.patience.is_some_and(|p| since_best >= p) && !last_epoch {
+                bar.suspend(|| {
+                    log(&format!("early stop: no better held-out score in {since_best} evaluations"))
+                });
+                break;
             }
             let reached = cfg.target.is_some_and(|t| metrics.first().is_some_and(|m| m.1 <= t));
             if reached && !last_epoch {
@@ -229,6 +254,11 @@ pub fn train<K: Task>(
         (right, made) = (0, 0);
     }
     bar.finish_and_clear();
+    if let Some((_, params, m)) = best {
+        // Keep the best model, as saved.
+        model.params = params;
+        metrics = m;
+    }
     Ok(TrainReport {
         epochs: epochs_run,
         steps: step,
