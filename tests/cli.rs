@@ -629,3 +629,20 @@ fn early_stopping_keeps_the_best_model() {
     let e = recur(dir.path(), &["eval", "-m", "es.safetensors"]).fails().stderr();
     assert!(e.contains("recur predict --model es.safetensors --input FILE.csv"), "{e}");
 }
+
+#[test]
+fn a_test_split_is_scored_once_at_the_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/data/proteins.csv");
+    let data = data.to_str().unwrap();
+    let args = ["train", "classify", "--data", data, "--test-fraction", "0.2", "-q", "-o", "c.safetensors"];
+    let out = recur(dir.path(), &args).ok().stdout();
+    let last = out.lines().last().unwrap();
+    assert!(last.contains("on 120 sequences; test accuracy") && last.contains("% on 120 after"), "{out}");
+    let acc: f64 = last.split("test accuracy ").nth(1).unwrap().split('%').next().unwrap().parse().unwrap();
+    assert!(acc >= 95.0, "{out}");
+    let args =
+        ["train", "classify", "--data", data, "--valid-fraction", "0.5", "--test-fraction", "0.5", "-q"];
+    let e = recur(dir.path(), &args).fails().stderr();
+    assert!(e.contains("must leave training rows of the 600"), "{e}");
+}

@@ -14,7 +14,7 @@ use crate::cli::ComputeArgs;
 use crate::cli::presets::preset;
 use crate::data::addition::Addition;
 use crate::data::bitcount::BitCount;
-use crate::data::classify::Classify;
+use crate::data::classify::{Classify, Split};
 use crate::data::forecast::Forecast;
 use crate::data::mnist::{Dataset, Mnist, MnistSpec, format_confusion};
 use crate::data::tagging::Tagging;
@@ -176,6 +176,9 @@ pub struct TaskArgs {
     /// classify: the column holding the sequence (symbols like `ARTMC`, or numbers `0.1 0.5`).
     #[arg(long, default_value = "sequence")]
     pub sequence_column: String,
+    /// classify, regress: rows held out as a test set, scored once at the end [default: 0].
+    #[arg(long)]
+    pub test_fraction: Option<f64>,
     /// forecast: the value columns [default: all but a t/time/date/step column].
     #[arg(long, value_delimiter = ',')]
     pub columns: Vec<String>,
@@ -440,11 +443,15 @@ pub fn run(a: TrainArgs) -> anyhow::Result<ExitCode> {
         TaskName::Classify | TaskName::Regress => {
             let regress = a.task == TaskName::Regress;
             let path = d.data.clone().context("needs --data FILE.csv (a label and a sequence column)")?;
+            let split = Split {
+                valid_fraction: d.valid_fraction.unwrap_or(0.2),
+                test_fraction: d.test_fraction.unwrap_or(0.0),
+            };
             let mut task = Classify::load(
                 &path,
                 &d.label_column,
                 &d.sequence_column,
-                d.valid_fraction.unwrap_or(0.2),
+                split,
                 regress,
                 &mut ChaCha8Rng::seed_from_u64(a.seed ^ 0xda7a),
             )?;
@@ -479,8 +486,13 @@ pub fn run(a: TrainArgs) -> anyhow::Result<ExitCode> {
                 }
                 None => format!("held-out accuracy {:.2}%", m("valid_accuracy") * 100.0),
             };
+            let test = match (task.test.len(), task.spec.target) {
+                (0, _) => String::new(),
+                (n, Some(_)) => format!("; test RMSE {:.4} on {n}", m("test_rmse")),
+                (n, None) => format!("; test accuracy {:.2}% on {n}", m("test_accuracy") * 100.0),
+            };
             outln!(
-                "done: {result} on {} sequences after {} epochs, {} steps, {:.1}s; saved {}",
+                "done: {result} on {} sequences{test} after {} epochs, {} steps, {:.1}s; saved {}",
                 task.valid.len(),
                 report.epochs,
                 report.steps,

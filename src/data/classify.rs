@@ -147,31 +147,47 @@ pub struct Classify {
     pub spec: ClassifySpec,
     pub train: Vec<Item>,
     pub valid: Vec<Item>,
+    /// Rows scored once, at the end (`--test-fraction`).
+    pub test: Vec<Item>,
     order: Vec<usize>,
 }
 
+/// How many rows go to validation and to test.
+#[derive(Clone, Copy, Debug)]
+pub struct Split {
+    pub valid_fraction: f64,
+    pub test_fraction: f64,
+}
+
 impl Classify {
-    /// Reads `path`, holds out the last `valid_fraction` of the rows (after a seeded shuffle),
-    /// and fits the encoding on the training rows.
+    /// Reads `path`, splits the rows (after a seeded shuffle) into training, validation (used
+    /// every evaluation and for early stopping) and test (scored once at the end), and fits the
+    /// encoding on the training rows.
     pub fn load(
         path: &Path,
         label_column: &str,
         sequence_column: &str,
-        valid_fraction: f64,
+        split: Split,
         regress: bool,
         rng: &mut ChaCha8Rng,
     ) -> Result<Self> {
         let mut rows = read_rows(path, label_column, sequence_column, true)?;
         rows.shuffle(rng);
-        let n_valid = (rows.len() as f64 * valid_fraction).round() as usize;
-        if n_valid >= rows.len() {
+        let n = rows.len();
+        let n_valid = (n as f64 * split.valid_fraction).round() as usize;
+        let n_test = (n as f64 * split.test_fraction).round() as usize;
+        if !(0.0..1.0).contains(&split.valid_fraction)
+            || !(0.0..1.0).contains(&split.test_fraction)
+            || n_valid + n_test >= n
+        {
             return Err(Error::BadConfig {
-                field: "valid-fraction".into(),
-                value: valid_fraction.to_string(),
-                reason: format!("leaves no training rows of {}", rows.len()),
+                field: "valid-fraction/test-fraction".into(),
+                value: format!("{}/{}", split.valid_fraction, split.test_fraction),
+                reason: format!("must leave training rows of the {n}"),
             });
         }
-        let (train_rows, valid_rows) = rows.split_at(rows.len() - n_valid);
+        let (train_rows, held) = rows.split_at(n - n_valid - n_test);
+        let (valid_rows, test_rows) = held.split_at(n_valid);
         let numeric = is_numeric(&train_rows[0].sequence);
         let seq_col = 1 + csv::Reader::from_path(path)
             .ok()
@@ -270,8 +286,9 @@ impl Classify {
         };
         let train = encode(train_rows)?;
         let valid = encode(valid_rows)?;
+        let test = encode(test_rows)?;
         let order = (0..train.len()).collect();
-        Ok(Classify { spec, train, valid, order })
+        Ok(Classify { spec, train, valid, test, order })
     }
 
     /// Features per step of the encoded sequences.
@@ -344,18 +361,18 @@ impl Task for Classify {
         Self::pad(&items, self.spec.target.is_some(), out);
     }
 
-    fn evaluate(
-        &self,
-        model: &Model<f32>,
-        sess: &mut Session<f32>,
-        _final_eval: bool,
-    ) -> Result<Vec<Metric>> {
+    fn evaluate(&self, model: &Model<f32>, sess: &mut Session<f32>, final_eval: bool) -> Result<Vec<Metric>> {
         let set = if self.valid.is_empty() { &self.train } else { &self.valid };
         let v = self.score(model, sess, set)?;
-        Ok(match self.spec.target {
+        let mut m = match self.spec.target {
             Some(_) => vec![("valid_rmse".into(), v)],
             None => vec![("valid_error".into(), 1.0 - v), ("valid_accuracy".into(), v)],
-        })
+        };
+        if final_eval && !self.test.is_empty() {
+            let t = self.score(model, sess, &self.test)?;
+            m.push((if self.spec.target.is_some() { "test_rmse" } else { "test_accuracy" }.into(), t));
+        }
+        Ok(m)
     }
 
     fn task_json(&self) -> serde_json::Value {
