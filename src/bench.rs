@@ -42,6 +42,7 @@ pub fn configs() -> Vec<BenchConfig> {
             loss,
             vocab_size: None,
             learn_init: false,
+            dropout: 0.0,
         },
         optim: OptimConfig::new(opt, lr),
     };

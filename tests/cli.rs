@@ -646,3 +646,40 @@ fn a_test_split_is_scored_once_at_the_end() {
     let e = recur(dir.path(), &args).fails().stderr();
     assert!(e.contains("must leave training rows of the 600"), "{e}");
 }
+
+#[test]
+fn dropout_between_layers_trains_and_is_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/data/proteins.csv");
+    let args = [
+        "train",
+        "classify",
+        "--data",
+        data.to_str().unwrap(),
+        "--layers",
+        "2",
+        "--dropout",
+        "0.3",
+        "-q",
+        "-o",
+        "d.safetensors",
+    ];
+    let out = recur(dir.path(), &args).ok().stdout();
+    let acc: f64 = out
+        .lines()
+        .last()
+        .unwrap()
+        .split("accuracy ")
+        .nth(1)
+        .unwrap()
+        .split('%')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(acc >= 95.0, "{out}");
+    let file = recur::io::model_file::load(&dir.path().join("d.safetensors")).unwrap();
+    assert_eq!(file.model.config.dropout, 0.3);
+    let e = recur(dir.path(), &["train", "addition", "--dropout", "1.5", "-q"]).fails().stderr();
+    assert!(e.contains("invalid dropout = 1.5: must be in [0, 1)"), "{e}");
+}

@@ -54,6 +54,7 @@ impl Fixture {
             },
             vocab_size: None,
             learn_init: false,
+            dropout: 0.0,
         }
     }
     fn model<T: Float>(&self) -> Model<T> {

@@ -24,6 +24,7 @@ fn sample_model() -> Model<f32> {
         loss: LossKind::Bce,
         vocab_size: None,
         learn_init: false,
+        dropout: 0.0,
     };
     Model::new(cfg, &mut ChaCha8Rng::seed_from_u64(3)).unwrap()
 }

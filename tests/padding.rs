@@ -23,6 +23,7 @@ fn check(cell: CellKind, head: HeadKind, loss: LossKind, vocab: Option<usize>, t
         loss,
         vocab_size: vocab,
         learn_init: true,
+        dropout: 0.0,
     };
     let tag = format!("{cell} {head:?} {loss:?} vocab {vocab:?} x{threads}");
     let mut rng = ChaCha8Rng::seed_from_u64(5);
@@ -113,6 +114,7 @@ fn bad_lengths_are_refused() {
         loss: LossKind::CrossEntropy,
         vocab_size: None,
         learn_init: false,
+        dropout: 0.0,
     };
     let m = Model::<f32>::new(cfg, &mut ChaCha8Rng::seed_from_u64(1)).unwrap();
     let input = vec![0.0f32; 2 * 3 * 2];

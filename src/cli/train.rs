@@ -70,6 +70,9 @@ pub struct TrainArgs {
     /// tutorial's suggestion); stored as extra `init.*` tensors.
     #[arg(long)]
     pub learn_init: bool,
+    /// Dropout on the outputs of every layer but the last, in training (as nn.LSTM's dropout).
+    #[arg(long, default_value_t = 0.0)]
+    pub dropout: f64,
     /// Number of stacked layers (repeats a single --hidden size).
     #[arg(long)]
     pub layers: Option<usize>,
@@ -232,6 +235,11 @@ pub fn run(a: TrainArgs) -> anyhow::Result<ExitCode> {
     if !(0.0..1.0).contains(&cfg.optim.momentum) {
         bail!("--momentum {} must be in [0, 1)", cfg.optim.momentum);
     }
+    if a.dropout > 0.0 && hidden.len() == 1 {
+        eprintln!(
+            "recur: warning: --dropout applies between layers; with one layer it does nothing (as in PyTorch)"
+        );
+    }
     if a.momentum.is_some() && matches!(cfg.optim.kind, OptimizerKind::Adam | OptimizerKind::AdamW) {
         eprintln!(
             "recur: warning: --momentum has no effect with {} (its betas play that role)",
@@ -301,6 +309,7 @@ pub fn run(a: TrainArgs) -> anyhow::Result<ExitCode> {
                 loss: LossKind::CrossEntropy,
                 vocab_size: None,
                 learn_init: a.learn_init,
+                dropout: a.dropout,
             };
             let mut model = Model::<f32>::new(mc, rng)?;
             let data = format!("{} train / {} test strings", task.train.len(), task.test.len());
@@ -331,6 +340,7 @@ pub fn run(a: TrainArgs) -> anyhow::Result<ExitCode> {
                 loss: LossKind::Bce,
                 vocab_size: None,
                 learn_init: a.learn_init,
+                dropout: a.dropout,
             };
             let mut model = Model::<f32>::new(mc, rng)?;
             let data = format!("{bits}-bit sequences, fresh pairs each step, 1 in 10 pairs held out");
@@ -367,6 +377,7 @@ pub fn run(a: TrainArgs) -> anyhow::Result<ExitCode> {
                 loss: LossKind::CrossEntropy,
                 vocab_size: None,
                 learn_init: a.learn_init,
+                dropout: a.dropout,
             };
             let mut model = Model::<f32>::new(mc, rng)?;
             let data =
@@ -415,6 +426,7 @@ pub fn run(a: TrainArgs) -> anyhow::Result<ExitCode> {
                 loss: LossKind::CrossEntropy,
                 vocab_size: (emb > 0).then_some(vocab),
                 learn_init: a.learn_init,
+                dropout: a.dropout,
             };
             let mut model = Model::<f32>::new(mc, rng)?;
             let data = format!(
@@ -465,6 +477,7 @@ pub fn run(a: TrainArgs) -> anyhow::Result<ExitCode> {
                 loss: if regress { LossKind::Mse } else { LossKind::CrossEntropy },
                 vocab_size: task.symbols(),
                 learn_init: a.learn_init,
+                dropout: a.dropout,
             };
             let mut model = Model::<f32>::new(mc, rng)?;
             let what = match task.spec.target {
@@ -516,6 +529,7 @@ pub fn run(a: TrainArgs) -> anyhow::Result<ExitCode> {
                 loss: LossKind::Mse,
                 vocab_size: None,
                 learn_init: a.learn_init,
+                dropout: a.dropout,
             };
             let mut model = Model::<f32>::new(mc, rng)?;
             let data = format!(
@@ -557,6 +571,7 @@ pub fn run(a: TrainArgs) -> anyhow::Result<ExitCode> {
                 loss: LossKind::CrossEntropy,
                 vocab_size: Some(task.spec.alphabet.len()),
                 learn_init: a.learn_init,
+                dropout: a.dropout,
             };
             let mut model = Model::<f32>::new(mc, rng)?;
             let data = format!(

@@ -312,6 +312,7 @@ fn infer_config(
         loss: if output_size >= 2 { LossKind::CrossEntropy } else { LossKind::Bce },
         vocab_size,
         learn_init: false,
+        dropout: 0.0,
     };
     Ok((cfg, renames))
 }

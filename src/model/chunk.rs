@@ -19,7 +19,9 @@ pub struct Workspace<T> {
     pub(crate) dense: Vec<T>,              // like logits, targets
     pub(crate) dx: Vec<T>,                 // [T, b, I] input gradient
     pub(crate) grads: Vec<T>,
-    pub(crate) mask: Vec<bool>, // [T, b] per-step rows that count, for padded sequences              // like Model::params
+    pub(crate) mask: Vec<bool>, // [T, b] per-step rows that count, for padded sequences
+    pub(crate) drop_x: Vec<Vec<T>>, // per layer k >= 1: [T, b, H_{k-1}] input after dropout
+    pub(crate) drop_mask: Vec<Vec<T>>, // per layer k >= 1: [T, b, H_{k-1}] 0 or 1/(1-p)              // like Model::params
     pub(crate) sum: LossSum,
 }
 
@@ -29,6 +31,8 @@ pub(crate) struct Job<'a, T> {
     pub(crate) steps: usize,
     pub(crate) b0: usize,
     pub(crate) rows: usize,
+    /// Seed of this pass's dropout masks (used when training with dropout).
+    pub(crate) seed: u64,
     /// Real lengths of the whole batch's sequences, when padded.
     pub(crate) lengths: Option<&'a [usize]>,
     pub(crate) init: Option<&'a State<T>>,
@@ -87,7 +91,21 @@ pub(crate) fn run_chunk<T: Float>(m: &Model<T>, ws: &mut Workspace<T>, job: &Job
                 None => cache.c[..rows * hid].fill(T::ZERO),
             }
         }
-        let x: &[T] = if k == 0 { &ws.x } else { lower[k - 1].outputs() };
+        let dropout = cfg.dropout > 0.0 && job.scale.is_some() && k > 0;
+        if dropout {
+            let below = lower[k - 1].outputs();
+            ws.drop_x.resize_with(cfg.num_layers(), Vec::new);
+            ws.drop_mask.resize_with(cfg.num_layers(), Vec::new);
+            let (xd, mask) = (&mut ws.drop_x[k], &mut ws.drop_mask[k]);
+            dropout_mask(mask, cfg.dropout, job.seed, k, job.b0, rows, steps, cfg.layer_input(k));
+            xd.clear();
+            xd.extend(below.iter().zip(mask.iter()).map(|(&v, &m)| v * m));
+        }
+        let x: &[T] = match (k, dropout) {
+            (0, _) => &ws.x,
+            (_, true) => &ws.drop_x[k],
+            _ => lower[k - 1].outputs(),
+        };
         layer::forward(cell, &lp[k], x, cfg.layer_input(k), cache);
     }
 
@@ -193,7 +211,8 @@ pub(crate) fn run_chunk<T: Float>(m: &Model<T>, ws: &mut Workspace<T>, job: &Job
             }
         } else {
             let below = &mut lower[k - 1];
-            let x = &below.h[rows * below.hidden..];
+            let dropout = cfg.dropout > 0.0;
+            let x: &[T] = if dropout { &ws.drop_x[k] } else { &below.h[rows * below.hidden..] };
             layer::backward(
                 cell,
                 &lp[k],
@@ -203,6 +222,12 @@ pub(crate) fn run_chunk<T: Float>(m: &Model<T>, ws: &mut Workspace<T>, job: &Job
                 &mut lg[k],
                 Some(&mut below.dh_above),
             );
+            if dropout {
+                // The gradient reaches only the kept elements, scaled as they were.
+                for (d, &m) in below.dh_above.iter_mut().zip(&ws.drop_mask[k]) {
+                    *d *= m;
+                }
+            }
         }
         if cfg.learn_init {
             // The learned state is broadcast over the batch: its gradient is dL/dh0 summed
@@ -217,6 +242,37 @@ pub(crate) fn run_chunk<T: Float>(m: &Model<T>, ws: &mut Workspace<T>, job: &Job
                 gc.fill(T::ZERO);
                 if learned {
                     add_colsum(gc, &cache.dc);
+                }
+            }
+        }
+    }
+}
+
+/// Fills `mask` (`[T, b, n]`, time-major) with 0 (dropped, probability p) or 1/(1-p). Each
+/// batch row draws from its own stream seeded by (seed, layer, global row), so a mask never
+/// depends on how the batch was cut into chunks.
+#[allow(clippy::too_many_arguments)]
+fn dropout_mask<T: Float>(
+    mask: &mut Vec<T>,
+    p: f64,
+    seed: u64,
+    layer: usize,
+    b0: usize,
+    rows: usize,
+    steps: usize,
+    n: usize,
+) {
+    use rand::{RngExt, SeedableRng};
+    mask.clear();
+    mask.resize(steps * rows * n, T::ZERO);
+    let keep = T::from_f64(1.0 / (1.0 - p));
+    for r in 0..rows {
+        let stream = seed ^ ((layer as u64) << 56) ^ ((b0 + r) as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(stream);
+        for t in 0..steps {
+            for j in 0..n {
+                if rng.random::<f64>() >= p {
+                    mask[(t * rows + r) * n + j] = keep;
                 }
             }
         }

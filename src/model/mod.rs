@@ -67,6 +67,15 @@ pub struct ModelConfig {
     /// of a PyTorch `nn.LSTM`; such a model's file has these two extra tensors per layer.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub learn_init: bool,
+    /// Dropout on the outputs of every layer but the last, in training only (PyTorch's
+    /// `nn.LSTM(dropout=p)`): each element is zeroed with probability p, the rest scaled by
+    /// 1/(1-p). The mask of a batch row depends only on the step's seed and the row.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub dropout: f64,
+}
+
+fn is_zero(x: &f64) -> bool {
+    *x == 0.0
 }
 
 impl ModelConfig {
@@ -119,6 +128,9 @@ impl ModelConfig {
             && (v == 0 || v > MAX_DIM)
         {
             return bad("vocab_size", v.to_string(), "must be 1..=2^20");
+        }
+        if !(0.0..1.0).contains(&self.dropout) {
+            return bad("dropout", self.dropout.to_string(), "must be in [0, 1)");
         }
         if self.hidden_sizes.len() > 64 {
             return bad("num_layers", self.hidden_sizes.len().to_string(), "is more than 64");
@@ -406,6 +418,7 @@ mod tests {
             loss: LossKind::CrossEntropy,
             vocab_size: None,
             learn_init: false,
+            dropout: 0.0,
         }
     }
 

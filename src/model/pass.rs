@@ -92,6 +92,8 @@ pub struct Output<T> {
 pub struct Session<T> {
     threads: usize,
     chunk_rows: usize,
+    /// Seed of the next training pass's dropout masks; advanced by every `loss_and_grad`.
+    pub dropout_seed: u64,
     work: Vec<Workspace<T>>,
     chunks: usize,
     pub grads: Gradients<T>,
@@ -106,6 +108,7 @@ impl<T: Float> Session<T> {
         Session {
             threads: threads.max(1),
             chunk_rows: MIN_ROWS_PER_CHUNK,
+            dropout_seed: 0,
             work: Vec::new(),
             chunks: 0,
             grads: Gradients::default(),
@@ -256,6 +259,7 @@ impl<T: Float> Session<T> {
                 b0,
                 rows,
                 lengths,
+                seed: 0,
                 init,
                 targets: None,
                 scale: None,
@@ -299,6 +303,7 @@ impl<T: Float> Session<T> {
                 b0,
                 rows,
                 lengths,
+                seed: 0,
                 init,
                 targets: Some(targets),
                 scale: None,
@@ -342,6 +347,8 @@ impl<T: Float> Session<T> {
         let norm = normalizer_padded(&m.config, &x);
         let scale = T::from_f64(1.0 / norm as f64);
         let Seqs { input, batch, steps, lengths } = x;
+        let seed = self.dropout_seed;
+        self.dropout_seed = self.dropout_seed.wrapping_add(1);
         self.run(
             m,
             |b0, rows| Job {
@@ -350,6 +357,7 @@ impl<T: Float> Session<T> {
                 b0,
                 rows,
                 lengths,
+                seed,
                 init,
                 targets: Some(targets),
                 scale: Some(scale),

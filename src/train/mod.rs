@@ -137,6 +137,7 @@ pub fn train<K: Task>(
 ) -> Result<TrainReport> {
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed ^ 0x5eed_da7a);
     let mut sess = Session::<f32>::new(cfg.threads);
+    sess.dropout_seed = cfg.seed.wrapping_mul(0x2545_F491_4F6C_DD1D);
     let mut eval_sess = Session::<f32>::new(cfg.threads);
     let mut opt = Optimizer::<f32>::new(cfg.optim.clone());
     let mut metrics_log = cfg.metrics.as_deref().map(MetricsLog::create).transpose()?;
