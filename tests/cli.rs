@@ -683,3 +683,44 @@ fn dropout_between_layers_trains_and_is_stored() {
     let e = recur(dir.path(), &["train", "addition", "--dropout", "1.5", "-q"]).fails().stderr();
     assert!(e.contains("invalid dropout = 1.5: must be in [0, 1)"), "{e}");
 }
+
+#[test]
+fn balanced_class_weights_train_on_imbalanced_labels() {
+    let dir = tempfile::tempdir().unwrap();
+    // 1 in 8 sequences is "rare" (it contains a Z).
+    let mut csv = String::from("label,sequence\n");
+    for i in 0..400u32 {
+        let rare = i % 8 == 0;
+        let body: String = (0..(5 + i % 9)).map(|k| ["A", "B", "C"][((i + k) % 3) as usize]).collect();
+        csv += &format!("{},{}{}\n", if rare { "rare" } else { "common" }, body, if rare { "Z" } else { "" });
+    }
+    std::fs::write(dir.path().join("imb.csv"), &csv).unwrap();
+    let args = [
+        "train",
+        "classify",
+        "--data",
+        "imb.csv",
+        "--class-weights",
+        "balanced",
+        "-q",
+        "-o",
+        "w.safetensors",
+    ];
+    let out = recur(dir.path(), &args).ok().stdout();
+    let acc: f64 = out
+        .lines()
+        .last()
+        .unwrap()
+        .split("accuracy ")
+        .nth(1)
+        .unwrap()
+        .split('%')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(acc >= 95.0, "{out}");
+    let e =
+        recur(dir.path(), &["train", "classify", "--data", "imb.csv", "--class-weights", "inverse", "-q"]);
+    assert_eq!(e.out.status.code(), Some(2), "clap rejects an unknown value");
+}

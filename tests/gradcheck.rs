@@ -273,3 +273,64 @@ fn dropout_gradients_match_finite_differences() {
         }
     }
 }
+
+/// Class-weighted cross-entropy (PyTorch's `weight=`): the weighted mean's gradient matches
+/// finite differences, for last-step and padded per-step heads.
+#[test]
+fn class_weighted_gradients_match_finite_differences() {
+    for head in [HeadKind::Last, HeadKind::Step] {
+        let cfg = ModelConfig {
+            cell: CellKind::Gru,
+            input_size: I,
+            hidden_sizes: vec![4],
+            output_size: C,
+            head,
+            loss: LossKind::CrossEntropy,
+            vocab_size: None,
+            learn_init: false,
+            dropout: 0.0,
+        };
+        let mut rng = ChaCha8Rng::seed_from_u64(23);
+        let mut model = Model::<f64>::new(cfg.clone(), &mut rng).unwrap();
+        let input: Vec<f64> = (0..B * T * I).map(|_| rng.random_range(-1.0..1.0)).collect();
+        let rows = if head == HeadKind::Last { B } else { B * T };
+        let y: Vec<u32> = (0..rows).map(|_| rng.random_range(0..C as u32)).collect();
+        let lengths = [T, 2, 4];
+        let x = recur::model::pass::Seqs { input: &input, batch: B, steps: T, lengths: Some(&lengths) };
+        let weights = vec![0.5, 2.0, 1.25];
+        let mut sess = Session::<f64>::new(2).with_chunk_rows(1);
+        sess.class_weights = Some(weights.clone());
+        let mean = |m: &Model<f64>, s: &mut Session<f64>| {
+            let sum =
+                s.loss_and_grad_padded(m, x, None, Targets::Classes(&y), GradOptions::default()).unwrap();
+            sum.loss / s.last_normalizer
+        };
+        mean(&model, &mut sess);
+        let grads = sess.param_grads().to_vec();
+        let mut probe = Session::<f64>::new(1);
+        probe.class_weights = Some(weights.clone());
+        let eps = 1e-5;
+        for (i, &analytic) in grads.iter().enumerate() {
+            let orig = model.params[i];
+            model.params[i] = orig + eps;
+            let up = mean(&model, &mut probe);
+            model.params[i] = orig - eps;
+            let down = mean(&model, &mut probe);
+            model.params[i] = orig;
+            let numeric = (up - down) / (2.0 * eps);
+            assert!(
+                (analytic - numeric).abs() < 1e-7 * numeric.abs().max(1.0),
+                "{head:?} [{i}]: {analytic} vs {numeric}"
+            );
+        }
+        // With all weights 1 the weighted loss is the plain mean.
+        probe.class_weights = Some(vec![1.0; C]);
+        let weighted = mean(&model, &mut probe);
+        probe.class_weights = None;
+        assert!((weighted - mean(&model, &mut probe)).abs() < 1e-12);
+        let mut bad = Session::<f64>::new(1);
+        bad.class_weights = Some(vec![1.0; 2]);
+        let e = bad.loss_and_grad_padded(&model, x, None, Targets::Classes(&y), GradOptions::default());
+        assert!(e.unwrap_err().to_string().contains("2 class weights for 3 classes"));
+    }
+}

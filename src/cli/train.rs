@@ -70,6 +70,10 @@ pub struct TrainArgs {
     /// tutorial's suggestion); stored as extra `init.*` tensors.
     #[arg(long)]
     pub learn_init: bool,
+    /// classify, label: `balanced` weighs each class's loss by N / (classes x its count), for
+    /// imbalanced labels (PyTorch's CrossEntropyLoss(weight=...)).
+    #[arg(long, value_parser = ["balanced"])]
+    pub class_weights: Option<String>,
     /// Dropout on the outputs of every layer but the last, in training (as nn.LSTM's dropout).
     #[arg(long, default_value_t = 0.0)]
     pub dropout: f64,
@@ -205,7 +209,7 @@ pub fn run(a: TrainArgs) -> anyhow::Result<ExitCode> {
     }
     let output =
         a.output.clone().unwrap_or_else(|| PathBuf::from(format!("{:?}.safetensors", a.task).to_lowercase()));
-    let cfg = TrainConfig {
+    let mut cfg = TrainConfig {
         epochs: a.epochs.unwrap_or(p.epochs),
         batch_size: a.batch_size.unwrap_or(p.batch_size),
         optim,
@@ -219,6 +223,7 @@ pub fn run(a: TrainArgs) -> anyhow::Result<ExitCode> {
         progress: !a.quiet,
         target: a.target_error.or(p.target_error),
         patience: a.patience,
+        class_weights: None,
     };
     if cfg.batch_size == 0 || cfg.epochs == 0 {
         bail!("--batch-size and --epochs must be at least 1");
@@ -468,6 +473,10 @@ pub fn run(a: TrainArgs) -> anyhow::Result<ExitCode> {
                 &mut ChaCha8Rng::seed_from_u64(a.seed ^ 0xda7a),
             )?;
             let emb = d.embedding.unwrap_or(p.embedding);
+            if a.class_weights.is_some() && !regress {
+                let ys: Vec<u32> = task.train.iter().map(|(_, y)| *y as u32).collect();
+                cfg.class_weights = Some(balanced_weights(&ys, task.spec.classes.len()));
+            }
             let mc = ModelConfig {
                 cell,
                 input_size: if task.symbols().is_some() { emb.max(1) } else { 1 },
@@ -562,6 +571,10 @@ pub fn run(a: TrainArgs) -> anyhow::Result<ExitCode> {
                 d.valid_fraction.unwrap_or(0.2),
                 &mut ChaCha8Rng::seed_from_u64(a.seed ^ 0xda7a),
             )?;
+            if a.class_weights.is_some() {
+                let ys: Vec<u32> = task.train.iter().flat_map(|(_, y)| y.iter().copied()).collect();
+                cfg.class_weights = Some(balanced_weights(&ys, task.spec.tags.len()));
+            }
             let mc = ModelConfig {
                 cell,
                 input_size: d.embedding.unwrap_or(p.embedding).max(1),
@@ -597,6 +610,15 @@ pub fn run(a: TrainArgs) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// sklearn's "balanced" weights: N / (classes x count of each class); 0 for an absent class.
+fn balanced_weights(ys: &[u32], classes: usize) -> Vec<f64> {
+    let mut count = vec![0usize; classes];
+    for &y in ys {
+        count[y as usize] += 1;
+    }
+    count.iter().map(|&c| if c == 0 { 0.0 } else { ys.len() as f64 / (classes * c) as f64 }).collect()
 }
 
 /// Prints the run's header line and trains.

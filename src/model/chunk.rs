@@ -31,6 +31,8 @@ pub(crate) struct Job<'a, T> {
     pub(crate) steps: usize,
     pub(crate) b0: usize,
     pub(crate) rows: usize,
+    /// Per-class loss weights (cross-entropy only).
+    pub(crate) class_weights: Option<&'a [f64]>,
     /// Seed of this pass's dropout masks (used when training with dropout).
     pub(crate) seed: u64,
     /// Real lengths of the whole batch's sequences, when padded.
@@ -145,7 +147,7 @@ pub(crate) fn run_chunk<T: Float>(m: &Model<T>, ws: &mut Workspace<T>, job: &Job
         Targets::Classes(y) => {
             ws.classes.clear();
             ws.classes.extend((0..n_rows).map(|i| y[row_of(i)]));
-            loss::cross_entropy(&mut ws.logits, c, &ws.classes, mask, job.scale)
+            loss::cross_entropy(&mut ws.logits, c, &ws.classes, mask, job.class_weights, job.scale)
         }
         Targets::Dense(y) => {
             ws.dense.clear();

@@ -67,13 +67,14 @@ impl std::ops::AddAssign for LossSum {
     }
 }
 
-/// Softmax cross-entropy over `[rows, C]` logits. Overwrites the logits: with
+/// Softmax cross-entropy over `[rows, C]` logits, optionally weighted per class. Overwrites the logits: with
 /// dL/dlogits = (softmax - onehot) / N when `scale` is `Some(1/N)`, else with scratch values.
 pub fn cross_entropy<T: Float>(
     logits: &mut [T],
     classes: usize,
     target: &[u32],
     mask: Option<&[bool]>,
+    weights: Option<&[f64]>,
     scale: Option<T>,
 ) -> LossSum {
     let mut sum = LossSum::default();
@@ -97,10 +98,13 @@ pub fn cross_entropy<T: Float>(
             *v = (*v - max).exp();
             z += v.to_f64();
         }
-        sum.loss += z.ln() - (vy - max).to_f64();
+        // A class weight scales the row's loss and gradient (PyTorch's `weight=`).
+        let w = weights.map_or(1.0, |w| w[y]);
+        sum.loss += w * (z.ln() - (vy - max).to_f64());
         sum.correct += (arg == y) as usize;
         sum.count += 1;
         if let Some(s) = scale {
+            let s = s * T::from_f64(w);
             let inv = T::from_f64(1.0 / z) * s;
             for v in row.iter_mut() {
                 *v *= inv;
@@ -168,7 +172,7 @@ mod tests {
     #[test]
     fn cross_entropy_is_stable_and_its_gradient_sums_to_zero() {
         let mut x = [1000.0f64, 0.0, -1000.0, 1.0, 2.0, 3.0];
-        let s = cross_entropy(&mut x, 3, &[2, 2], None, Some(0.5));
+        let s = cross_entropy(&mut x, 3, &[2, 2], None, None, Some(0.5));
         // Row 0: log-sum-exp = 1000, loss = 1000 - (-1000) = 2000.
         // Row 1: log(e^1 + e^2 + e^3) - 3 = 0.40760596.
         assert!((s.loss - (2000.0 + 0.4076059644443804)).abs() < 1e-9, "{}", s.loss);

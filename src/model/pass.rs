@@ -94,6 +94,11 @@ pub struct Session<T> {
     chunk_rows: usize,
     /// Seed of the next training pass's dropout masks; advanced by every `loss_and_grad`.
     pub dropout_seed: u64,
+    /// Per-class weights of the cross-entropy (PyTorch's `weight=`): each row's loss is
+    /// scaled by its class's weight and the mean divides by the sum of those weights.
+    pub class_weights: Option<Vec<f64>>,
+    /// What the last `loss_and_grad` divided the summed loss by (its mean is `loss / this`).
+    pub last_normalizer: f64,
     work: Vec<Workspace<T>>,
     chunks: usize,
     pub grads: Gradients<T>,
@@ -109,6 +114,8 @@ impl<T: Float> Session<T> {
             threads: threads.max(1),
             chunk_rows: MIN_ROWS_PER_CHUNK,
             dropout_seed: 0,
+            class_weights: None,
+            last_normalizer: 1.0,
             work: Vec::new(),
             chunks: 0,
             grads: Gradients::default(),
@@ -251,6 +258,7 @@ impl<T: Float> Session<T> {
     pub fn forward_padded(&mut self, m: &Model<T>, x: Seqs<T>, init: Option<&State<T>>) -> Result<Output<T>> {
         self.check(m, &x, init)?;
         let Seqs { input, steps, lengths, .. } = x;
+        let weights = None;
         self.run(
             m,
             |b0, rows| Job {
@@ -260,6 +268,7 @@ impl<T: Float> Session<T> {
                 rows,
                 lengths,
                 seed: 0,
+                class_weights: weights,
                 init,
                 targets: None,
                 scale: None,
@@ -295,6 +304,8 @@ impl<T: Float> Session<T> {
         self.check(m, &x, init)?;
         Self::targets_len(&m.config, x.batch, x.steps, &targets)?;
         let Seqs { input, steps, lengths, .. } = x;
+        let cw = self.class_weights.clone();
+        let weights = cw.as_deref().filter(|_| m.config.loss == LossKind::CrossEntropy);
         self.run(
             m,
             |b0, rows| Job {
@@ -304,6 +315,7 @@ impl<T: Float> Session<T> {
                 rows,
                 lengths,
                 seed: 0,
+                class_weights: weights,
                 init,
                 targets: Some(targets),
                 scale: None,
@@ -344,8 +356,23 @@ impl<T: Float> Session<T> {
     ) -> Result<LossSum> {
         self.check(m, &x, init)?;
         Self::targets_len(&m.config, x.batch, x.steps, &targets)?;
-        let norm = normalizer_padded(&m.config, &x);
-        let scale = T::from_f64(1.0 / norm as f64);
+        if let Some(w) = &self.class_weights
+            && (w.len() != m.config.output_size || w.iter().any(|v| !(v.is_finite() && *v >= 0.0)))
+        {
+            return Err(Error::Input(format!(
+                "{} class weights for {} classes (each must be a number >= 0)",
+                w.len(),
+                m.config.output_size
+            )));
+        }
+        let cw = self.class_weights.clone();
+        let weights = cw.as_deref().filter(|_| m.config.loss == LossKind::CrossEntropy);
+        let norm = match (weights, targets) {
+            (Some(w), Targets::Classes(y)) => weighted_normalizer(&m.config, &x, y, w),
+            _ => normalizer_padded(&m.config, &x) as f64,
+        };
+        self.last_normalizer = norm;
+        let scale = T::from_f64(1.0 / norm);
         let Seqs { input, batch, steps, lengths } = x;
         let seed = self.dropout_seed;
         self.dropout_seed = self.dropout_seed.wrapping_add(1);
@@ -358,6 +385,7 @@ impl<T: Float> Session<T> {
                 rows,
                 lengths,
                 seed,
+                class_weights: weights,
                 init,
                 targets: Some(targets),
                 scale: Some(scale),
@@ -459,6 +487,19 @@ impl<T: Float> Session<T> {
             Vec::new()
         };
         Output { logits, outputs, state: State { h, c: cs } }
+    }
+}
+
+/// The sum of the class weights of the rows that count (the weighted mean's denominator).
+fn weighted_normalizer<T>(cfg: &ModelConfig, x: &Seqs<T>, y: &[u32], w: &[f64]) -> f64 {
+    match cfg.head {
+        HeadKind::Last => y.iter().map(|&c| w[c as usize]).sum(),
+        HeadKind::Step => y
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| x.lengths.is_none_or(|l| i % x.steps < l[i / x.steps]))
+            .map(|(_, &c)| w[c as usize])
+            .sum(),
     }
 }
 

@@ -16,7 +16,7 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::error::{Error, Result};
 use crate::io::model_file::{self, ModelFile};
-use crate::model::pass::{Seqs, normalizer_padded};
+use crate::model::pass::Seqs;
 use crate::model::{Model, Session, Targets};
 use crate::optim::{OptimConfig, Optimizer, clip_grad_norm};
 use metrics::{MetricsLog, Record};
@@ -116,6 +116,8 @@ pub struct TrainConfig {
     /// Early stopping: stop after this many evaluations without a better first metric (the
     /// task's held-out error), and keep (and save) the best model instead of the last.
     pub patience: Option<usize>,
+    /// Per-class weights of the cross-entropy, for imbalanced labels.
+    pub class_weights: Option<Vec<f64>>,
 }
 
 /// What a finished run reports.
@@ -138,6 +140,7 @@ pub fn train<K: Task>(
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed ^ 0x5eed_da7a);
     let mut sess = Session::<f32>::new(cfg.threads);
     sess.dropout_seed = cfg.seed.wrapping_mul(0x2545_F491_4F6C_DD1D);
+    sess.class_weights = cfg.class_weights.clone();
     let mut eval_sess = Session::<f32>::new(cfg.threads);
     let mut opt = Optimizer::<f32>::new(cfg.optim.clone());
     let mut metrics_log = cfg.metrics.as_deref().map(MetricsLog::create).transpose()?;
@@ -163,7 +166,7 @@ pub fn train<K: Task>(
             task.train_batch(epoch, s, cfg.batch_size, &mut rng, &mut batch);
             let seqs = batch.seqs();
             let sum = sess.loss_and_grad_padded(model, seqs, None, batch.targets(), Default::default())?;
-            let loss = sum.loss / normalizer_padded(&model.config, &seqs) as f64;
+            let loss = sum.loss / sess.last_normalizer;
             step += 1;
             if !loss.is_finite() {
                 bar.abandon();
