@@ -724,3 +724,44 @@ fn balanced_class_weights_train_on_imbalanced_labels() {
         recur(dir.path(), &["train", "classify", "--data", "imb.csv", "--class-weights", "inverse", "-q"]);
     assert_eq!(e.out.status.code(), Some(2), "clap rejects an unknown value");
 }
+
+#[test]
+fn json_lines_inputs_train_and_predict_like_csv() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/data/sums.jsonl");
+    let args = ["train", "regress", "--data", data.to_str().unwrap(), "-q", "-o", "r.safetensors"];
+    let out = recur(dir.path(), &args).ok().stdout();
+    let rmse: f64 = out
+        .lines()
+        .last()
+        .unwrap()
+        .split("RMSE ")
+        .nth(1)
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(rmse < 0.15, "{out}");
+    std::fs::write(dir.path().join("q.jsonl"), "{\"x\": [0.5, 0.5, 0.5], \"y\": 1.5}\n\n{\"x\": [-0.2]}\n")
+        .unwrap();
+    let run = recur(dir.path(), &["predict", "-m", "r.safetensors", "--input", "q.jsonl"]).ok();
+    let vals: Vec<f64> =
+        run.stdout().lines().skip(1).map(|l| l.split(',').nth(1).unwrap().parse().unwrap()).collect();
+    assert!(
+        vals.len() == 2 && (vals[0] - 1.5).abs() < 0.3 && (vals[1] + 0.2).abs() < 0.3,
+        "{}",
+        run.stdout()
+    );
+    for (text, msg) in [
+        ("{\"x\": 5, \"y\": 1}\n", "line 1: \"x\" is 5; expected a string of symbols or a list of numbers"),
+        ("{\"x\": [1, \"a\"], \"y\": 1}\n", "line 1: x[1] = \"a\" is not a number"),
+        ("{\"y\": 1}\n", "line 1: no \"x\" (the sequence)"),
+        ("not json\n", "line 1: not JSON"),
+    ] {
+        std::fs::write(dir.path().join("bad.jsonl"), text).unwrap();
+        let e = recur(dir.path(), &["train", "regress", "--data", "bad.jsonl", "-q"]).fails().stderr();
+        assert!(e.contains("bad.jsonl: ") && e.contains(msg), "{e}");
+    }
+}

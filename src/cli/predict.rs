@@ -81,7 +81,7 @@ pub fn run(a: PredictArgs) -> anyhow::Result<ExitCode> {
         if !a.inputs.is_empty() {
             bail!("give either --input FILE.npy or inputs as arguments, not both");
         }
-        if path.extension().is_some_and(|e| e == "csv" || e == "tsv") {
+        if path.extension().is_some_and(|e| e == "csv" || e == "tsv" || e == "jsonl") {
             match file.task.as_ref().and_then(|t| t.get("name")).and_then(|n| n.as_str()) {
                 Some("forecast") => return predict_forecast(&file, path, a.ahead, &mut sess),
                 Some("label") => return predict_tags(&file, path, &mut sess),

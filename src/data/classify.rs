@@ -44,13 +44,64 @@ pub struct Row {
     pub sequence: String,
 }
 
-/// Reads the label (optional) and sequence columns of a CSV (`,`) or TSV (`.tsv`: tab) file.
+/// Reads JSON Lines: one object per line, `{"x": "ARTM"}` (symbols) or `{"x": [0.1, 0.5]}`
+/// (numbers, one per step), and the label `"y"` (a class name or a number), optional when
+/// predicting. Rows come out as the CSV reader's, so everything downstream is shared.
+fn read_jsonl(path: &Path, need_label: bool) -> Result<Vec<Row>> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let mut rows = Vec::new();
+    for (i, l) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        let line = i + 1;
+        let bad = |why: String| Error::format(path, format!("line {line}: {why}"));
+        let v: serde_json::Value = serde_json::from_str(l).map_err(|e| bad(format!("not JSON: {e}")))?;
+        let sequence = match v.get("x") {
+            Some(serde_json::Value::String(s)) => s.clone(),
+            Some(serde_json::Value::Array(a)) => a
+                .iter()
+                .enumerate()
+                .map(|(k, x)| {
+                    x.as_f64()
+                        .map(|f| f.to_string())
+                        .ok_or_else(|| bad(format!("x[{k}] = {x} is not a number")))
+                })
+                .collect::<Result<Vec<_>>>()?
+                .join(" "),
+            Some(other) => {
+                return Err(bad(format!(
+                    "\"x\" is {other}; expected a string of symbols or a list of numbers"
+                )));
+            }
+            None => return Err(bad("no \"x\" (the sequence)".into())),
+        };
+        if sequence.is_empty() {
+            return Err(bad("the sequence is empty".into()));
+        }
+        let label = match v.get("y") {
+            Some(serde_json::Value::String(s)) => Some(s.clone()),
+            Some(serde_json::Value::Number(n)) => Some(n.to_string()),
+            Some(other) => return Err(bad(format!("\"y\" is {other}; expected a class name or a number"))),
+            None if need_label => return Err(bad("no \"y\" (the label)".into())),
+            None => None,
+        };
+        rows.push(Row { line, label, sequence });
+    }
+    if rows.is_empty() {
+        return Err(Error::format(path, "no rows"));
+    }
+    Ok(rows)
+}
+
+/// Reads the label (optional) and sequence columns of a CSV (`,`) or TSV (`.tsv`: tab) file,
+/// or the `y` and `x` of a JSON Lines file (`.jsonl`).
 pub fn read_rows(
     path: &Path,
     label_column: &str,
     sequence_column: &str,
     need_label: bool,
 ) -> Result<Vec<Row>> {
+    if path.extension().is_some_and(|e| e == "jsonl") {
+        return read_jsonl(path, need_label);
+    }
     let tsv = path.extension().is_some_and(|e| e == "tsv");
     let mut rdr = csv::ReaderBuilder::new()
         .delimiter(if tsv { b'\t' } else { b',' })
