@@ -16,6 +16,7 @@ mod generate;
 mod predict;
 mod presets;
 mod train;
+mod train_files;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
