@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::model::{Model, Session};
-use crate::train::{Batch, Metric, Task};
+use crate::train::{Batch, Metric, Shuffled, Task};
 
 /// What the model file records: how to read and encode a row.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -200,7 +200,7 @@ pub struct Classify {
     pub valid: Vec<Item>,
     /// Rows scored once, at the end (`--test-fraction`).
     pub test: Vec<Item>,
-    order: Vec<usize>,
+    order: Shuffled,
 }
 
 /// How many rows go to validation and to test.
@@ -338,7 +338,7 @@ impl Classify {
         let train = encode(train_rows)?;
         let valid = encode(valid_rows)?;
         let test = encode(test_rows)?;
-        let order = (0..train.len()).collect();
+        let order = Shuffled::new((0..train.len()).collect());
         Ok(Classify { spec, train, valid, test, order })
     }
 
@@ -401,14 +401,8 @@ impl Task for Classify {
         rng: &mut ChaCha8Rng,
         out: &mut Batch,
     ) {
-        if step == 0 {
-            self.order.shuffle(rng);
-        }
-        let from = step * batch_size;
-        let items: Vec<&Item> = self.order[from..(from + batch_size).min(self.order.len())]
-            .iter()
-            .map(|&i| &self.train[i])
-            .collect();
+        let items: Vec<&Item> =
+            self.order.batch(step, batch_size, rng).iter().map(|&i| &self.train[i]).collect();
         Self::pad(&items, self.spec.target.is_some(), out);
     }
 

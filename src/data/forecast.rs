@@ -6,13 +6,12 @@
 
 use std::path::Path;
 
-use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::model::{Model, Session};
-use crate::train::{Batch, Metric, Task};
+use crate::train::{Batch, Metric, Shuffled, Task};
 
 /// What the model file records.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -82,7 +81,7 @@ pub struct Forecast {
     pub series: Vec<Vec<f32>>,
     pub train: Vec<usize>,
     pub valid: Vec<usize>,
-    order: Vec<usize>,
+    order: Shuffled,
 }
 
 impl Forecast {
@@ -126,7 +125,7 @@ impl Forecast {
         let valid: Vec<usize> =
             (split.saturating_sub(window)..n.saturating_sub(span - 1)).filter(|&s| s + span <= n).collect();
         let spec = ForecastSpec { name: "forecast".into(), columns: names, window, horizon, normalize };
-        let order = train.clone();
+        let order = Shuffled::new(train.clone());
         Ok(Forecast { spec, series, train, valid, order })
     }
 
@@ -177,11 +176,7 @@ impl Task for Forecast {
         rng: &mut ChaCha8Rng,
         out: &mut Batch,
     ) {
-        if step == 0 {
-            self.order.shuffle(rng);
-        }
-        let from = step * batch_size;
-        let starts: Vec<usize> = self.order[from..(from + batch_size).min(self.order.len())].to_vec();
+        let starts = self.order.batch(step, batch_size, rng).to_vec();
         self.fill(&starts, out);
     }
 

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::data::classify::{Row, read_rows};
 use crate::error::{Error, Result};
 use crate::model::{Model, Session};
-use crate::train::{Batch, Metric, Task};
+use crate::train::{Batch, Metric, Shuffled, Task};
 
 /// What the model file records.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -47,7 +47,7 @@ pub struct Tagging {
     pub spec: TaggingSpec,
     pub train: Vec<Tagged>,
     pub valid: Vec<Tagged>,
-    order: Vec<usize>,
+    order: Shuffled,
 }
 
 impl Tagging {
@@ -113,7 +113,7 @@ impl Tagging {
                 .collect()
         };
         let (train, valid) = (enc(train_rows)?, enc(valid_rows)?);
-        let order = (0..train.len()).collect();
+        let order = Shuffled::new((0..train.len()).collect());
         Ok(Tagging { spec, train, valid, order })
     }
 
@@ -162,14 +162,8 @@ impl Task for Tagging {
         rng: &mut ChaCha8Rng,
         out: &mut Batch,
     ) {
-        if step == 0 {
-            self.order.shuffle(rng);
-        }
-        let from = step * batch_size;
-        let items: Vec<&Tagged> = self.order[from..(from + batch_size).min(self.order.len())]
-            .iter()
-            .map(|&i| &self.train[i])
-            .collect();
+        let items: Vec<&Tagged> =
+            self.order.batch(step, batch_size, rng).iter().map(|&i| &self.train[i]).collect();
         Self::pad(&items, out);
     }
 

@@ -16,14 +16,13 @@
 
 use std::collections::HashMap;
 
-use rand::seq::SliceRandom;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::model::{Model, Session, Targets};
-use crate::train::{Batch, Metric, Task};
+use crate::train::{Batch, Metric, Shuffled, Task};
 
 /// The tutorial's text, shipped with recur.
 pub const BELLING_THE_CAT: &str = include_str!("../../data/belling_the_cat.txt");
@@ -120,7 +119,7 @@ pub struct Text {
     /// Steps per epoch for `Walk::Tutorial` (the tutorial's display step, 1000).
     pub iters_per_epoch: usize,
     offset: Option<usize>,
-    order: Vec<usize>,
+    order: Shuffled,
 }
 
 impl Text {
@@ -158,7 +157,7 @@ impl Text {
                 if valid_fraction > 0.0 { " and more for the held-out tail" } else { "" }
             )));
         }
-        let order = train.clone();
+        let order = Shuffled::new(train.clone());
         Ok(Text { spec, ids, train, valid, walk: Walk::Shuffled, iters_per_epoch: 1000, offset: None, order })
     }
 
@@ -225,12 +224,7 @@ impl Task for Text {
                 }
             }
             Walk::Shuffled => {
-                let n = self.order.len();
-                if step == 0 {
-                    self.order.shuffle(rng);
-                }
-                let from = (step * batch_size) % n;
-                starts.extend((from..(from + batch_size).min(n)).map(|i| self.order[i]));
+                starts.extend_from_slice(self.order.batch(step, batch_size, rng));
             }
         }
         out.input.clear();

@@ -47,6 +47,31 @@ impl Batch {
     }
 }
 
+/// Example indices walked in shuffled mini-batches, reshuffled at the start of every epoch
+/// (step 0), the last batch possibly short: PyTorch's `DataLoader(shuffle=True)`. Shared by the
+/// tasks that train on a fixed set of examples.
+#[derive(Clone, Debug, Default)]
+pub struct Shuffled {
+    order: Vec<usize>,
+}
+
+impl Shuffled {
+    pub fn new(items: Vec<usize>) -> Self {
+        Shuffled { order: items }
+    }
+
+    /// The items of batch `step` of the current epoch.
+    pub fn batch(&mut self, step: usize, batch_size: usize, rng: &mut ChaCha8Rng) -> &[usize] {
+        use rand::seq::SliceRandom;
+        if step == 0 {
+            self.order.shuffle(rng);
+        }
+        let n = self.order.len();
+        let from = (step * batch_size) % n.max(1);
+        &self.order[from..(from + batch_size).min(n)]
+    }
+}
+
 /// A named held-out measurement, e.g. `("test_error", 0.0012)`.
 pub type Metric = (String, f64);
 
