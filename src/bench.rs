@@ -43,6 +43,7 @@ pub fn configs() -> Vec<BenchConfig> {
             vocab_size: None,
             learn_init: false,
             dropout: 0.0,
+            bidirectional: false,
         },
         optim: OptimConfig::new(opt, lr),
     };
@@ -78,10 +79,11 @@ pub fn flops_per_step(c: &BenchConfig) -> f64 {
         let (g, i, h) = ((m.cell.gates() * h) as f64, m.layer_input(k) as f64, h as f64);
         let input = 2.0 * b * t * i * g; // x W_ih^T; dW_ih; dx (layers above 0)
         let recurrent = 2.0 * b * (t - 1.0) * h * g; // h W_hh^T; dW_hh; dh
-        total += input * if k == 0 { 2.0 } else { 3.0 } + 3.0 * recurrent;
+        let per_direction = input * if k == 0 { 2.0 } else { 3.0 } + 3.0 * recurrent;
+        total += m.directions() as f64 * per_direction;
     }
     let rows = if m.head == HeadKind::Last { b } else { b * t };
-    total + 3.0 * 2.0 * rows * m.top_hidden() as f64 * m.output_size as f64
+    total + 3.0 * 2.0 * rows * m.top_output() as f64 * m.output_size as f64
 }
 
 /// Times `c`: warm up, then time single steps for at least `min_seconds` (and 10 steps);

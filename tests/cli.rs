@@ -765,3 +765,34 @@ fn json_lines_inputs_train_and_predict_like_csv() {
         assert!(e.contains("bad.jsonl: ") && e.contains(msg), "{e}");
     }
 }
+
+#[test]
+fn bidirectional_labels_need_the_future_and_get_it() {
+    // Each step is `H` when more A than B follow it (itself included): only a model that reads
+    // the sequence backwards can know. 600 sequences, 120 held out.
+    let dir = tempfile::tempdir().unwrap();
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/data/suffix_tags.csv");
+    let data = data.to_str().unwrap();
+    let acc = |out: &str| -> f64 {
+        let last = out.lines().last().unwrap();
+        last.split("accuracy ").nth(1).unwrap().split('%').next().unwrap().parse().unwrap()
+    };
+    let args = ["train", "label", "--data", data, "-q", "--threads", "2"];
+    let uni = recur(dir.path(), &[&args[..], &["-o", "u.safetensors"]].concat()).ok().stdout();
+    let bi =
+        recur(dir.path(), &[&args[..], &["--bidirectional", "-o", "b.safetensors"]].concat()).ok().stdout();
+    assert!(acc(&bi) >= 98.0, "{bi}");
+    assert!(acc(&uni) < 80.0, "one direction cannot see what follows:\n{uni}");
+    std::fs::write(dir.path().join("q.csv"), "sequence\nAABBBCA\nBBAAAAD\n").unwrap();
+    let pr = recur(dir.path(), &["predict", "-m", "b.safetensors", "--input", "q.csv"]).ok().stdout();
+    assert_eq!(pr, "line,labels\n2,oooooHH\n3,HHHHHHo\n");
+    let bytes = std::fs::read(dir.path().join("b.safetensors")).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    assert_eq!(
+        st.tensor("rnn.weight_hh_l0_reverse").unwrap().shape(),
+        st.tensor("rnn.weight_hh_l0").unwrap().shape()
+    );
+    // The per-step head reads [forward | reverse]: twice the hidden size.
+    let (head, hh) = (st.tensor("head.weight").unwrap(), st.tensor("rnn.weight_hh_l0").unwrap());
+    assert_eq!(head.shape()[1], 2 * hh.shape()[1]);
+}

@@ -55,6 +55,7 @@ impl Fixture {
             vocab_size: None,
             learn_init: false,
             dropout: 0.0,
+            bidirectional: self.meta.get("bidirectional").is_some_and(|v| v == "true"),
         }
     }
     fn model<T: Float>(&self) -> Model<T> {
@@ -63,11 +64,11 @@ impl Fixture {
         let params = specs.iter().flat_map(|s| self.get(&s.name).iter().map(|&x| T::from_f64(x))).collect();
         Model::from_params(cfg, params).unwrap()
     }
-    /// `[L, B, H]` tensor -> per-layer `[B, H]`.
+    /// `[L*D, B, H]` tensor -> per-unit `[B, H]`.
     fn state<T: Float>(&self, h: &str, c: &str) -> State<T> {
         let split = |k: &str| -> Vec<Vec<T>> {
             let d = self.get(k);
-            let l = self.num("num_layers");
+            let l = self.num("num_layers") * self.config().directions();
             d.chunks(d.len() / l).map(|x| x.iter().map(|&v| T::from_f64(v)).collect()).collect()
         };
         let cs = if self.config().cell == CellKind::Lstm { split(c) } else { vec![] };
@@ -182,7 +183,7 @@ fn run_fixture<T: Float>(name: &str, threads: usize, tol: f64) {
     }
 }
 
-const FIXTURES: [&str; 10] = [
+const FIXTURES: [&str; 14] = [
     "rnn_l1_last_ce",
     "rnn_l2_last_ce",
     "lstm_l1_last_ce",
@@ -193,6 +194,10 @@ const FIXTURES: [&str; 10] = [
     "gru_l1_step_bce",
     "rnn_l2_step_mse",
     "lstm_l1_step_mse",
+    "lstm_l2_bi_last_ce",
+    "gru_l2_bi_step_bce",
+    "rnn_l1_bi_last_ce",
+    "lstm_l1_bi_step_mse",
 ];
 
 #[test]

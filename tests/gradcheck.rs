@@ -13,21 +13,29 @@ const I: usize = 3;
 const C: usize = 3;
 
 fn case(cell: CellKind, hidden: &[usize], head: HeadKind, loss: LossKind, threads: usize) {
-    case_with(cell, hidden, head, loss, threads, None, false)
+    case_with(cell, hidden, head, loss, threads, Extras::default())
 }
 
 /// With `vocab`, the input is token ids through an embedding (whose gradient is checked; the
 /// ids themselves have none). With `learn_init`, no state is given and the model's learned
-/// initial state (random here) is used and checked.
+/// initial state (random here) is used and checked. With `bidirectional`, every layer has a
+/// reverse direction.
+#[derive(Clone, Copy, Debug, Default)]
+struct Extras {
+    vocab: Option<usize>,
+    learn_init: bool,
+    bidirectional: bool,
+}
+
 fn case_with(
     cell: CellKind,
     hidden: &[usize],
     head: HeadKind,
     loss: LossKind,
     threads: usize,
-    vocab: Option<usize>,
-    learn_init: bool,
+    extras: Extras,
 ) {
+    let Extras { vocab, learn_init, bidirectional } = extras;
     let cfg = ModelConfig {
         cell,
         input_size: I,
@@ -38,9 +46,9 @@ fn case_with(
         vocab_size: vocab,
         learn_init,
         dropout: 0.0,
+        bidirectional,
     };
-    let tag =
-        format!("{cell} {hidden:?} {head:?} {loss:?} x{threads} vocab {vocab:?} learn_init {learn_init}");
+    let tag = format!("{cell} {hidden:?} {head:?} {loss:?} x{threads} {extras:?}");
     let mut rng = ChaCha8Rng::seed_from_u64(42);
     let mut model = Model::<f64>::new(cfg.clone(), &mut rng).unwrap();
     // Larger weights than the default init, so that gates saturate somewhat and every term of
@@ -116,7 +124,7 @@ fn case_with(
         x[i] = input[i];
         near(format!("input[{i}]"), grads.input[i], (up - down) / (2.0 * eps));
     }
-    let layers = if learn_init { 0 } else { cfg.num_layers() };
+    let layers = if learn_init { 0 } else { init.h.len() };
     for (which, k) in
         (0..layers).map(|k| (0, k)).chain((0..if learn_init { 0 } else { init.c.len() }).map(|k| (1, k)))
     {
@@ -154,16 +162,30 @@ fn all_heads(cell: CellKind) {
 fn embedding_gradients_match_finite_differences() {
     // 5 token ids over B*T = 15 positions: ids repeat, so the scatter-add is exercised.
     for cell in [CellKind::Rnn, CellKind::Lstm, CellKind::Gru] {
-        case_with(cell, &[4], HeadKind::Last, LossKind::CrossEntropy, 2, Some(5), false);
-        case_with(cell, &[4, 3], HeadKind::Step, LossKind::CrossEntropy, 1, Some(5), false);
+        let e = Extras { vocab: Some(5), ..Extras::default() };
+        case_with(cell, &[4], HeadKind::Last, LossKind::CrossEntropy, 2, e);
+        case_with(cell, &[4, 3], HeadKind::Step, LossKind::CrossEntropy, 1, e);
     }
 }
 
 #[test]
 fn learned_initial_state_gradients_match_finite_differences() {
     for cell in [CellKind::Rnn, CellKind::Lstm, CellKind::Gru] {
-        case_with(cell, &[4, 3], HeadKind::Step, LossKind::Bce, 2, None, true);
-        case_with(cell, &[5], HeadKind::Last, LossKind::CrossEntropy, 1, Some(4), true);
+        let e = Extras { learn_init: true, ..Extras::default() };
+        case_with(cell, &[4, 3], HeadKind::Step, LossKind::Bce, 2, e);
+        case_with(cell, &[5], HeadKind::Last, LossKind::CrossEntropy, 1, Extras { vocab: Some(4), ..e });
+    }
+}
+
+#[test]
+fn bidirectional_gradients_match_finite_differences() {
+    let e = Extras { bidirectional: true, ..Extras::default() };
+    for cell in [CellKind::Rnn, CellKind::Lstm, CellKind::Gru] {
+        case_with(cell, &[4, 3, 2], HeadKind::Last, LossKind::CrossEntropy, 2, e);
+        case_with(cell, &[3, 4], HeadKind::Step, LossKind::Bce, 1, e);
+        case_with(cell, &[3], HeadKind::Step, LossKind::Mse, 3, e);
+        case_with(cell, &[4, 3], HeadKind::Step, LossKind::CrossEntropy, 2, Extras { vocab: Some(5), ..e });
+        case_with(cell, &[3, 2], HeadKind::Last, LossKind::CrossEntropy, 1, Extras { learn_init: true, ..e });
     }
 }
 
@@ -197,6 +219,7 @@ fn zero_initial_state_shortcut_matches_explicit_zeros() {
             vocab_size: None,
             learn_init: false,
             dropout: 0.0,
+            bidirectional: false,
         };
         let mut rng = ChaCha8Rng::seed_from_u64(9);
         let model = Model::<f64>::new(cfg.clone(), &mut rng).unwrap();
@@ -223,7 +246,9 @@ fn zero_initial_state_shortcut_matches_explicit_zeros() {
 /// loss matches finite differences; evaluation uses no mask.
 #[test]
 fn dropout_gradients_match_finite_differences() {
-    for cell in [CellKind::Rnn, CellKind::Lstm, CellKind::Gru] {
+    for (cell, bidirectional) in
+        [CellKind::Rnn, CellKind::Lstm, CellKind::Gru].into_iter().flat_map(|c| [(c, false), (c, true)])
+    {
         let cfg = ModelConfig {
             cell,
             input_size: I,
@@ -234,6 +259,7 @@ fn dropout_gradients_match_finite_differences() {
             vocab_size: None,
             learn_init: false,
             dropout: 0.4,
+            bidirectional,
         };
         let mut rng = ChaCha8Rng::seed_from_u64(17);
         let mut model = Model::<f64>::new(cfg.clone(), &mut rng).unwrap();
@@ -289,6 +315,7 @@ fn class_weighted_gradients_match_finite_differences() {
             vocab_size: None,
             learn_init: false,
             dropout: 0.0,
+            bidirectional: false,
         };
         let mut rng = ChaCha8Rng::seed_from_u64(23);
         let mut model = Model::<f64>::new(cfg.clone(), &mut rng).unwrap();

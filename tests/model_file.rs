@@ -25,6 +25,7 @@ fn sample_model() -> Model<f32> {
         vocab_size: None,
         learn_init: false,
         dropout: 0.0,
+        bidirectional: false,
     };
     Model::new(cfg, &mut ChaCha8Rng::seed_from_u64(3)).unwrap()
 }
@@ -45,14 +46,16 @@ fn save_then_load_gives_the_same_model_and_task() {
 
 #[test]
 fn pytorch_saved_models_load_and_give_pytorchs_logits() {
-    for cell in ["lstm", "gru"] {
-        let file = load(&fixture(&format!("torch_model_{cell}.safetensors"))).unwrap();
+    // `bilstm`: nn.LSTM(bidirectional=True), its head on cat(h_n[-2], h_n[-1]).
+    for (cell, stem) in [("lstm", "lstm"), ("gru", "gru"), ("lstm", "bilstm")] {
+        let file = load(&fixture(&format!("torch_model_{stem}.safetensors"))).unwrap();
         assert!(file.inferred);
         let c = &file.model.config;
         assert_eq!(
-            (c.cell.name(), c.input_size, c.hidden_sizes.clone(), c.output_size),
-            (cell, 3, vec![6, 6], 5)
+            (c.cell.name(), c.input_size, c.hidden_sizes.clone(), c.output_size, c.bidirectional),
+            (cell, 3, vec![6, 6], 5, stem == "bilstm")
         );
+        let cell = stem;
         let (shape, x) = npy::read_f32(&fixture(&format!("torch_model_{cell}_input.npy"))).unwrap();
         let (_, want) = npy::read_f32(&fixture(&format!("torch_model_{cell}_logits.npy"))).unwrap();
         let out = Session::new(2).forward(&file.model, &x, shape[0], shape[1], None).unwrap();

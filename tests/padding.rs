@@ -1,5 +1,7 @@
 //! Variable-length sequences: a padded batch gives exactly the outputs, final states, loss and
 //! gradients of its sequences run one by one at their own lengths, whatever is in the padding.
+//! Bidirectional models too: the reverse direction starts at each sequence's last real step,
+//! as PyTorch's packed sequences do.
 
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -12,7 +14,7 @@ const I: usize = 3;
 const C: usize = 3;
 const LENGTHS: [usize; 4] = [5, 2, 4, 1];
 
-fn check(cell: CellKind, head: HeadKind, loss: LossKind, vocab: Option<usize>, threads: usize) {
+fn check(cell: CellKind, head: HeadKind, loss: LossKind, vocab: Option<usize>, threads: usize, bidir: bool) {
     let b = LENGTHS.len();
     let cfg = ModelConfig {
         cell,
@@ -24,8 +26,9 @@ fn check(cell: CellKind, head: HeadKind, loss: LossKind, vocab: Option<usize>, t
         vocab_size: vocab,
         learn_init: true,
         dropout: 0.0,
+        bidirectional: bidir,
     };
-    let tag = format!("{cell} {head:?} {loss:?} vocab {vocab:?} x{threads}");
+    let tag = format!("{cell} {head:?} {loss:?} vocab {vocab:?} x{threads} bidirectional {bidir}");
     let mut rng = ChaCha8Rng::seed_from_u64(5);
     let mut model = Model::<f64>::new(cfg.clone(), &mut rng).unwrap();
     for p in &mut model.params {
@@ -94,11 +97,11 @@ fn check(cell: CellKind, head: HeadKind, loss: LossKind, vocab: Option<usize>, t
 #[test]
 fn padded_batches_equal_sequences_run_alone() {
     for cell in [CellKind::Rnn, CellKind::Lstm, CellKind::Gru] {
-        for threads in [1, 3] {
-            check(cell, HeadKind::Last, LossKind::CrossEntropy, None, threads);
-            check(cell, HeadKind::Step, LossKind::Bce, None, threads);
-            check(cell, HeadKind::Step, LossKind::CrossEntropy, Some(6), threads);
-            check(cell, HeadKind::Step, LossKind::Mse, None, threads);
+        for (threads, bidir) in [(1, false), (3, false), (1, true), (3, true)] {
+            check(cell, HeadKind::Last, LossKind::CrossEntropy, None, threads, bidir);
+            check(cell, HeadKind::Step, LossKind::Bce, None, threads, bidir);
+            check(cell, HeadKind::Step, LossKind::CrossEntropy, Some(6), threads, bidir);
+            check(cell, HeadKind::Step, LossKind::Mse, None, threads, bidir);
         }
     }
 }
@@ -115,6 +118,7 @@ fn bad_lengths_are_refused() {
         vocab_size: None,
         learn_init: false,
         dropout: 0.0,
+        bidirectional: false,
     };
     let m = Model::<f32>::new(cfg, &mut ChaCha8Rng::seed_from_u64(1)).unwrap();
     let input = vec![0.0f32; 2 * 3 * 2];

@@ -45,16 +45,25 @@ FIXTURES = [
     ("gru_l1_step_bce", "gru", 1, "step", "bce", 8),
     ("rnn_l2_step_mse", "rnn", 2, "step", "mse", 9),
     ("lstm_l1_step_mse", "lstm", 1, "step", "mse", 10),
+    # Bidirectional (PyTorch bidirectional=True, `_reverse` tensors). The last-step head of a
+    # bidirectional model reads both directions' final states, cat(h_n[-2], h_n[-1]), as
+    # Keras's Bidirectional does; output[:, -1] would give the reverse direction after 1 step.
+    ("lstm_l2_bi_last_ce", "lstm", 2, "last", "ce", 11),
+    ("gru_l2_bi_step_bce", "gru", 2, "step", "bce", 12),
+    ("rnn_l1_bi_last_ce", "rnn", 1, "last", "ce", 13),
+    ("lstm_l1_bi_step_mse", "lstm", 1, "step", "mse", 14),
 ]
 
 
 class Model(nn.Module):
-    def __init__(self, cell, input_size, hidden_size, num_layers, num_classes):
+    def __init__(self, cell, input_size, hidden_size, num_layers, num_classes, bidirectional=False):
         super().__init__()
         kw = {"nonlinearity": "tanh"} if cell == "rnn" else {}
+        if bidirectional:
+            kw["bidirectional"] = True
         self.rnn = CELLS[cell](input_size, hidden_size, num_layers=num_layers,
                                batch_first=True, **kw)
-        self.head = nn.Linear(hidden_size, num_classes)
+        self.head = nn.Linear(hidden_size * (2 if bidirectional else 1), num_classes)
 
 
 def forward(model, cell, head, x, h0, c0):
@@ -63,7 +72,10 @@ def forward(model, cell, head, x, h0, c0):
     else:
         output, h_n = model.rnn(x, h0)
         c_n = None
-    feats = output[:, -1] if head == "last" else output
+    if head == "last" and model.rnn.bidirectional:
+        feats = torch.cat([h_n[-2], h_n[-1]], dim=1)
+    else:
+        feats = output[:, -1] if head == "last" else output
     return model.head(feats), output, h_n, c_n
 
 
@@ -123,12 +135,14 @@ def canonicalize_header(path):
 
 def make_fixture(stem, cell, L, head, loss_kind, seed, out_dir):
     torch.manual_seed(seed)
-    model = Model(cell, I, H, L, C).double()
+    bidir = "_bi_" in stem
+    D = 2 if bidir else 1
+    model = Model(cell, I, H, L, C, bidir).double()
     init_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
 
     x = torch.randn(B, T, I, dtype=torch.float64)
-    h0 = torch.randn(L, B, H, dtype=torch.float64)
-    c0 = torch.randn(L, B, H, dtype=torch.float64) if cell == "lstm" else None
+    h0 = torch.randn(L * D, B, H, dtype=torch.float64)
+    c0 = torch.randn(L * D, B, H, dtype=torch.float64) if cell == "lstm" else None
     if loss_kind == "ce":
         target = torch.randint(0, C, (B,)).double()
     elif loss_kind == "bce":
@@ -174,7 +188,7 @@ def make_fixture(stem, cell, L, head, loss_kind, seed, out_dir):
 
     # Optimizer trajectories from the initial parameters.
     for opt_name, (cls, kw) in OPTIMIZERS.items():
-        m = Model(cell, I, H, L, C).double()
+        m = Model(cell, I, H, L, C, bidir).double()
         m.load_state_dict(init_state)
         opt = cls(m.parameters(), **kw)
         losses = []
@@ -208,32 +222,41 @@ def make_fixture(stem, cell, L, head, loss_kind, seed, out_dir):
         "torch_version": torch.__version__,
         "optimizers": opt_metadata(),
     }
+    if bidir:
+        metadata["bidirectional"] = "true"  # only here, so older fixtures keep their bytes
     path = os.path.join(out_dir, f"{stem}.safetensors")
     save_file(tensors, path, metadata=metadata)
     canonicalize_header(path)
     return path, tensors
 
 
-def make_torch_model(cell, out_dir, seed):
-    """A float32 model saved exactly as a PyTorch user would (no metadata)."""
+def make_torch_model(cell, out_dir, seed, bidirectional=False):
+    """A float32 model saved exactly as a PyTorch user would (no metadata). A bidirectional
+    one's head reads both directions' final states, cat(h_n[-2], h_n[-1])."""
     torch.manual_seed(seed)
+    D = 2 if bidirectional else 1
 
     class M(nn.Module):
         def __init__(self):
             super().__init__()
-            self.rnn = CELLS[cell](3, 6, num_layers=2, batch_first=True)
-            self.head = nn.Linear(6, 5)
+            self.rnn = CELLS[cell](3, 6, num_layers=2, batch_first=True,
+                                   **({"bidirectional": True} if bidirectional else {}))
+            self.head = nn.Linear(6 * D, 5)
 
     m = M()
-    path = os.path.join(out_dir, f"torch_model_{cell}.safetensors")
+    stem = f"torch_model_{'bi' if bidirectional else ''}{cell}"
+    path = os.path.join(out_dir, f"{stem}.safetensors")
     save_file(m.state_dict(), path)
     os.chmod(path, 0o644)
     x = torch.randn(4, 8, 3)
     with torch.no_grad():
-        logits = m.head(m.rnn(x)[0][:, -1])
-    np.save(os.path.join(out_dir, f"torch_model_{cell}_input.npy"), x.numpy().astype(np.float32))
-    np.save(os.path.join(out_dir, f"torch_model_{cell}_logits.npy"),
-            logits.numpy().astype(np.float32))
+        out, h_n = m.rnn(x)
+        if cell == "lstm":
+            h_n = h_n[0]
+        feats = torch.cat([h_n[-2], h_n[-1]], dim=1) if bidirectional else out[:, -1]
+        logits = m.head(feats)
+    np.save(os.path.join(out_dir, f"{stem}_input.npy"), x.numpy().astype(np.float32))
+    np.save(os.path.join(out_dir, f"{stem}_logits.npy"), logits.numpy().astype(np.float32))
     return path
 
 
@@ -266,6 +289,8 @@ def main():
     for i, cell in enumerate(("lstm", "gru")):
         path = make_torch_model(cell, args.out, 100 + i)
         print(f"{os.path.basename(path):32s} keys={sorted(load_file(path))}")
+    path = make_torch_model("lstm", args.out, 102, bidirectional=True)
+    print(f"{os.path.basename(path):32s} keys={sorted(load_file(path))}")
 
 
 if __name__ == "__main__":

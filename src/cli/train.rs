@@ -74,6 +74,11 @@ pub struct TrainArgs {
     /// Dropout on the outputs of every layer but the last, in training (as nn.LSTM's dropout).
     #[arg(long, default_value_t = 0.0)]
     pub dropout: f64,
+    /// Two directions per layer, as PyTorch's bidirectional=True: each layer also reads every
+    /// sequence backwards and outputs both (2x hidden); a per-sequence head reads both final
+    /// states. For tasks that see the whole sequence before answering (not text generation).
+    #[arg(long)]
+    pub bidirectional: bool,
     /// Number of stacked layers (repeats a single --hidden size).
     #[arg(long)]
     pub layers: Option<usize>,
@@ -312,6 +317,7 @@ pub fn run(a: TrainArgs) -> anyhow::Result<ExitCode> {
                 vocab_size: None,
                 learn_init: a.learn_init,
                 dropout: a.dropout,
+                bidirectional: a.bidirectional,
             };
             let mut model = Model::<f32>::new(mc, rng)?;
             let data = format!("{} train / {} test strings", task.train.len(), task.test.len());
@@ -343,6 +349,7 @@ pub fn run(a: TrainArgs) -> anyhow::Result<ExitCode> {
                 vocab_size: None,
                 learn_init: a.learn_init,
                 dropout: a.dropout,
+                bidirectional: a.bidirectional,
             };
             let mut model = Model::<f32>::new(mc, rng)?;
             let data = format!("{bits}-bit sequences, fresh pairs each step, 1 in 10 pairs held out");
@@ -380,6 +387,7 @@ pub fn run(a: TrainArgs) -> anyhow::Result<ExitCode> {
                 vocab_size: None,
                 learn_init: a.learn_init,
                 dropout: a.dropout,
+                bidirectional: a.bidirectional,
             };
             let mut model = Model::<f32>::new(mc, rng)?;
             let data =
@@ -429,6 +437,7 @@ pub fn run(a: TrainArgs) -> anyhow::Result<ExitCode> {
                 vocab_size: (emb > 0).then_some(vocab),
                 learn_init: a.learn_init,
                 dropout: a.dropout,
+                bidirectional: a.bidirectional,
             };
             let mut model = Model::<f32>::new(mc, rng)?;
             let data = format!(

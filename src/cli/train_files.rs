@@ -59,6 +59,7 @@ pub(super) fn run(
                 vocab_size: task.symbols(),
                 learn_init: a.learn_init,
                 dropout: a.dropout,
+                bidirectional: a.bidirectional,
             };
             let mut model = Model::<f32>::new(mc, rng)?;
             let what = match task.spec.target {
@@ -111,6 +112,7 @@ pub(super) fn run(
                 vocab_size: None,
                 learn_init: a.learn_init,
                 dropout: a.dropout,
+                bidirectional: a.bidirectional,
             };
             let mut model = Model::<f32>::new(mc, rng)?;
             let data = format!(
@@ -157,6 +159,7 @@ pub(super) fn run(
                 vocab_size: Some(task.spec.alphabet.len()),
                 learn_init: a.learn_init,
                 dropout: a.dropout,
+                bidirectional: a.bidirectional,
             };
             let mut model = Model::<f32>::new(mc, rng)?;
             let data = format!(

@@ -196,7 +196,8 @@ pub fn describe(c: &ModelConfig) -> String {
         Some(v) => format!("embedding {v}x{}", c.input_size),
         None => c.input_size.to_string(),
     };
-    format!("{} {input} -> {} [{}] ({head}, {})", c.cell, hs.join("/"), c.output_size, c.loss.name())
+    let bi = if c.bidirectional { "bidirectional " } else { "" };
+    format!("{bi}{} {input} -> {} [{}] ({head}, {})", c.cell, hs.join("/"), c.output_size, c.loss.name())
 }
 
 fn to_f32(v: &TensorView) -> Option<Vec<f32>> {
@@ -238,9 +239,7 @@ fn infer_config(
         }
     };
     let rnn_prefix = &first[..first.len() - "weight_ih_l0".len()];
-    if keys.iter().any(|k| k.ends_with("_reverse")) {
-        return Err("bidirectional RNNs (`*_reverse` tensors) are not supported yet".into());
-    }
+    let bidirectional = t.contains_key(&format!("{rnn_prefix}weight_ih_l0_reverse"));
     if keys.iter().any(|k| k.contains("weight_hr_l")) {
         return Err("LSTMs with proj_size (`weight_hr_l*` tensors) are not supported".into());
     }
@@ -269,13 +268,16 @@ fn infer_config(
         hidden_sizes.push(hh[1]);
         for n in ["weight_ih", "weight_hh", "bias_ih", "bias_hh"] {
             renames.push((key(n), format!("rnn.{n}_l{l}")));
+            if bidirectional {
+                renames.push((format!("{}_reverse", key(n)), format!("rnn.{n}_l{l}_reverse")));
+            }
         }
     }
     let g = gates.unwrap_or(0);
     let cell = CellKind::from_gates(g)
         .ok_or_else(|| format!("weight_hh_l0 implies {g} gates; expected 1 (RNN), 3 (GRU) or 4 (LSTM)"))?;
-    // The head: the one remaining `X.weight` [C, H] with its `X.bias`.
-    let h_top = *hidden_sizes.last().unwrap_or(&0);
+    // The head: the one remaining `X.weight` [C, D*H] with its `X.bias`.
+    let h_top = *hidden_sizes.last().unwrap_or(&0) * if bidirectional { 2 } else { 1 };
     let heads: Vec<&&String> = keys
         .iter()
         .filter(|k| {
@@ -313,6 +315,7 @@ fn infer_config(
         vocab_size,
         learn_init: false,
         dropout: 0.0,
+        bidirectional,
     };
     Ok((cfg, renames))
 }

@@ -13,16 +13,22 @@ use crate::ops::{MatMut, MatRef, add_assign, add_colsum, fill_rows, gemm, set_co
 #[derive(Default, Debug)]
 pub struct Workspace<T> {
     pub(crate) x: Vec<T>,                  // [T, b, I] time-major input chunk
-    pub(crate) layers: Vec<LayerCache<T>>, // one per layer
+    pub(crate) layers: Vec<LayerCache<T>>, // one per unit (layer k, direction d: k * D + d)
     pub(crate) logits: Vec<T>,             // [b, C] or [T, b, C]; dlogits after the loss
     pub(crate) classes: Vec<u32>,          // [b] or [T, b] targets, time-major
     pub(crate) dense: Vec<T>,              // like logits, targets
     pub(crate) dx: Vec<T>,                 // [T, b, I] input gradient
-    pub(crate) grads: Vec<T>,
-    pub(crate) mask: Vec<bool>, // [T, b] per-step rows that count, for padded sequences
-    pub(crate) drop_x: Vec<Vec<T>>, // per layer k >= 1: [T, b, H_{k-1}] input after dropout
-    pub(crate) drop_mask: Vec<Vec<T>>, // per layer k >= 1: [T, b, H_{k-1}] 0 or 1/(1-p)              // like Model::params
+    pub(crate) grads: Vec<T>,              // like Model::params
+    pub(crate) mask: Vec<bool>,            // [T, b] per-step rows that count, for padded sequences
+    pub(crate) drop_x: Vec<Vec<T>>,        // per layer k >= 1: [T, b, I_k] input after dropout
+    pub(crate) drop_mask: Vec<Vec<T>>,     // per layer k >= 1: [T, b, I_k] 0 or 1/(1-p)
     pub(crate) sum: LossSum,
+    // Bidirectional layers only.
+    pub(crate) rev_x: Vec<Vec<T>>, // per layer: [T, b, I_k] input, each row in reversed order
+    pub(crate) cat: Vec<Vec<T>>,   // per layer: [T, b, 2H_k] output [forward | reverse]
+    pub(crate) dcat: Vec<Vec<T>>,  // per layer: [T, b, 2H_k] dL/d output
+    pub(crate) rev_dx: Vec<T>,     // [T, b, I_k] dL/d rev_x of the layer in backward
+    pub(crate) head_in: Vec<T>,    // [b, 2H_top] both final states; then their gradient
 }
 
 /// One chunk's share of a pass: which rows, and what to compute.
@@ -49,12 +55,31 @@ pub(crate) struct Job<'a, T> {
 pub(crate) fn run_chunk<T: Float>(m: &Model<T>, ws: &mut Workspace<T>, job: &Job<T>) {
     let cfg = &m.config;
     let (steps, rows, isz) = (job.steps, job.rows, cfg.input_size);
-    let cell = cfg.cell;
+    let (cell, dirs, num_layers) = (cfg.cell, cfg.directions(), cfg.num_layers());
     let params = split(cfg, &m.params);
     let (lp, head_w, head_b) = (&params.layers, params.head_w, params.head_b);
+    let lens = job.lengths.map(|l| &l[job.b0..job.b0 + rows]);
+    let Workspace {
+        x: ws_x,
+        layers,
+        logits,
+        classes,
+        dense,
+        dx,
+        grads,
+        mask,
+        drop_x,
+        drop_mask,
+        sum,
+        rev_x,
+        cat,
+        dcat,
+        rev_dx,
+        head_in,
+    } = ws;
 
     // Time-major copy of this chunk's input, or of the embedding rows of its token ids.
-    ws.x.resize(steps * rows * isz, T::ZERO);
+    ws_x.resize(steps * rows * isz, T::ZERO);
     for r in 0..rows {
         for t in 0..steps {
             let dst = (t * rows + r) * isz;
@@ -64,73 +89,101 @@ pub(crate) fn run_chunk<T: Float>(m: &Model<T>, ws: &mut Workspace<T>, job: &Job
                 None => ((job.b0 + r) * steps + t) * isz,
             };
             let table = if cfg.vocab_size.is_some() { params.embedding } else { job.input };
-            ws.x[dst..dst + isz].copy_from_slice(&table[src..src + isz]);
+            ws_x[dst..dst + isz].copy_from_slice(&table[src..src + isz]);
         }
     }
-    ws.layers.resize_with(cfg.num_layers(), LayerCache::default);
-    for k in 0..cfg.num_layers() {
+    layers.resize_with(num_layers * dirs, LayerCache::default);
+    if dirs == 2 {
+        for v in [&mut *rev_x, &mut *cat, &mut *dcat] {
+            v.resize_with(num_layers, Vec::new);
+        }
+    }
+    for k in 0..num_layers {
         let hid = cfg.hidden_sizes[k];
-        let (lower, upper) = ws.layers.split_at_mut(k);
-        let cache = &mut upper[0];
-        cache.prepare(cell, steps, rows, hid);
-        cache.lengths.clear();
-        if let Some(l) = job.lengths {
-            cache.lengths.extend_from_slice(&l[job.b0..job.b0 + rows]);
-        }
-        let learned = cfg.learn_init && job.init.is_none();
-        cache.h0_zero = job.init.is_none() && !cfg.learn_init;
-        cache.need_dh0 = job.want_dh0 || learned;
-        let span = job.b0 * hid..(job.b0 + rows) * hid;
-        match job.init {
-            Some(s) => cache.h[..rows * hid].copy_from_slice(&s.h[k][span.clone()]),
-            None if learned => fill_rows(&mut cache.h[..rows * hid], params.init_h[k]),
-            None => cache.h[..rows * hid].fill(T::ZERO),
-        }
-        if cell.has_cell_state() {
+        let in_k = cfg.layer_input(k);
+        let (lower, upper) = layers.split_at_mut(k * dirs);
+        for (d, cache) in upper[..dirs].iter_mut().enumerate() {
+            let u = k * dirs + d;
+            cache.prepare(cell, steps, rows, hid);
+            cache.lengths.clear();
+            if let Some(l) = lens {
+                cache.lengths.extend_from_slice(l);
+            }
+            let learned = cfg.learn_init && job.init.is_none();
+            cache.h0_zero = job.init.is_none() && !cfg.learn_init;
+            cache.need_dh0 = job.want_dh0 || learned;
+            let span = job.b0 * hid..(job.b0 + rows) * hid;
             match job.init {
-                Some(s) => cache.c[..rows * hid].copy_from_slice(&s.c[k][span]),
-                None if learned => fill_rows(&mut cache.c[..rows * hid], params.init_c[k]),
-                None => cache.c[..rows * hid].fill(T::ZERO),
+                Some(s) => cache.h[..rows * hid].copy_from_slice(&s.h[u][span.clone()]),
+                None if learned => fill_rows(&mut cache.h[..rows * hid], params.init_h[u]),
+                None => cache.h[..rows * hid].fill(T::ZERO),
+            }
+            if cell.has_cell_state() {
+                match job.init {
+                    Some(s) => cache.c[..rows * hid].copy_from_slice(&s.c[u][span]),
+                    None if learned => fill_rows(&mut cache.c[..rows * hid], params.init_c[u]),
+                    None => cache.c[..rows * hid].fill(T::ZERO),
+                }
             }
         }
+        // The layer's input: the data, or the layer below's output (after dropout).
         let dropout = cfg.dropout > 0.0 && job.scale.is_some() && k > 0;
-        if dropout {
-            let below = lower[k - 1].outputs();
-            ws.drop_x.resize_with(cfg.num_layers(), Vec::new);
-            ws.drop_mask.resize_with(cfg.num_layers(), Vec::new);
-            let (xd, mask) = (&mut ws.drop_x[k], &mut ws.drop_mask[k]);
-            dropout_mask(mask, cfg.dropout, job.seed, k, job.b0, rows, steps, cfg.layer_input(k));
-            xd.clear();
-            xd.extend(below.iter().zip(mask.iter()).map(|(&v, &m)| v * m));
-        }
-        let x: &[T] = match (k, dropout) {
-            (0, _) => &ws.x,
-            (_, true) => &ws.drop_x[k],
-            _ => lower[k - 1].outputs(),
+        let below: &[T] = match (k, dirs) {
+            (0, _) => ws_x,
+            (_, 1) => lower[k - 1].outputs(),
+            _ => &cat[k - 1],
         };
-        layer::forward(cell, &lp[k], x, cfg.layer_input(k), cache);
+        if dropout {
+            drop_x.resize_with(num_layers, Vec::new);
+            drop_mask.resize_with(num_layers, Vec::new);
+            let (xd, dm) = (&mut drop_x[k], &mut drop_mask[k]);
+            dropout_mask(dm, cfg.dropout, job.seed, k, job.b0, rows, steps, in_k);
+            xd.clear();
+            xd.extend(below.iter().zip(dm.iter()).map(|(&v, &m)| v * m));
+        }
+        let x: &[T] = if dropout { &drop_x[k] } else { below };
+        layer::forward(cell, &lp[k * dirs], x, in_k, &mut upper[0]);
+        if dirs == 2 {
+            let rx = &mut rev_x[k];
+            rx.resize(steps * rows * in_k, T::ZERO);
+            reverse_time(x, rx, steps, rows, in_k, lens);
+            layer::forward(cell, &lp[k * dirs + 1], rx, in_k, &mut upper[1]);
+            cat[k].resize(steps * rows * 2 * hid, T::ZERO);
+            concat_directions(upper[0].outputs(), upper[1].outputs(), &mut cat[k], steps, rows, hid, lens);
+        }
     }
 
     // Head: logits = hs W^T + b.
-    let top = ws.layers.last().expect("at least one layer");
+    let top = (num_layers - 1) * dirs;
     let hid = cfg.top_hidden();
+    let width = cfg.top_output();
     let c = cfg.output_size;
-    let hs: &[T] = match cfg.head {
-        HeadKind::Last => top.last_output(),
-        HeadKind::Step => top.outputs(),
+    if dirs == 2 && cfg.head == HeadKind::Last {
+        head_in.resize(rows * width, T::ZERO);
+        let (f, r) = (layers[top].last_output(), layers[top + 1].last_output());
+        for (row, dst) in head_in.chunks_exact_mut(width).enumerate() {
+            dst[..hid].copy_from_slice(&f[row * hid..(row + 1) * hid]);
+            dst[hid..].copy_from_slice(&r[row * hid..(row + 1) * hid]);
+        }
+    }
+    let hs: &[T] = match (cfg.head, dirs) {
+        (HeadKind::Last, 1) => layers[top].last_output(),
+        (HeadKind::Step, 1) => layers[top].outputs(),
+        (HeadKind::Last, _) => head_in,
+        (HeadKind::Step, _) => &cat[num_layers - 1],
     };
-    let n_rows = hs.len() / hid;
-    ws.logits.resize(n_rows * c, T::ZERO);
-    fill_rows(&mut ws.logits, head_b);
+    let n_rows = hs.len() / width;
+    logits.resize(n_rows * c, T::ZERO);
+    fill_rows(logits, head_b);
     gemm(
         T::ONE,
-        MatRef::new(hs, n_rows, hid),
-        MatRef::new(head_w, c, hid).t(),
+        MatRef::new(hs, n_rows, width),
+        MatRef::new(head_w, c, width).t(),
         T::ONE,
-        MatMut::new(&mut ws.logits, n_rows, c),
+        MatMut::new(logits, n_rows, c),
     );
 
-    ws.sum = LossSum::default();
+    *sum = LossSum::default();
     let Some(targets) = job.targets else { return };
     // Targets in the logits' (time-major) row order.
     let row_of = |i: usize| match cfg.head {
@@ -138,23 +191,23 @@ pub(crate) fn run_chunk<T: Float>(m: &Model<T>, ws: &mut Workspace<T>, job: &Job
         HeadKind::Step => (job.b0 + i % rows) * steps + i / rows,
     };
     // Per-step heads on padded sequences: rows (t, r) past a sequence's end do not count.
-    ws.mask.clear();
-    if let (HeadKind::Step, Some(l)) = (cfg.head, job.lengths) {
-        ws.mask.extend((0..n_rows).map(|i| i / rows < l[job.b0 + i % rows]));
+    mask.clear();
+    if let (HeadKind::Step, Some(l)) = (cfg.head, lens) {
+        mask.extend((0..n_rows).map(|i| i / rows < l[i % rows]));
     }
-    let mask = (!ws.mask.is_empty()).then_some(&ws.mask[..]);
-    ws.sum = match targets {
+    let mask = (!mask.is_empty()).then_some(&mask[..]);
+    *sum = match targets {
         Targets::Classes(y) => {
-            ws.classes.clear();
-            ws.classes.extend((0..n_rows).map(|i| y[row_of(i)]));
-            loss::cross_entropy(&mut ws.logits, c, &ws.classes, mask, job.class_weights, job.scale)
+            classes.clear();
+            classes.extend((0..n_rows).map(|i| y[row_of(i)]));
+            loss::cross_entropy(logits, c, classes, mask, job.class_weights, job.scale)
         }
         Targets::Dense(y) => {
-            ws.dense.clear();
-            ws.dense.extend((0..n_rows).flat_map(|i| y[row_of(i) * c..(row_of(i) + 1) * c].iter().copied()));
+            dense.clear();
+            dense.extend((0..n_rows).flat_map(|i| y[row_of(i) * c..(row_of(i) + 1) * c].iter().copied()));
             match cfg.loss {
-                LossKind::Mse => loss::mse(&mut ws.logits, &ws.dense, c, mask, job.scale),
-                _ => loss::bce_with_logits(&mut ws.logits, &ws.dense, c, mask, job.scale),
+                LossKind::Mse => loss::mse(logits, dense, c, mask, job.scale),
+                _ => loss::bce_with_logits(logits, dense, c, mask, job.scale),
             }
         }
     };
@@ -162,90 +215,213 @@ pub(crate) fn run_chunk<T: Float>(m: &Model<T>, ws: &mut Workspace<T>, job: &Job
         return;
     }
 
-    // Backward. ws.logits now holds dL/dlogits.
+    // Backward. `logits` now holds dL/dlogits.
     // Every tensor's gradient is written exactly once below, so no zeroing is needed.
-    ws.grads.resize(m.params.len(), T::ZERO);
-    let grads = split_mut(cfg, &mut ws.grads);
-    let (mut lg, gw, gb, gemb) = (grads.layers, grads.head_w, grads.head_b, grads.embedding);
-    let (mut g_init_h, mut g_init_c) = (grads.init_h, grads.init_c);
-    let dlogits = MatRef::new(&ws.logits, n_rows, c);
-    let top_k = cfg.num_layers() - 1;
-    {
-        let top = &mut ws.layers[top_k];
-        let hs: &[T] = match cfg.head {
-            HeadKind::Last => &top.h[steps * rows * hid..],
-            HeadKind::Step => &top.h[rows * hid..],
-        };
-        gemm(T::ONE, dlogits.t(), MatRef::new(hs, n_rows, hid), T::ZERO, MatMut::new(gw, c, hid));
-        set_colsum(gb, &ws.logits);
-        let w = MatRef::new(head_w, c, hid);
-        match cfg.head {
-            HeadKind::Last => {
-                let (before, last) = top.dh_above.split_at_mut((steps - 1) * rows * hid);
-                before.fill(T::ZERO);
-                gemm(T::ONE, dlogits, w, T::ZERO, MatMut::new(last, rows, hid));
-            }
-            HeadKind::Step => gemm(T::ONE, dlogits, w, T::ZERO, MatMut::new(&mut top.dh_above, n_rows, hid)),
+    grads.resize(m.params.len(), T::ZERO);
+    let g = split_mut(cfg, grads);
+    let (mut lg, gw, gb, gemb) = (g.layers, g.head_w, g.head_b, g.embedding);
+    let (mut g_init_h, mut g_init_c) = (g.init_h, g.init_c);
+    let dlogits = MatRef::new(logits, n_rows, c);
+    let w = MatRef::new(head_w, c, width);
+    gemm(T::ONE, dlogits.t(), MatRef::new(hs, n_rows, width), T::ZERO, MatMut::new(gw, c, width));
+    set_colsum(gb, logits);
+    // dL/d(head input), into the top layer's dh_above (or dcat, split per layer below).
+    match (cfg.head, dirs) {
+        (HeadKind::Last, 1) => {
+            let (before, last) = layers[top].dh_above.split_at_mut((steps - 1) * rows * hid);
+            before.fill(T::ZERO);
+            gemm(T::ONE, dlogits, w, T::ZERO, MatMut::new(last, rows, hid));
         }
-    }
-    for k in (0..cfg.num_layers()).rev() {
-        let (lower, upper) = ws.layers.split_at_mut(k);
-        let cache = &mut upper[0];
-        if k == 0 {
-            let embedded = cfg.vocab_size.is_some();
-            let dx = if job.want_dx || embedded {
-                ws.dx.resize(steps * rows * isz, T::ZERO);
-                Some(&mut ws.dx[..])
-            } else {
-                None
-            };
-            layer::backward(cell, &lp[0], &ws.x, isz, cache, &mut lg[0], dx);
-            if embedded {
-                // dL/dE[id] = sum of dL/dx over the positions holding that id.
-                gemb.fill(T::ZERO);
-                for r in 0..rows {
-                    for t in 0..steps {
-                        let id = job.input[(job.b0 + r) * steps + t].to_f64() as usize;
-                        let src = (t * rows + r) * isz;
-                        add_assign(&mut gemb[id * isz..(id + 1) * isz], &ws.dx[src..src + isz]);
-                    }
+        (HeadKind::Step, 1) => {
+            gemm(T::ONE, dlogits, w, T::ZERO, MatMut::new(&mut layers[top].dh_above, n_rows, hid))
+        }
+        (HeadKind::Last, _) => {
+            gemm(T::ONE, dlogits, w, T::ZERO, MatMut::new(head_in, rows, width));
+            for (d, cache) in layers[top..top + 2].iter_mut().enumerate() {
+                let (before, last) = cache.dh_above.split_at_mut((steps - 1) * rows * hid);
+                before.fill(T::ZERO);
+                for (row, dst) in last.chunks_exact_mut(hid).enumerate() {
+                    dst.copy_from_slice(&head_in[row * width + d * hid..][..hid]);
                 }
             }
+        }
+        (HeadKind::Step, _) => {
+            let dtop = &mut dcat[num_layers - 1];
+            dtop.resize(n_rows * width, T::ZERO);
+            gemm(T::ONE, dlogits, w, T::ZERO, MatMut::new(dtop, n_rows, width));
+        }
+    }
+    let embedded = cfg.vocab_size.is_some();
+    for k in (0..num_layers).rev() {
+        let hid = cfg.hidden_sizes[k];
+        let in_k = cfg.layer_input(k);
+        let (lower, upper) = layers.split_at_mut(k * dirs);
+        let dropout = cfg.dropout > 0.0 && k > 0;
+        if dirs == 1 {
+            let cache = &mut upper[0];
+            if k == 0 {
+                let dx = if job.want_dx || embedded {
+                    dx.resize(steps * rows * isz, T::ZERO);
+                    Some(&mut dx[..])
+                } else {
+                    None
+                };
+                layer::backward(cell, &lp[0], ws_x, isz, cache, &mut lg[0], dx);
+            } else {
+                let below = &mut lower[k - 1];
+                let x: &[T] = if dropout { &drop_x[k] } else { &below.h[rows * below.hidden..] };
+                layer::backward(cell, &lp[k], x, in_k, cache, &mut lg[k], Some(&mut below.dh_above));
+            }
         } else {
-            let below = &mut lower[k - 1];
-            let dropout = cfg.dropout > 0.0;
-            let x: &[T] = if dropout { &ws.drop_x[k] } else { &below.h[rows * below.hidden..] };
-            layer::backward(
-                cell,
-                &lp[k],
-                x,
-                cfg.layer_input(k),
-                cache,
-                &mut lg[k],
-                Some(&mut below.dh_above),
-            );
-            if dropout {
-                // The gradient reaches only the kept elements, scaled as they were.
-                for (d, &m) in below.dh_above.iter_mut().zip(&ws.drop_mask[k]) {
-                    *d *= m;
+            let (f, r) = upper.split_at_mut(1);
+            let (fwd, rev) = (&mut f[0], &mut r[0]);
+            if k < num_layers - 1 || cfg.head == HeadKind::Step {
+                split_directions(&dcat[k], &mut fwd.dh_above, &mut rev.dh_above, steps, rows, hid, lens);
+            }
+            let x: &[T] = match k {
+                0 => ws_x,
+                _ if dropout => &drop_x[k],
+                _ => &cat[k - 1],
+            };
+            let dst: Option<&mut Vec<T>> = match k {
+                0 if job.want_dx || embedded => Some(dx),
+                0 => None,
+                _ => Some(&mut dcat[k - 1]),
+            };
+            let (gf, gr) = lg[k * 2..k * 2 + 2].split_at_mut(1);
+            match dst {
+                Some(dst) => {
+                    dst.resize(steps * rows * in_k, T::ZERO);
+                    rev_dx.resize(steps * rows * in_k, T::ZERO);
+                    layer::backward(cell, &lp[k * 2], x, in_k, fwd, &mut gf[0], Some(&mut dst[..]));
+                    layer::backward(cell, &lp[k * 2 + 1], &rev_x[k], in_k, rev, &mut gr[0], Some(rev_dx));
+                    add_reversed(rev_dx, dst, steps, rows, in_k, lens);
+                }
+                None => {
+                    layer::backward(cell, &lp[k * 2], x, in_k, fwd, &mut gf[0], None);
+                    layer::backward(cell, &lp[k * 2 + 1], &rev_x[k], in_k, rev, &mut gr[0], None);
+                }
+            }
+        }
+        if dropout {
+            // The gradient reaches only the kept elements, scaled as they were.
+            let d_below: &mut [T] = if dirs == 1 { &mut lower[k - 1].dh_above } else { &mut dcat[k - 1] };
+            for (d, &m) in d_below.iter_mut().zip(&drop_mask[k]) {
+                *d *= m;
+            }
+        }
+        if k == 0 && embedded {
+            // dL/dE[id] = sum of dL/dx over the positions holding that id.
+            gemb.fill(T::ZERO);
+            for r in 0..rows {
+                for t in 0..steps {
+                    let id = job.input[(job.b0 + r) * steps + t].to_f64() as usize;
+                    let src = (t * rows + r) * isz;
+                    add_assign(&mut gemb[id * isz..(id + 1) * isz], &dx[src..src + isz]);
                 }
             }
         }
         if cfg.learn_init {
             // The learned state is broadcast over the batch: its gradient is dL/dh0 summed
             // over rows (zero when a state was given instead).
-            let cache = &ws.layers[k];
             let learned = job.init.is_none();
-            g_init_h[k].fill(T::ZERO);
-            if learned {
-                add_colsum(g_init_h[k], &cache.dh_rec);
-            }
-            if let Some(gc) = g_init_c.get_mut(k) {
-                gc.fill(T::ZERO);
+            for (u, cache) in (k * dirs..).zip(&layers[k * dirs..(k + 1) * dirs]) {
+                g_init_h[u].fill(T::ZERO);
                 if learned {
-                    add_colsum(gc, &cache.dc);
+                    add_colsum(g_init_h[u], &cache.dh_rec);
+                }
+                if let Some(gc) = g_init_c.get_mut(u) {
+                    gc.fill(T::ZERO);
+                    if learned {
+                        add_colsum(gc, &cache.dc);
+                    }
                 }
             }
+        }
+    }
+}
+
+/// The step that step `s` of a row of real length `n` reads in the reverse direction:
+/// `n-1, ..., 0`, then the padded steps `n..T` in place (where the state is kept).
+fn rev_step(s: usize, n: usize) -> usize {
+    if s < n { n - 1 - s } else { s }
+}
+
+/// `dst[s, r] = src[rev_step(s), r]` over `[T, b, n]` time-major buffers: each row's real
+/// steps reversed, so the reverse direction runs the same time loop (padding included).
+fn reverse_time<T: Float>(
+    src: &[T],
+    dst: &mut [T],
+    steps: usize,
+    rows: usize,
+    n: usize,
+    lens: Option<&[usize]>,
+) {
+    for r in 0..rows {
+        let len = lens.map_or(steps, |l| l[r]);
+        for s in 0..steps {
+            let t = rev_step(s, len);
+            dst[(s * rows + r) * n..][..n].copy_from_slice(&src[(t * rows + r) * n..][..n]);
+        }
+    }
+}
+
+/// `dst[t, r] += src[rev_step(t), r]`: the reverse direction's input gradient, back in time
+/// order, added to the forward direction's.
+fn add_reversed<T: Float>(
+    src: &[T],
+    dst: &mut [T],
+    steps: usize,
+    rows: usize,
+    n: usize,
+    lens: Option<&[usize]>,
+) {
+    for r in 0..rows {
+        let len = lens.map_or(steps, |l| l[r]);
+        for t in 0..steps {
+            let s = rev_step(t, len);
+            add_assign(&mut dst[(t * rows + r) * n..][..n], &src[(s * rows + r) * n..][..n]);
+        }
+    }
+}
+
+/// `cat[t, r] = [fwd[t, r] | rev[rev_step(t), r]]`, `[T, b, 2H]` from two `[T, b, H]`.
+fn concat_directions<T: Float>(
+    fwd: &[T],
+    rev: &[T],
+    cat: &mut [T],
+    steps: usize,
+    rows: usize,
+    hid: usize,
+    lens: Option<&[usize]>,
+) {
+    for r in 0..rows {
+        let len = lens.map_or(steps, |l| l[r]);
+        for t in 0..steps {
+            let dst = &mut cat[(t * rows + r) * 2 * hid..][..2 * hid];
+            dst[..hid].copy_from_slice(&fwd[(t * rows + r) * hid..][..hid]);
+            dst[hid..].copy_from_slice(&rev[(rev_step(t, len) * rows + r) * hid..][..hid]);
+        }
+    }
+}
+
+/// The inverse of [`concat_directions`], for gradients: `dcat` `[T, b, 2H]` into each
+/// direction's `[T, b, H]` dL/dh in its own step order.
+fn split_directions<T: Float>(
+    dcat: &[T],
+    fwd: &mut [T],
+    rev: &mut [T],
+    steps: usize,
+    rows: usize,
+    hid: usize,
+    lens: Option<&[usize]>,
+) {
+    for r in 0..rows {
+        let len = lens.map_or(steps, |l| l[r]);
+        for t in 0..steps {
+            let src = &dcat[(t * rows + r) * 2 * hid..][..2 * hid];
+            fwd[(t * rows + r) * hid..][..hid].copy_from_slice(&src[..hid]);
+            rev[(rev_step(t, len) * rows + r) * hid..][..hid].copy_from_slice(&src[hid..]);
         }
     }
 }

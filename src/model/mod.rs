@@ -72,6 +72,12 @@ pub struct ModelConfig {
     /// 1/(1-p). The mask of a batch row depends only on the step's seed and the row.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub dropout: f64,
+    /// Two directions per layer (PyTorch's `bidirectional=True`): a second set of tensors
+    /// `*_l{k}_reverse` runs each sequence from its last real step to its first, and a layer's
+    /// output is `[forward | reverse]` (2H wide). A last-step head reads both directions'
+    /// final states, `cat(h_n[-2], h_n[-1])`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub bidirectional: bool,
 }
 
 fn is_zero(x: &f64) -> bool {
@@ -82,9 +88,22 @@ impl ModelConfig {
     pub fn num_layers(&self) -> usize {
         self.hidden_sizes.len()
     }
-    /// Hidden size of the top layer, which the head reads.
+    /// Hidden size of the top layer.
     pub fn top_hidden(&self) -> usize {
         *self.hidden_sizes.last().expect("validated: at least one layer")
+    }
+    /// Directions per layer: 2 when bidirectional, else 1.
+    pub fn directions(&self) -> usize {
+        if self.bidirectional { 2 } else { 1 }
+    }
+    /// Width of the top layer's output, which the head reads: directions x hidden size.
+    pub fn top_output(&self) -> usize {
+        self.directions() * self.top_hidden()
+    }
+    /// Hidden size of each recurrent unit in PyTorch's `h_n` order (layer 0 forward, layer 0
+    /// reverse, layer 1 forward, ...): unit `k * directions + d`.
+    pub fn unit_hidden(&self) -> Vec<usize> {
+        self.hidden_sizes.iter().flat_map(|&h| std::iter::repeat_n(h, self.directions())).collect()
     }
     /// Features per time step of the model's input: 1 (a token id) with an embedding.
     pub fn features(&self) -> usize {
@@ -92,7 +111,7 @@ impl ModelConfig {
     }
     /// Input size of layer `k`.
     pub fn layer_input(&self, k: usize) -> usize {
-        if k == 0 { self.input_size } else { self.hidden_sizes[k - 1] }
+        if k == 0 { self.input_size } else { self.directions() * self.hidden_sizes[k - 1] }
     }
     pub fn validate(&self) -> Result<()> {
         let bad = |field: &str, value: String, reason: &str| {
@@ -136,11 +155,12 @@ impl ModelConfig {
             return bad("num_layers", self.hidden_sizes.len().to_string(), "is more than 64");
         }
         let g = self.cell.gates() as u128;
-        let mut total: u128 = (self.output_size as u128 + 1) * self.top_hidden() as u128
+        let d = self.directions() as u128;
+        let mut total: u128 = (self.output_size as u128 + 1) * d * self.top_hidden() as u128
             + self.vocab_size.unwrap_or(0) as u128 * self.input_size as u128
-            + 2 * self.hidden_sizes.iter().map(|&h| h as u128).sum::<u128>();
+            + 2 * d * self.hidden_sizes.iter().map(|&h| h as u128).sum::<u128>();
         for (k, &h) in self.hidden_sizes.iter().enumerate() {
-            total += g * h as u128 * (self.layer_input(k) as u128 + h as u128 + 2);
+            total += d * g * h as u128 * (self.layer_input(k) as u128 + h as u128 + 2);
         }
         if total > 1 << 31 {
             return bad("hidden_size", format!("{:?}", self.hidden_sizes), "gives more than 2^31 parameters");
@@ -179,7 +199,8 @@ impl ParamSpec {
 }
 
 /// The parameter table, in PyTorch's order: per layer `weight_ih`, `weight_hh`, `bias_ih`,
-/// `bias_hh`, then the head's `weight` and `bias`.
+/// `bias_hh` (then the same four with `_reverse` when bidirectional), then the head's
+/// `weight` and `bias`.
 pub fn param_specs(cfg: &ModelConfig) -> Vec<ParamSpec> {
     let mut specs = Vec::new();
     let mut offset = 0;
@@ -193,23 +214,30 @@ pub fn param_specs(cfg: &ModelConfig) -> Vec<ParamSpec> {
     }
     let g = cfg.cell.gates();
     for (k, &h) in cfg.hidden_sizes.iter().enumerate() {
-        push(format!("rnn.weight_ih_l{k}"), vec![g * h, cfg.layer_input(k)]);
-        push(format!("rnn.weight_hh_l{k}"), vec![g * h, h]);
-        push(format!("rnn.bias_ih_l{k}"), vec![g * h]);
-        push(format!("rnn.bias_hh_l{k}"), vec![g * h]);
+        for dir in DIRECTION_SUFFIX.iter().take(cfg.directions()) {
+            push(format!("rnn.weight_ih_l{k}{dir}"), vec![g * h, cfg.layer_input(k)]);
+            push(format!("rnn.weight_hh_l{k}{dir}"), vec![g * h, h]);
+            push(format!("rnn.bias_ih_l{k}{dir}"), vec![g * h]);
+            push(format!("rnn.bias_hh_l{k}{dir}"), vec![g * h]);
+        }
     }
-    push("head.weight".into(), vec![cfg.output_size, cfg.top_hidden()]);
+    push("head.weight".into(), vec![cfg.output_size, cfg.top_output()]);
     push("head.bias".into(), vec![cfg.output_size]);
     if cfg.learn_init {
         for (k, &h) in cfg.hidden_sizes.iter().enumerate() {
-            push(format!("init.h0_l{k}"), vec![h]);
-            if cfg.cell.has_cell_state() {
-                push(format!("init.c0_l{k}"), vec![h]);
+            for dir in DIRECTION_SUFFIX.iter().take(cfg.directions()) {
+                push(format!("init.h0_l{k}{dir}"), vec![h]);
+                if cfg.cell.has_cell_state() {
+                    push(format!("init.c0_l{k}{dir}"), vec![h]);
+                }
             }
         }
     }
     specs
 }
+
+/// PyTorch's name suffix of each direction.
+const DIRECTION_SUFFIX: [&str; 2] = ["", "_reverse"];
 
 /// Views of one layer's four tensors inside a flat buffer (parameters or gradients).
 pub struct LayerParams<'a, T> {
@@ -258,10 +286,11 @@ impl<T: Float> Model<T> {
                 }
                 continue;
             }
+            // nn.LSTM: 1/sqrt(H) of the tensor's layer; nn.Linear: 1/sqrt(in_features).
             let fan = if let Some(k) = spec.name.strip_prefix("rnn.").and_then(layer_index) {
                 config.hidden_sizes[k]
             } else {
-                config.top_hidden()
+                config.top_output()
             };
             let bound = 1.0 / (fan as f64).sqrt();
             for p in &mut params[spec.range()] {
@@ -310,20 +339,22 @@ impl<T: Float> Model<T> {
     }
 }
 
-/// The layer number in `weight_ih_l3`-style names.
+/// The layer number in `weight_ih_l3`-style names (also `weight_ih_l3_reverse`).
 fn layer_index(name: &str) -> Option<usize> {
+    let name = name.strip_suffix("_reverse").unwrap_or(name);
     name.rsplit_once("_l").and_then(|(_, k)| k.parse().ok())
 }
 
 /// Views of every tensor of a flat buffer (parameters or gradients), by the table's layout:
-/// the embedding, 4 tensors per layer, then the head's weight and bias.
+/// the embedding, 4 tensors per layer and direction, then the head's weight and bias.
+/// Per-unit vectors are indexed `k * directions + d` (PyTorch's `h_n` order).
 pub(crate) struct Split<'a, T> {
     pub embedding: &'a [T], // [V, I] or empty
     pub layers: Vec<LayerParams<'a, T>>,
-    pub head_w: &'a [T],      // [C, H_top]
+    pub head_w: &'a [T],      // [C, D*H_top]
     pub head_b: &'a [T],      // [C]
-    pub init_h: Vec<&'a [T]>, // per layer [H_k], with learn_init
-    pub init_c: Vec<&'a [T]>, // per layer [H_k], with learn_init and LSTM
+    pub init_h: Vec<&'a [T]>, // per unit [H_k], with learn_init
+    pub init_c: Vec<&'a [T]>, // per unit [H_k], with learn_init and LSTM
 }
 
 /// Mutable counterpart of [`Split`].
@@ -339,15 +370,16 @@ pub(crate) struct SplitMut<'a, T> {
 /// Sizes of the tensors in table order (the embedding's is 0 without one).
 fn tensor_sizes(cfg: &ModelConfig) -> (usize, Vec<[usize; 4]>, usize, usize) {
     let g = cfg.cell.gates();
+    let d = cfg.directions();
     let layers = cfg
-        .hidden_sizes
-        .iter()
+        .unit_hidden()
+        .into_iter()
         .enumerate()
-        .map(|(k, &h)| [g * h * cfg.layer_input(k), g * h * h, g * h, g * h]);
+        .map(|(u, h)| [g * h * cfg.layer_input(u / d), g * h * h, g * h, g * h]);
     (
         cfg.vocab_size.unwrap_or(0) * cfg.input_size,
         layers.collect(),
-        cfg.output_size * cfg.top_hidden(),
+        cfg.output_size * cfg.top_output(),
         cfg.output_size,
     )
 }
@@ -368,7 +400,7 @@ pub(crate) fn split<'a, T>(cfg: &ModelConfig, buf: &'a [T]) -> Split<'a, T> {
     let (head_w, head_b) = (take(hw), take(hb));
     let (mut init_h, mut init_c) = (Vec::new(), Vec::new());
     if cfg.learn_init {
-        for &h in &cfg.hidden_sizes {
+        for h in cfg.unit_hidden() {
             init_h.push(take(h));
             if cfg.cell.has_cell_state() {
                 init_c.push(take(h));
@@ -394,7 +426,7 @@ pub(crate) fn split_mut<'a, T>(cfg: &ModelConfig, buf: &'a mut [T]) -> SplitMut<
     let (head_w, head_b) = (take(hw), take(hb));
     let (mut init_h, mut init_c) = (Vec::new(), Vec::new());
     if cfg.learn_init {
-        for &h in &cfg.hidden_sizes {
+        for h in cfg.unit_hidden() {
             init_h.push(take(h));
             if cfg.cell.has_cell_state() {
                 init_c.push(take(h));
@@ -419,6 +451,7 @@ mod tests {
             vocab_size: None,
             learn_init: false,
             dropout: 0.0,
+            bidirectional: false,
         }
     }
 
@@ -439,6 +472,30 @@ mod tests {
             ("head.bias".into(), vec![4], 868),
         ];
         assert_eq!(got, want);
+    }
+
+    #[test]
+    fn a_bidirectional_layer_adds_reverse_tensors_and_doubles_the_next_input() {
+        let mut cfg = lstm2();
+        cfg.bidirectional = true;
+        cfg.hidden_sizes = vec![7, 3];
+        let got: Vec<(String, Vec<usize>)> =
+            param_specs(&cfg).into_iter().map(|s| (s.name, s.shape)).collect();
+        let names = ["weight_ih", "weight_hh", "bias_ih", "bias_hh"];
+        let mut want = Vec::new();
+        for (k, (h, i)) in [(7, 5), (3, 14)].into_iter().enumerate() {
+            for dir in ["", "_reverse"] {
+                for (n, shape) in names.iter().zip([vec![4 * h, i], vec![4 * h, h], vec![4 * h], vec![4 * h]])
+                {
+                    want.push((format!("rnn.{n}_l{k}{dir}"), shape));
+                }
+            }
+        }
+        want.push(("head.weight".into(), vec![4, 6]));
+        want.push(("head.bias".into(), vec![4]));
+        assert_eq!(got, want);
+        assert_eq!(cfg.unit_hidden(), vec![7, 7, 3, 3]);
+        assert_eq!(layer_index("rnn.weight_hh_l1_reverse"), Some(1));
     }
 
     #[test]

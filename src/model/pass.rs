@@ -21,7 +21,9 @@ use crate::model::loss::{LossKind, LossSum};
 use crate::model::{HeadKind, Model, ModelConfig};
 use crate::ops::add_assign;
 
-/// Recurrent state per layer: `h[k]` is `[B, H_k]`; `c[k]` likewise for LSTM (empty otherwise).
+/// Recurrent state per unit, in PyTorch's `h_n` order: `h[k * D + d]` is `[B, H_k]` for layer
+/// k and direction d (D = 2 when bidirectional, else 1); `c` likewise for LSTM (empty
+/// otherwise).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct State<T> {
     pub h: Vec<Vec<T>>,
@@ -30,7 +32,7 @@ pub struct State<T> {
 
 impl<T: Float> State<T> {
     pub fn zeros(cfg: &ModelConfig, batch: usize) -> Self {
-        let h: Vec<Vec<T>> = cfg.hidden_sizes.iter().map(|&n| vec![T::ZERO; batch * n]).collect();
+        let h: Vec<Vec<T>> = cfg.unit_hidden().iter().map(|&n| vec![T::ZERO; batch * n]).collect();
         let c = if cfg.cell.has_cell_state() { h.clone() } else { Vec::new() };
         State { h, c }
     }
@@ -81,7 +83,8 @@ pub struct Gradients<T> {
 pub struct Output<T> {
     /// `[B, C]` or `[B, T, C]`.
     pub logits: Vec<T>,
-    /// `[B, T, H_top]` top-layer outputs of every step.
+    /// `[B, T, D*H_top]` top-layer outputs of every step (`[forward | reverse]` when
+    /// bidirectional).
     pub outputs: Vec<T>,
     /// Final state per layer.
     pub state: State<T>,
@@ -172,15 +175,14 @@ impl<T: Float> Session<T> {
             }
         }
         if let Some(s) = init {
-            let c_layers = if cfg.cell.has_cell_state() { cfg.num_layers() } else { 0 };
-            let ok_h = s.h.len() == cfg.num_layers()
-                && s.h.iter().zip(&cfg.hidden_sizes).all(|(h, &n)| h.len() == batch * n);
-            let ok_c = s.c.len() == c_layers
-                && s.c.iter().zip(&cfg.hidden_sizes).all(|(c, &n)| c.len() == batch * n);
+            let units = cfg.unit_hidden();
+            let c_units = if cfg.cell.has_cell_state() { units.len() } else { 0 };
+            let ok_h = s.h.len() == units.len() && s.h.iter().zip(&units).all(|(h, &n)| h.len() == batch * n);
+            let ok_c = s.c.len() == c_units && s.c.iter().zip(&units).all(|(c, &n)| c.len() == batch * n);
             if !ok_h || !ok_c {
                 return Err(Error::ShapeMismatch {
-                    what: "initial state (per layer [batch, hidden])".into(),
-                    expected: cfg.hidden_sizes.iter().map(|&n| batch * n).collect(),
+                    what: "initial state (per layer and direction [batch, hidden])".into(),
+                    expected: units.iter().map(|&n| batch * n).collect(),
                     got: s.h.iter().map(|h| h.len()).collect(),
                 });
             }
@@ -405,9 +407,10 @@ impl<T: Float> Session<T> {
         }
         if opts.state {
             let cfg = &m.config;
-            self.grads.state.h = (0..cfg.num_layers()).map(|k| self.gather_state(k, |c| &c.dh_rec)).collect();
+            let units = cfg.num_layers() * cfg.directions();
+            self.grads.state.h = (0..units).map(|u| self.gather_state(u, |c| &c.dh_rec)).collect();
             self.grads.state.c = if cfg.cell.has_cell_state() {
-                (0..cfg.num_layers()).map(|k| self.gather_state(k, |c| &c.dc)).collect()
+                (0..units).map(|u| self.gather_state(u, |c| &c.dc)).collect()
             } else {
                 Vec::new()
             };
@@ -434,11 +437,11 @@ impl<T: Float> Session<T> {
         s
     }
 
-    /// Concatenates per-chunk `[b, n]` state buffers of layer k into `[B, n]`.
-    fn gather_state(&self, k: usize, f: impl Fn(&LayerCache<T>) -> &[T]) -> Vec<T> {
+    /// Concatenates per-chunk `[b, n]` state buffers of unit u into `[B, n]`.
+    fn gather_state(&self, u: usize, f: impl Fn(&LayerCache<T>) -> &[T]) -> Vec<T> {
         let mut out = Vec::new();
         for ws in &self.work[..self.chunks] {
-            out.extend_from_slice(f(&ws.layers[k]));
+            out.extend_from_slice(f(&ws.layers[u]));
         }
         out
     }
@@ -479,10 +482,14 @@ impl<T: Float> Session<T> {
             HeadKind::Step => self.gather_rows(batch, |ws| &ws.logits, steps, c, true),
         };
         let top = cfg.num_layers() - 1;
-        let outputs = self.gather_rows(batch, |ws| ws.layers[top].outputs(), steps, cfg.top_hidden(), true);
-        let h = (0..cfg.num_layers()).map(|k| self.gather_state(k, |l| l.last_output())).collect();
+        let outputs = match cfg.directions() {
+            1 => self.gather_rows(batch, |ws| ws.layers[top].outputs(), steps, cfg.top_hidden(), true),
+            _ => self.gather_rows(batch, |ws| &ws.cat[top], steps, cfg.top_output(), true),
+        };
+        let units = cfg.num_layers() * cfg.directions();
+        let h = (0..units).map(|u| self.gather_state(u, |l| l.last_output())).collect();
         let cs = if cfg.cell.has_cell_state() {
-            (0..cfg.num_layers()).map(|k| self.gather_state(k, |l| l.last_cell())).collect()
+            (0..units).map(|u| self.gather_state(u, |l| l.last_cell())).collect()
         } else {
             Vec::new()
         };
