@@ -796,3 +796,30 @@ fn bidirectional_labels_need_the_future_and_get_it() {
     let (head, hh) = (st.tensor("head.weight").unwrap(), st.tensor("rnn.weight_hh_l0").unwrap());
     assert_eq!(head.shape()[1], 2 * hh.shape()[1]);
 }
+
+#[test]
+fn inspect_shows_every_tensor_and_dumps_one() {
+    let dir = tempfile::tempdir().unwrap();
+    recur(dir.path(), &small("bc.safetensors", "1", &[])).ok();
+    let out = recur(dir.path(), &["inspect", "-m", "bc.safetensors"]).ok().stdout();
+    // 1 input, 16 hidden, 11 classes (0..=10 ones): 4*16*(1+16+2) + 11*17 parameters.
+    assert!(out.contains("lstm 1 -> 16 [11] (last, ce)"), "{out}");
+    assert!(out.contains(&format!("{} parameters in 6 tensors", 4 * 16 * 19 + 11 * 17)), "{out}");
+    let row = out.lines().find(|l| l.starts_with("rnn.weight_hh_l0 ")).unwrap();
+    assert!(row.contains("[64, 16]"), "{row}");
+    let values =
+        recur(dir.path(), &["inspect", "-m", "bc.safetensors", "--tensor", "head.weight"]).ok().stdout();
+    let rows: Vec<&str> = values.lines().collect();
+    assert_eq!((rows.len(), rows[0].split(' ').count()), (11, 16), "{values}");
+    recur(dir.path(), &["inspect", "-m", "bc.safetensors", "--tensor", "head.weight", "-o", "w.npy"]).ok();
+    let (shape, w) = recur::io::npy::read_f32(&dir.path().join("w.npy")).unwrap();
+    assert_eq!(shape, [11, 16]);
+    let first: f32 = rows[0].split(' ').next().unwrap().parse().unwrap();
+    assert!((w[0] - first).abs() < 1e-6);
+    let json = recur(dir.path(), &["inspect", "-m", "bc.safetensors", "--json"]).ok().stdout();
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["tensors"][5]["name"], "head.bias");
+    assert_eq!(v["task"]["name"], "bitcount");
+    let e = recur(dir.path(), &["inspect", "-m", "bc.safetensors", "--tensor", "rnn.w"]).fails().stderr();
+    assert!(e.contains("no tensor `rnn.w`; it has rnn.weight_ih_l0, "), "{e}");
+}

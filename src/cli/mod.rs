@@ -13,6 +13,7 @@ macro_rules! outln {
 mod bench;
 mod eval;
 mod generate;
+mod inspect;
 mod predict;
 mod presets;
 mod train;
@@ -43,6 +44,8 @@ pub enum Command {
     Generate(generate::GenerateArgs),
     /// Time training steps of the four tutorial configurations.
     Bench(bench::BenchArgs),
+    /// Show what a model file holds: architecture, task, every tensor's shape and statistics.
+    Inspect(inspect::InspectArgs),
 }
 
 /// The flag shared by every subcommand that computes.
@@ -72,7 +75,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Eval(a) => a.compute.threads,
         Command::Predict(a) => a.compute.threads,
         Command::Bench(a) => a.compute.threads,
-        Command::Generate(_) => 1,
+        Command::Generate(_) | Command::Inspect(_) => 1,
     };
     if threads == 0 {
         anyhow::bail!("--threads must be at least 1");
@@ -86,5 +89,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Predict(a) => predict::run(a),
         Command::Bench(a) => bench::run(a),
         Command::Generate(a) => generate::run(a),
+        Command::Inspect(a) => inspect::run(a),
     }
 }

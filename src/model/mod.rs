@@ -11,6 +11,7 @@
 //! threaded passes ([`pass`]).
 
 pub mod chunk;
+pub mod inspect;
 pub mod layer;
 pub mod loss;
 pub mod pass;
