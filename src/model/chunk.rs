@@ -341,14 +341,26 @@ pub(crate) fn run_chunk<T: Float>(m: &Model<T>, ws: &mut Workspace<T>, job: &Job
     }
 }
 
-/// The step that step `s` of a row of real length `n` reads in the reverse direction:
-/// `n-1, ..., 0`, then the padded steps `n..T` in place (where the state is kept).
-fn rev_step(s: usize, n: usize) -> usize {
-    if s < n { n - 1 - s } else { s }
+/// Calls `f(t, r, s)` for every step t and row r of a `[T, b, ..]` chunk, with `s` the
+/// reverse direction's step that reads step t: a row of real length n runs t = n-1, ..., 0 as
+/// s = 0, ..., n-1, and its padded steps t >= n stay in place (where the state is kept). The
+/// map is its own inverse.
+fn for_each_reversed(
+    steps: usize,
+    rows: usize,
+    lens: Option<&[usize]>,
+    mut f: impl FnMut(usize, usize, usize),
+) {
+    for r in 0..rows {
+        let n = lens.map_or(steps, |l| l[r]);
+        for t in 0..steps {
+            f(t, r, if t < n { n - 1 - t } else { t });
+        }
+    }
 }
 
-/// `dst[s, r] = src[rev_step(s), r]` over `[T, b, n]` time-major buffers: each row's real
-/// steps reversed, so the reverse direction runs the same time loop (padding included).
+/// `dst[s, r] = src[t, r]` over `[T, b, n]` time-major buffers: each row's real steps
+/// reversed, so the reverse direction runs the same time loop (padding included).
 fn reverse_time<T: Float>(
     src: &[T],
     dst: &mut [T],
@@ -357,17 +369,13 @@ fn reverse_time<T: Float>(
     n: usize,
     lens: Option<&[usize]>,
 ) {
-    for r in 0..rows {
-        let len = lens.map_or(steps, |l| l[r]);
-        for s in 0..steps {
-            let t = rev_step(s, len);
-            dst[(s * rows + r) * n..][..n].copy_from_slice(&src[(t * rows + r) * n..][..n]);
-        }
-    }
+    for_each_reversed(steps, rows, lens, |t, r, s| {
+        dst[(s * rows + r) * n..][..n].copy_from_slice(&src[(t * rows + r) * n..][..n]);
+    });
 }
 
-/// `dst[t, r] += src[rev_step(t), r]`: the reverse direction's input gradient, back in time
-/// order, added to the forward direction's.
+/// `dst[t, r] += src[s, r]`: the reverse direction's input gradient, back in time order,
+/// added to the forward direction's.
 fn add_reversed<T: Float>(
     src: &[T],
     dst: &mut [T],
@@ -376,16 +384,12 @@ fn add_reversed<T: Float>(
     n: usize,
     lens: Option<&[usize]>,
 ) {
-    for r in 0..rows {
-        let len = lens.map_or(steps, |l| l[r]);
-        for t in 0..steps {
-            let s = rev_step(t, len);
-            add_assign(&mut dst[(t * rows + r) * n..][..n], &src[(s * rows + r) * n..][..n]);
-        }
-    }
+    for_each_reversed(steps, rows, lens, |t, r, s| {
+        add_assign(&mut dst[(t * rows + r) * n..][..n], &src[(s * rows + r) * n..][..n]);
+    });
 }
 
-/// `cat[t, r] = [fwd[t, r] | rev[rev_step(t), r]]`, `[T, b, 2H]` from two `[T, b, H]`.
+/// `cat[t, r] = [fwd[t, r] | rev[s, r]]`: `[T, b, 2H]` from two `[T, b, H]`.
 fn concat_directions<T: Float>(
     fwd: &[T],
     rev: &[T],
@@ -395,14 +399,11 @@ fn concat_directions<T: Float>(
     hid: usize,
     lens: Option<&[usize]>,
 ) {
-    for r in 0..rows {
-        let len = lens.map_or(steps, |l| l[r]);
-        for t in 0..steps {
-            let dst = &mut cat[(t * rows + r) * 2 * hid..][..2 * hid];
-            dst[..hid].copy_from_slice(&fwd[(t * rows + r) * hid..][..hid]);
-            dst[hid..].copy_from_slice(&rev[(rev_step(t, len) * rows + r) * hid..][..hid]);
-        }
-    }
+    for_each_reversed(steps, rows, lens, |t, r, s| {
+        let dst = &mut cat[(t * rows + r) * 2 * hid..][..2 * hid];
+        dst[..hid].copy_from_slice(&fwd[(t * rows + r) * hid..][..hid]);
+        dst[hid..].copy_from_slice(&rev[(s * rows + r) * hid..][..hid]);
+    });
 }
 
 /// The inverse of [`concat_directions`], for gradients: `dcat` `[T, b, 2H]` into each
@@ -416,14 +417,11 @@ fn split_directions<T: Float>(
     hid: usize,
     lens: Option<&[usize]>,
 ) {
-    for r in 0..rows {
-        let len = lens.map_or(steps, |l| l[r]);
-        for t in 0..steps {
-            let src = &dcat[(t * rows + r) * 2 * hid..][..2 * hid];
-            fwd[(t * rows + r) * hid..][..hid].copy_from_slice(&src[..hid]);
-            rev[(rev_step(t, len) * rows + r) * hid..][..hid].copy_from_slice(&src[hid..]);
-        }
-    }
+    for_each_reversed(steps, rows, lens, |t, r, s| {
+        let src = &dcat[(t * rows + r) * 2 * hid..][..2 * hid];
+        fwd[(t * rows + r) * hid..][..hid].copy_from_slice(&src[..hid]);
+        rev[(s * rows + r) * hid..][..hid].copy_from_slice(&src[hid..]);
+    });
 }
 
 /// Fills `mask` (`[T, b, n]`, time-major) with 0 (dropped, probability p) or 1/(1-p). Each
