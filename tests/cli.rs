@@ -36,6 +36,19 @@ fn recur(dir: &Path, args: &[&str]) -> Run {
     Run { out }
 }
 
+/// The number after the first `key ` in `line`, as in `accuracy 99.17%` or `RMSE 0.043 (`.
+fn number_after(line: &str, key: &str) -> f64 {
+    let rest = line.split(&format!("{key} ")).nth(1).unwrap_or_default();
+    let num: String =
+        rest.chars().take_while(|c| c.is_ascii_digit() || matches!(c, '.' | '-' | 'e')).collect();
+    num.parse().unwrap_or_else(|_| panic!("no number after `{key}` in: {line}"))
+}
+
+/// [`number_after`] on the last line of `out` (the summary line).
+fn last_number(out: &str, key: &str) -> f64 {
+    number_after(out.lines().last().unwrap_or_default(), key)
+}
+
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
 }
@@ -441,7 +454,7 @@ fn classify_learns_a_motif_in_variable_length_symbol_sequences() {
         recur(dir.path(), &["train", "classify", "--data", data, "-q", "-o", "c.safetensors"]).ok().stdout();
     // 600 sequences of 8-30 amino acids, "binder" iff they contain CNL; 120 held out.
     let last = out.lines().last().unwrap();
-    let acc: f64 = last.split("accuracy ").nth(1).unwrap().split('%').next().unwrap().parse().unwrap();
+    let acc = number_after(last, "accuracy");
     assert!(acc >= 95.0 && last.contains("on 120 sequences"), "{out}");
     std::fs::write(dir.path().join("q.csv"), "id,sequence\n1,ACDCNLKWW\n2,AAAAGGGHHK\n").unwrap();
     let pr = recur(dir.path(), &["predict", "-m", "c.safetensors", "--input", "q.csv"]).ok().stdout();
@@ -476,18 +489,7 @@ fn classify_reads_numeric_sequences_and_names_bad_values() {
     )
     .ok()
     .stdout();
-    let acc: f64 = out
-        .lines()
-        .last()
-        .unwrap()
-        .split("accuracy ")
-        .nth(1)
-        .unwrap()
-        .split('%')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let acc = last_number(&out, "accuracy");
     assert!(acc >= 95.0, "{out}");
     std::fs::write(dir.path().join("bad.csv"), "label,sequence\nup,1 2 x3\n").unwrap();
     let e = recur(dir.path(), &["predict", "-m", "n.safetensors", "--input", "bad.csv"]).fails().stderr();
@@ -518,7 +520,7 @@ fn regress_learns_the_sum_of_variable_length_number_sequences() {
     let out = recur(dir.path(), &args).ok().stdout();
     // 500 sequences of 3-12 numbers in [-1, 1], target = their sum (deviation 1.45); 100 held out.
     let last = out.lines().last().unwrap();
-    let rmse: f64 = last.split("RMSE ").nth(1).unwrap().split(' ').next().unwrap().parse().unwrap();
+    let rmse = number_after(last, "RMSE");
     assert!(rmse < 0.15 && last.contains("on 100 sequences"), "{out}");
     std::fs::write(dir.path().join("q.csv"), "target,sequence\n1.5,0.5 0.5 0.5\n-0.2,-0.2\n").unwrap();
     let run = recur(dir.path(), &["predict", "-m", "r.safetensors", "--input", "q.csv"]).ok();
@@ -546,7 +548,7 @@ fn forecast_continues_a_sine_wave() {
         recur(dir.path(), &["train", "forecast", "--data", data, "-q", "-o", "f.safetensors"]).ok().stdout();
     // sin(0.1 t) + 0.5 sin(0.037 t), 2000 rows, the last 400 held out; deviation 0.79.
     let last = out.lines().last().unwrap();
-    let rmse: f64 = last.split("RMSE ").nth(1).unwrap().split(' ').next().unwrap().parse().unwrap();
+    let rmse = number_after(last, "RMSE");
     assert!(rmse < 0.05, "{out}");
     let pr =
         recur(dir.path(), &["predict", "-m", "f.safetensors", "--input", data, "--ahead", "5"]).ok().stdout();
@@ -579,7 +581,7 @@ fn label_tags_every_step_of_variable_length_sequences() {
         recur(dir.path(), &["train", "label", "--data", data, "-q", "-o", "l.safetensors"]).ok().stdout();
     // A step is H while more A than B have been seen so far: a counter, per step; 80 held out.
     let last = out.lines().last().unwrap();
-    let acc: f64 = last.split("accuracy ").nth(1).unwrap().split('%').next().unwrap().parse().unwrap();
+    let acc = number_after(last, "accuracy");
     assert!(acc >= 98.0 && last.contains("on 80 sequences"), "{out}");
     std::fs::write(dir.path().join("q.csv"), "sequence\nAABBA\nBAAAC\n").unwrap();
     let pr = recur(dir.path(), &["predict", "-m", "l.safetensors", "--input", "q.csv"]).ok().stdout();
@@ -639,7 +641,7 @@ fn a_test_split_is_scored_once_at_the_end() {
     let out = recur(dir.path(), &args).ok().stdout();
     let last = out.lines().last().unwrap();
     assert!(last.contains("on 120 sequences; test accuracy") && last.contains("% on 120 after"), "{out}");
-    let acc: f64 = last.split("test accuracy ").nth(1).unwrap().split('%').next().unwrap().parse().unwrap();
+    let acc = number_after(last, "test accuracy");
     assert!(acc >= 95.0, "{out}");
     let args =
         ["train", "classify", "--data", data, "--valid-fraction", "0.5", "--test-fraction", "0.5", "-q"];
@@ -665,18 +667,7 @@ fn dropout_between_layers_trains_and_is_stored() {
         "d.safetensors",
     ];
     let out = recur(dir.path(), &args).ok().stdout();
-    let acc: f64 = out
-        .lines()
-        .last()
-        .unwrap()
-        .split("accuracy ")
-        .nth(1)
-        .unwrap()
-        .split('%')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let acc = last_number(&out, "accuracy");
     assert!(acc >= 95.0, "{out}");
     let file = recur::io::model_file::load(&dir.path().join("d.safetensors")).unwrap();
     assert_eq!(file.model.config.dropout, 0.3);
@@ -707,18 +698,7 @@ fn balanced_class_weights_train_on_imbalanced_labels() {
         "w.safetensors",
     ];
     let out = recur(dir.path(), &args).ok().stdout();
-    let acc: f64 = out
-        .lines()
-        .last()
-        .unwrap()
-        .split("accuracy ")
-        .nth(1)
-        .unwrap()
-        .split('%')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let acc = last_number(&out, "accuracy");
     assert!(acc >= 95.0, "{out}");
     let e =
         recur(dir.path(), &["train", "classify", "--data", "imb.csv", "--class-weights", "inverse", "-q"]);
@@ -731,18 +711,7 @@ fn json_lines_inputs_train_and_predict_like_csv() {
     let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/data/sums.jsonl");
     let args = ["train", "regress", "--data", data.to_str().unwrap(), "-q", "-o", "r.safetensors"];
     let out = recur(dir.path(), &args).ok().stdout();
-    let rmse: f64 = out
-        .lines()
-        .last()
-        .unwrap()
-        .split("RMSE ")
-        .nth(1)
-        .unwrap()
-        .split(' ')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let rmse = last_number(&out, "RMSE");
     assert!(rmse < 0.15, "{out}");
     std::fs::write(dir.path().join("q.jsonl"), "{\"x\": [0.5, 0.5, 0.5], \"y\": 1.5}\n\n{\"x\": [-0.2]}\n")
         .unwrap();
@@ -775,7 +744,7 @@ fn bidirectional_labels_need_the_future_and_get_it() {
     let data = data.to_str().unwrap();
     let acc = |out: &str| -> f64 {
         let last = out.lines().last().unwrap();
-        last.split("accuracy ").nth(1).unwrap().split('%').next().unwrap().parse().unwrap()
+        number_after(last, "accuracy")
     };
     let args = ["train", "label", "--data", data, "-q", "--threads", "2"];
     let uni = recur(dir.path(), &[&args[..], &["-o", "u.safetensors"]].concat()).ok().stdout();
