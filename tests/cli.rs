@@ -385,6 +385,14 @@ fn text_learns_the_fable_to_its_ceiling_and_generates_it() {
             .ok()
             .stdout();
     assert_eq!(g.trim(), "had a general council to consider what measures they could take to outwit");
+    let ev = recur(dir.path(), &["eval", "-m", "t.safetensors"]).ok().stdout();
+    assert!(ev.contains(": 99.00% of the next words right on all 201 windows of the built-in fable"), "{ev}");
+    std::fs::write(dir.path().join("part.txt"), "long ago , the mice had a general council").unwrap();
+    let ev = recur(dir.path(), &["eval", "-m", "t.safetensors", "--text", "part.txt"]).ok().stdout();
+    assert!(ev.contains("100.00% of the next words right on all 6 windows of part.txt"), "{ev}");
+    std::fs::write(dir.path().join("dog.txt"), "the dog said").unwrap();
+    let e = recur(dir.path(), &["eval", "-m", "t.safetensors", "--text", "dog.txt"]).fails().stderr();
+    assert!(e.contains("dog.txt: word not in dictionary: dog"), "{e}");
     let e = recur(dir.path(), &["generate", "-m", "t.safetensors", "--prompt", "had a dog"]).fails().stderr();
     assert!(e.contains("word not in dictionary: dog"), "{e}");
     // The tutorial's loop: a bad line gets a message and the loop goes on.

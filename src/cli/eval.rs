@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use anyhow::bail;
+use anyhow::{Context, bail};
 use clap::Args;
 
 use crate::cli::train::task_name;
@@ -10,6 +10,7 @@ use crate::cli::{ComputeArgs, ModelArg};
 use crate::data::addition::{Addition, AdditionSpec};
 use crate::data::bitcount::{BitCount, BitCountSpec};
 use crate::data::mnist::{Mnist, MnistSpec, format_confusion};
+use crate::data::text::{BELLING_THE_CAT, Text, TextSpec};
 use crate::io::model_file::{describe, load};
 use crate::model::Session;
 
@@ -17,6 +18,9 @@ use crate::model::Session;
 pub struct EvalArgs {
     #[command(flatten)]
     pub model: ModelArg,
+    /// text models: score every window of this UTF-8 file [default: the built-in fable].
+    #[arg(long)]
+    pub text: Option<std::path::PathBuf>,
     #[command(flatten)]
     pub compute: ComputeArgs,
 }
@@ -67,6 +71,26 @@ pub fn run(a: EvalArgs) -> anyhow::Result<ExitCode> {
                 100.0 * right as f64 / task.test.len() as f64,
                 task.test.len(),
                 task.test.len() - right
+            )?;
+        }
+        "text" => {
+            let spec: TextSpec = serde_json::from_value(file.task.clone().unwrap_or_default())?;
+            let (text, source) = match &a.text {
+                Some(p) => (
+                    std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
+                    p.display().to_string(),
+                ),
+                None => (BELLING_THE_CAT.to_string(), "the built-in fable".to_string()),
+            };
+            let task = Text::with_vocabulary(spec, &text).with_context(|| source.clone())?;
+            let (acc, ce) = task.score(&file.model, &mut sess, &task.train)?;
+            outln!(
+                "{}: {:.2}% of the next {} right on all {} windows of {source} (perplexity {:.3})",
+                describe(&file.model.config),
+                acc * 100.0,
+                if task.spec.char_level { "characters" } else { "words" },
+                task.train.len(),
+                ce.exp()
             )?;
         }
         "classify" | "regress" | "label" | "forecast" => bail!(

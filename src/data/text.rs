@@ -161,6 +161,32 @@ impl Text {
         Ok(Text { spec, ids, train, valid, walk: Walk::Shuffled, iters_per_epoch: 1000, offset: None, order })
     }
 
+    /// Every window of `text` under a trained model's vocabulary, to score it (all windows in
+    /// `train`, none held out). A symbol the vocabulary lacks is an error naming it.
+    pub fn with_vocabulary(spec: TextSpec, text: &str) -> Result<Self> {
+        let ids = spec.encode(text)?;
+        let window = spec.window;
+        if ids.len() <= window {
+            return Err(Error::Input(format!(
+                "the text has {} symbols; a window of {window} needs at least {}",
+                ids.len(),
+                window + 1
+            )));
+        }
+        let train: Vec<usize> = (0..ids.len() - window).collect();
+        let order = Shuffled::new(train.clone());
+        Ok(Text {
+            spec,
+            ids,
+            train,
+            valid: Vec::new(),
+            walk: Walk::Shuffled,
+            iters_per_epoch: 1000,
+            offset: None,
+            order,
+        })
+    }
+
     /// Inputs `[N, window]` (ids as floats) and next-symbol targets for windows `starts`.
     pub fn encode_windows(&self, starts: &[usize], input: &mut Vec<f32>, target: &mut Vec<u32>) {
         for &s in starts {
