@@ -189,6 +189,8 @@ pub struct TaskArgs {
     /// forecast: rows predicted from each window.
     #[arg(long, default_value_t = 1)]
     pub horizon: usize,
+    #[command(flatten)]
+    pub files: crate::cli::train_files::FileArgs,
 }
 
 pub fn run(a: TrainArgs) -> anyhow::Result<ExitCode> {

@@ -24,6 +24,61 @@ pub struct ForecastSpec {
     pub normalize: Vec<(f64, f64)>,
 }
 
+impl ForecastSpec {
+    /// Continues `rows` (`[rows][columns]` in the series' units, at least `window` of them) by
+    /// `ahead` rows, feeding each prediction back as input.
+    pub fn continue_series(
+        &self,
+        model: &Model<f32>,
+        sess: &mut Session<f32>,
+        rows: &[Vec<f64>],
+        ahead: usize,
+    ) -> Result<Vec<Vec<f64>>> {
+        let norm = |r: &[f64]| -> Vec<f32> {
+            r.iter().zip(&self.normalize).map(|(x, (m, s))| ((x - m) / s) as f32).collect()
+        };
+        let start = rows.len().saturating_sub(self.window);
+        let mut hist: Vec<Vec<f32>> = rows[start..].iter().map(|r| norm(r)).collect();
+        let (cols, mut out) = (self.columns.len(), Vec::with_capacity(ahead));
+        while out.len() < ahead {
+            let x: Vec<f32> = hist[hist.len() - self.window..].iter().flatten().copied().collect();
+            let o = sess.forward(model, &x, 1, self.window, None)?;
+            for row in o.logits.chunks(cols).take(ahead - out.len()) {
+                out.push(row.iter().zip(&self.normalize).map(|(v, (m, s))| *v as f64 * s + m).collect());
+                hist.push(row.to_vec());
+            }
+        }
+        Ok(out)
+    }
+
+    /// `step,<columns>`, one row per forecast step (1-based).
+    pub fn to_csv(&self, next: &[Vec<f64>]) -> String {
+        let mut out = format!("step,{}\n", self.columns.join(","));
+        for (k, row) in next.iter().enumerate() {
+            let vals: Vec<String> = row.iter().map(|v| format!("{v:.6}")).collect();
+            out += &format!("{},{}\n", k + 1, vals.join(","));
+        }
+        out
+    }
+
+    /// `{"step": 1, "<column>": value, ...}`, one object per forecast step.
+    pub fn to_jsonl(&self, next: &[Vec<f64>]) -> String {
+        let mut out = String::new();
+        for (k, row) in next.iter().enumerate() {
+            let vals: Vec<String> = self
+                .columns
+                .iter()
+                .zip(row)
+                .map(|(c, v)| {
+                    format!("{}: {}", serde_json::Value::from(c.as_str()), serde_json::Value::from(*v))
+                })
+                .collect();
+            out += &format!("{{\"step\": {}, {}}}\n", k + 1, vals.join(", "));
+        }
+        out
+    }
+}
+
 /// Reads the named numeric columns (all but a first `t`/`time`/`date` column when none are
 /// named) of a CSV file: `[rows][columns]`.
 pub fn read_series(path: &Path, columns: &[String]) -> Result<(Vec<String>, Vec<Vec<f64>>)> {
