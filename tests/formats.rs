@@ -367,6 +367,21 @@ fn separate_valid_and_test_files_use_the_training_spec() {
     std::fs::write(d.join("tv.csv"), "label,sequence\nHx,AB\n").unwrap();
     recur(d, &["train", "label", "--data", "t.csv", "--valid-data", "tv.csv", "-q", "--epochs", "1"])
         .fails_with("tv.csv: line 2: label `x` was not seen in training (known: H o)");
+    // A forecast scores the windows of a series of its own.
+    let sine = std::fs::read_to_string(example("sine.csv")).unwrap();
+    let rows: Vec<&str> = sine.lines().collect();
+    std::fs::write(d.join("s1.csv"), format!("{}\n", rows[..1601].join("\n"))).unwrap();
+    std::fs::write(d.join("s2.csv"), format!("{}\n{}\n", rows[0], rows[1601..].join("\n"))).unwrap();
+    let o = recur(
+        d,
+        &["train", "forecast", "--data", "s1.csv", "--valid-data", "s2.csv", "-q", "-o", "f.safetensors"],
+    )
+    .ok()
+    .stdout();
+    assert!(number_after(&o, "RMSE ") < 0.05, "{o}");
+    std::fs::write(d.join("s3.csv"), "t,value\n0,1\n").unwrap();
+    recur(d, &["train", "forecast", "--data", "s1.csv", "--valid-data", "s3.csv", "-q"])
+        .fails_with("s3.csv: 1 rows; a window of 20 and a horizon of 1 need 21 to score one");
     // .npy held-out files bring their own targets.
     let (x, y, l) = (example("pairs_x.npy"), example("pairs_y.npy"), example("pairs_len.npy"));
     let o = recur(

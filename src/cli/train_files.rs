@@ -31,8 +31,8 @@ pub struct FileArgs {
     /// With --data X.npy: integer lengths [N] of the sequences padded to X's steps.
     #[arg(long)]
     pub lengths: Option<PathBuf>,
-    /// classify, regress, label: held-out rows from this file (same format as --data) instead
-    /// of --valid-fraction.
+    /// classify, regress, label, forecast: held-out rows from this file (same format as
+    /// --data) instead of --valid-fraction.
     #[arg(long)]
     pub valid_data: Option<PathBuf>,
     /// With --valid-data V.npy: its targets.
@@ -178,8 +178,15 @@ pub(super) fn run(
             let path =
                 d.data.clone().context("forecast needs --data FILE.csv (a numeric column per series)")?;
             let window = d.window.unwrap_or(20);
-            let mut task =
-                Forecast::load(&path, &d.columns, window, d.horizon, d.valid_fraction.unwrap_or(0.2))?;
+            let f = &d.files;
+            if f.valid_data.is_some() && d.valid_fraction.is_some() {
+                bail!("give --valid-data or --valid-fraction, not both");
+            }
+            if f.test_data.is_some() || d.test_fraction.is_some() {
+                bail!("forecast has no test set; hold rows out with --valid-data or --valid-fraction");
+            }
+            let vf = if f.valid_data.is_some() { 0.0 } else { d.valid_fraction.unwrap_or(0.2) };
+            let mut task = Forecast::load(&path, &d.columns, window, d.horizon, vf, f.valid_data.as_deref())?;
             let cols = task.spec.columns.len();
             let mc = ModelConfig {
                 cell,

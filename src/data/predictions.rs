@@ -198,7 +198,8 @@ impl Predictions {
     pub fn to_jsonl(&self) -> String {
         let key = self.key();
         let q = |s: &str| serde_json::Value::from(s).to_string();
-        let num = |v: f64| serde_json::Value::from(v).to_string();
+        // Probabilities from f32 logits: digits past the sixth are noise.
+        let num = |v: f64| serde_json::Value::from((v * 1e6).round() / 1e6).to_string();
         let mut out = String::new();
         for p in &self.rows {
             let _ = write!(out, "{{\"{key}\": {}, \"predicted\": ", p.line);
@@ -218,7 +219,7 @@ impl Predictions {
                         each.join(", ")
                     );
                 }
-                Predicted::Value(v) => out += &num(*v),
+                Predicted::Value(v) => out += &serde_json::Value::from(*v).to_string(),
                 Predicted::Labels(l) => out += &q(&join_labels(l)),
             }
             out += "}\n";
