@@ -226,6 +226,16 @@ fn feature_counts_must_agree_and_name_line_column_and_step() {
             "e.jsonl: line 1: x[1][1] = \"4\" is not a number",
         ),
         ("f.jsonl", "{\"x\": [], \"y\": \"x\"}\n", "f.jsonl: line 1: the sequence is empty"),
+        (
+            "g.jsonl",
+            "{\"x\": [[], []], \"y\": \"x\"}\n{\"x\": [[1]], \"y\": \"y\"}\n",
+            "g.jsonl: line 1, column x, step 1: a step with no numbers",
+        ),
+        (
+            "h.csv",
+            "label,sequence\nx,ABC\ny,1 2\n",
+            "h.csv: line 3, column 2: numbers where symbol strings are expected",
+        ),
     ];
     for (name, text, msg) in cases {
         std::fs::write(d.join(name), text).unwrap();
@@ -292,6 +302,58 @@ fn npy_inputs_check_shapes_dtypes_and_lengths() {
     // Label targets are per step: [N, T].
     recur(d, &["train", "label", "--data", "x.npy", "--targets", "y.npy", "-q"])
         .fails_with("y.npy has shape [6] but x.npy has shape [6, 4, 2]; expected [6, 4] (a label per step)");
+    // Label: per-step integer targets [N, T], lengths honoured; regress: float targets [N].
+    let tags: Vec<i64> = x.chunks(2).map(|p| (p[0] > p[1]) as i64 * 7).collect();
+    npy(&d.join("t.npy"), "<i8", &[6, 4], &i8s(&tags));
+    let o = recur(
+        d,
+        &[
+            "train",
+            "label",
+            "--data",
+            "x.npy",
+            "--targets",
+            "t.npy",
+            "--lengths",
+            "l.npy",
+            "--valid-fraction",
+            "0",
+            "--epochs",
+            "2",
+            "-q",
+            "-o",
+            "t.safetensors",
+        ],
+    )
+    .ok()
+    .stdout();
+    assert!(o.contains("2 features per step, 2 labels"), "{o}");
+    let p =
+        recur(d, &["predict", "-m", "t.safetensors", "--input", "x.npy", "--lengths", "l.npy"]).ok().stdout();
+    let lines: Vec<&str> = p.lines().collect();
+    assert_eq!(lines[0], "index,labels");
+    // Labels 0 and 7 print run together; index 3 has length 1.
+    assert!(lines[4].len() == "3,0".len() && lines[1].len() == "0,0707".len(), "{p}");
+    npy(&d.join("yr.npy"), "<f4", &[6], &f4(&[0.5, -1.0, 2.0, 0.0, 1.5, -0.5]));
+    let o = recur(
+        d,
+        &[
+            "train",
+            "regress",
+            "--data",
+            "x.npy",
+            "--targets",
+            "yr.npy",
+            "--valid-fraction",
+            "0",
+            "--epochs",
+            "2",
+            "-q",
+        ],
+    )
+    .ok()
+    .stdout();
+    assert!(o.contains("targets mean 0.4167"), "{o}");
     // Predicting: the features must be the model's.
     npy(&d.join("x3.npy"), "<f4", &[2, 4, 3], &f4(&[0.5; 24]));
     recur(d, &["predict", "-m", "m.safetensors", "--input", "x3.npy"])

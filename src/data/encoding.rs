@@ -105,7 +105,10 @@ pub fn is_numeric(seq: &Seq) -> bool {
 pub fn symbols(src: &Source, row: &Row) -> Result<Vec<String>> {
     match &row.seq {
         Seq::Text(s) if !is_numeric(&row.seq) => Ok(s.chars().map(String::from).collect()),
-        _ => Err(src.err(row.line, "numbers, but this model reads symbol strings")),
+        _ => Err(src.err(
+            row.line,
+            "numbers where symbol strings are expected (the model's or the first training row's kind)",
+        )),
     }
 }
 
@@ -117,6 +120,12 @@ pub fn numbers(src: &Source, row: &Row, features: Option<usize>) -> Result<Vec<V
         Seq::Text(s) => parse_text(src, row.line, s)?,
     };
     let want = features.or(steps.first().map(Vec::len)).unwrap_or(1);
+    if want == 0 {
+        return Err(Error::format(
+            &src.path,
+            format!("{}: a step with no numbers", src.at_step(row.line, 1)),
+        ));
+    }
     for (k, step) in steps.iter().enumerate() {
         if step.len() != want {
             let at = src.at_step(row.line, k + 1);
