@@ -2,7 +2,7 @@
 //! bit strings) or on a float32 `.npy` array `[batch, time, features]`.
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
@@ -12,10 +12,12 @@ use crate::cli::train::task_name;
 use crate::cli::{ComputeArgs, ModelArg};
 use crate::data::addition::{AdditionSpec, decode, encode as encode_addition, parse_summand};
 use crate::data::bitcount::{BitCountSpec, parse_bits};
-use crate::data::classify::{Classify, ClassifySpec, Item, read_rows};
 use crate::data::forecast::{ForecastSpec, read_series};
 use crate::data::mnist::{MnistSpec, draw, read_set};
-use crate::data::tagging::TaggingSpec;
+use crate::data::npy_rows::{TargetKind, is_npy, read_npy_table};
+use crate::data::predictions::{RowTask, not_a_row_task, predict};
+use crate::data::rows::read_table;
+use crate::io::atomic::write_atomic;
 use crate::io::model_file::{ModelFile, describe, load};
 use crate::io::npy;
 use crate::model::{HeadKind, LossKind, Session};
@@ -26,10 +28,16 @@ pub struct PredictArgs {
     pub model: ModelArg,
     /// Task inputs, e.g. bit strings for a bitcount model.
     pub inputs: Vec<String>,
-    /// A float32 .npy array [batch, time, features] to run instead.
+    /// A file to run the model on: rows (CSV/TSV, JSON Lines) or an array [batch, time,
+    /// features] (.npy) for classify/regress/label models; any model runs on a .npy array
+    /// with --output Y.npy (raw logits).
     #[arg(long)]
     pub input: Option<PathBuf>,
-    /// Write the outputs to this .npy file instead of printing them.
+    /// With --input X.npy: integer lengths [batch] of its sequences padded to its steps.
+    #[arg(long)]
+    pub lengths: Option<PathBuf>,
+    /// Write the outputs here instead of printing them: .npy (logits or --probs), .jsonl (one
+    /// JSON object per input row) or else CSV.
     #[arg(long)]
     pub output: Option<PathBuf>,
     /// With --output: write probabilities (softmax, or sigmoid for bce) instead of logits.
@@ -81,13 +89,17 @@ pub fn run(a: PredictArgs) -> anyhow::Result<ExitCode> {
         if !a.inputs.is_empty() {
             bail!("give either --input FILE.npy or inputs as arguments, not both");
         }
-        if path.extension().is_some_and(|e| e == "csv" || e == "tsv" || e == "jsonl") {
-            match file.task.as_ref().and_then(|t| t.get("name")).and_then(|n| n.as_str()) {
-                Some("forecast") => return predict_forecast(&file, path, a.ahead, &mut sess),
-                Some("label") => return predict_tags(&file, path, &mut sess),
-                _ => {}
-            }
-            return predict_csv(&file, path, a.output.as_deref(), &mut sess);
+        let text = path.extension().is_some_and(|e| e == "csv" || e == "tsv" || e == "jsonl");
+        let forecast =
+            file.task.as_ref().and_then(|t| t.get("name")).and_then(|n| n.as_str()) == Some("forecast");
+        if text && forecast {
+            return predict_forecast(&file, path, a.ahead, a.output.as_deref(), &mut sess);
+        }
+        // An array for a row model runs like a file of rows, unless raw logits are asked for.
+        let rows_model = RowTask::from_json(file.task.as_ref()).is_some();
+        let raw = a.output.as_deref().is_some_and(is_npy);
+        if text || (rows_model && !raw) {
+            return predict_rows(&file, path, a.lengths.as_deref(), a.output.as_deref(), &mut sess);
         }
         return predict_npy(&file, path, a.output.as_deref(), a.probs, a.top, &mut sess);
     }
@@ -213,131 +225,49 @@ fn predict_npy(
     Ok(ExitCode::SUCCESS)
 }
 
-/// Classifies every row of a CSV/TSV file with a `recur train classify` model; with a label
-/// column, also reports the accuracy. Writes `line,predicted,probability` to `output` or stdout.
-fn predict_csv(
+/// Runs a `classify`, `regress` or `label` model over the rows of a CSV/TSV, JSON Lines or
+/// `.npy` file; writes CSV (or JSON Lines for a `.jsonl` output) to `output` or stdout, and
+/// reports the score on stderr when the rows carry labels.
+fn predict_rows(
     file: &ModelFile,
-    path: &std::path::Path,
-    output: Option<&std::path::Path>,
+    path: &Path,
+    lengths: Option<&Path>,
+    output: Option<&Path>,
     sess: &mut Session<f32>,
 ) -> anyhow::Result<ExitCode> {
-    let spec: ClassifySpec = file
-        .task
-        .clone()
-        .and_then(|t| serde_json::from_value(t).ok())
-        .context("a CSV input needs a model trained by `recur train classify` or `regress`")?;
-    let rows = read_rows(path, &spec.label_column, &spec.sequence_column, false)?;
-    let col = 1 + csv::Reader::from_path(path)
-        .ok()
-        .and_then(|mut r| {
-            r.headers().ok().and_then(|h| h.iter().position(|x| x.trim() == spec.sequence_column))
-        })
-        .unwrap_or(0);
-    let encoded: Vec<Item> =
-        rows.iter().map(|r| Ok((spec.encode(r, path, col)?, 0.0))).collect::<crate::Result<_>>()?;
-    if let Some((mean, sd)) = spec.target {
-        // Regression: one number per row, in the targets' units.
-        let mut out = String::from("line,predicted\n");
-        let (mut sq, mut labelled, mut batch) = (0.0f64, 0usize, crate::train::Batch::default());
-        for (chunk, rows) in encoded.chunks(256).zip(rows.chunks(256)) {
-            let items: Vec<&Item> = chunk.iter().collect();
-            Classify::pad(&items, true, &mut batch);
-            let o = sess.forward_padded(&file.model, batch.seqs(), None)?;
-            for (&v, r) in o.logits.iter().zip(rows) {
-                let y = v as f64 * sd + mean;
-                out += &format!("{},{y:.6}\n", r.line);
-                if let Some(l) = r.label.as_deref().filter(|l| !l.is_empty()) {
-                    let t: f64 = l.parse().map_err(|_| {
-                        anyhow::anyhow!("{}: line {}: target `{l}` is not a number", path.display(), r.line)
-                    })?;
-                    sq += (y - t) * (y - t);
-                    labelled += 1;
-                }
-            }
+    let task = RowTask::from_json(file.task.as_ref()).ok_or_else(|| not_a_row_task(path))?;
+    let table = if is_npy(path) {
+        read_npy_table(path, None, lengths, TargetKind::Classes)?
+    } else {
+        if lengths.is_some() {
+            bail!("--lengths is for .npy inputs; {} gives each sequence's own length", path.display());
         }
-        match output {
-            Some(o) => {
-                crate::io::atomic::write_atomic(o, out.as_bytes())?;
-                outln!("wrote {} predictions to {}", rows.len(), o.display())?;
-            }
-            None => outln!("{}", out.trim_end())?,
-        }
-        if labelled > 0 {
-            eprintln!("RMSE {:.4} on {labelled} rows with targets", (sq / labelled as f64).sqrt());
-        }
-        return Ok(ExitCode::SUCCESS);
-    }
-    let mut out = String::from("line,predicted,probability\n");
-    let (mut right, mut labelled, mut batch) = (0usize, 0usize, crate::train::Batch::default());
-    for (chunk, rows) in encoded.chunks(256).zip(rows.chunks(256)) {
-        let items: Vec<&Item> = chunk.iter().collect();
-        Classify::pad(&items, false, &mut batch);
-        let seqs = batch.seqs();
-        let o = sess.forward_padded(&file.model, seqs, None)?;
-        for (logits, r) in o.logits.chunks(spec.classes.len()).zip(rows) {
-            let p = probabilities(&LossKind::CrossEntropy, logits);
-            let (k, pr) = top_k(&p, 1)[0];
-            out += &format!("{},{},{pr:.4}\n", r.line, spec.classes[k]);
-            if let Some(l) = &r.label {
-                if !spec.classes.contains(l) {
-                    bail!(
-                        "{}: line {}: label `{l}` was not seen in training (known: {:?})",
-                        path.display(),
-                        r.line,
-                        spec.classes
-                    );
-                }
-                labelled += 1;
-                right += (spec.classes[k] == *l) as usize;
-            }
-        }
-    }
+        let (label, seq) = task.columns();
+        read_table(path, label, seq, false)?
+    };
+    let p = predict(&file.model, sess, &task, &table)?;
+    let jsonl = output.is_some_and(|o| o.extension().is_some_and(|e| e == "jsonl"));
+    let text = if jsonl { p.to_jsonl() } else { p.to_csv() };
     match output {
         Some(o) => {
-            crate::io::atomic::write_atomic(o, out.as_bytes())?;
-            outln!("wrote {} predictions to {}", rows.len(), o.display())?;
+            write_atomic(o, text.as_bytes())?;
+            outln!("wrote {} predictions to {}", p.rows.len(), o.display())?;
         }
-        None => outln!("{}", out.trim_end())?,
+        None => outln!("{}", text.trim_end())?,
     }
-    if labelled > 0 {
-        eprintln!("accuracy {:.2}% on {labelled} labelled rows", 100.0 * right as f64 / labelled as f64);
+    if let Some(s) = &p.score {
+        eprintln!("{s}");
     }
     Ok(ExitCode::SUCCESS)
 }
 
-/// Labels every step of every row's sequence; prints `line,labels` (one label per symbol), and
-/// the per-step accuracy when the file has the label column.
-fn predict_tags(
-    file: &ModelFile,
-    path: &std::path::Path,
-    sess: &mut Session<f32>,
-) -> anyhow::Result<ExitCode> {
-    let spec: TaggingSpec = serde_json::from_value(file.task.clone().unwrap_or_default())?;
-    let rows = read_rows(path, &spec.label_column, &spec.sequence_column, false)?;
-    outln!("line,labels")?;
-    let (mut right, mut seen) = (0usize, 0usize);
-    for r in &rows {
-        let x = spec.encode(r, path)?;
-        let o = sess.forward(&file.model, &x, 1, x.len(), None)?;
-        let tags: String = o.logits.chunks(spec.tags.len()).map(|l| spec.tags[top_k(l, 1)[0].0]).collect();
-        if let Some(want) = r.label.as_deref().filter(|l| !l.is_empty()) {
-            right += tags.chars().zip(want.chars()).filter(|(a, b)| a == b).count();
-            seen += want.chars().count();
-        }
-        outln!("{},{tags}", r.line)?;
-    }
-    if seen > 0 {
-        eprintln!("per-step accuracy {:.2}% on {seen} labelled steps", 100.0 * right as f64 / seen as f64);
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-/// Forecasts `ahead` rows past the end of a series, feeding each prediction back; prints
-/// `step,<columns>` in the series' units.
+/// Forecasts `ahead` rows past the end of a series, feeding each prediction back; writes
+/// `step,<columns>` in the series' units (or JSON Lines for a `.jsonl` output).
 fn predict_forecast(
     file: &ModelFile,
-    path: &std::path::Path,
+    path: &Path,
     ahead: usize,
+    output: Option<&Path>,
     sess: &mut Session<f32>,
 ) -> anyhow::Result<ExitCode> {
     let spec: ForecastSpec = serde_json::from_value(file.task.clone().unwrap_or_default())?;
@@ -345,26 +275,15 @@ fn predict_forecast(
     if rows.len() < spec.window {
         bail!("{}: {} rows; the model reads windows of {}", path.display(), rows.len(), spec.window);
     }
-    let norm = |r: &[f64]| -> Vec<f32> {
-        r.iter().zip(&spec.normalize).map(|(x, (m, s))| ((x - m) / s) as f32).collect()
-    };
-    let mut hist: Vec<Vec<f32>> = rows[rows.len() - spec.window..].iter().map(|r| norm(r)).collect();
-    let cols = spec.columns.len();
-    outln!("step,{}", spec.columns.join(","))?;
-    let mut step = 0;
-    while step < ahead {
-        let x: Vec<f32> = hist[hist.len() - spec.window..].iter().flatten().copied().collect();
-        let o = sess.forward(&file.model, &x, 1, spec.window, None)?;
-        for row in o.logits.chunks(cols).take(ahead - step) {
-            step += 1;
-            let vals: Vec<String> = row
-                .iter()
-                .zip(&spec.normalize)
-                .map(|(v, (m, s))| format!("{:.6}", *v as f64 * s + m))
-                .collect();
-            outln!("{step},{}", vals.join(","))?;
-            hist.push(row.to_vec());
+    let next = spec.continue_series(&file.model, sess, &rows, ahead)?;
+    let jsonl = output.is_some_and(|o| o.extension().is_some_and(|e| e == "jsonl"));
+    let text = if jsonl { spec.to_jsonl(&next) } else { spec.to_csv(&next) };
+    match output {
+        Some(o) => {
+            write_atomic(o, text.as_bytes())?;
+            outln!("wrote {} forecast rows to {}", next.len(), o.display())?;
         }
+        None => outln!("{}", text.trim_end())?,
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -32,13 +32,13 @@ pub enum TaskName {
     /// Predict the next word (or character) of a text, then generate (seed program c).
     #[value(alias = "aesop")]
     Text,
-    /// Classify your own sequences from a CSV/TSV file (--data), any lengths.
+    /// Classify your own sequences from a CSV/TSV, JSON Lines or .npy file (--data), any lengths.
     Classify,
     /// Predict a number from each of your own sequences (--data, --label-column), MSE.
     Regress,
     /// Forecast the next values of a numeric time series in a CSV file (--data).
     Forecast,
-    /// A label per time step: symbol sequences with one label character per symbol (--data).
+    /// A label per time step: symbol or number sequences with one label per step (--data).
     Label,
 }
 
@@ -176,13 +176,15 @@ pub struct TaskArgs {
     /// text, classify: embedding size (0 = feed each id as one float, as the tutorial does).
     #[arg(long)]
     pub embedding: Option<usize>,
-    /// classify: the CSV (or .tsv) file, one sequence per row.
+    /// classify, regress, label, forecast: the data file, one sequence per row (.csv, .tsv,
+    /// .jsonl; or X.npy with --targets), or one time step per row (forecast).
     #[arg(long)]
     pub data: Option<PathBuf>,
     /// classify: the column holding the label.
     #[arg(long, default_value = "label")]
     pub label_column: String,
-    /// classify: the column holding the sequence (symbols like `ARTMC`, or numbers `0.1 0.5`).
+    /// classify: the column holding the sequence (symbols like `ARTMC`, numbers `0.1 0.5`, or
+    /// several features per step `0.1 2;0.5 3`).
     #[arg(long, default_value = "sequence")]
     pub sequence_column: String,
     /// classify, regress: rows held out as a test set, scored once at the end [default: 0].
@@ -194,6 +196,8 @@ pub struct TaskArgs {
     /// forecast: rows predicted from each window.
     #[arg(long, default_value_t = 1)]
     pub horizon: usize,
+    #[command(flatten)]
+    pub files: crate::cli::train_files::FileArgs,
 }
 
 pub fn run(a: TrainArgs) -> anyhow::Result<ExitCode> {

@@ -1,21 +1,104 @@
 //! `recur train classify|regress|label|forecast`: the tasks that learn from your own data
-//! files (CSV/TSV, JSON Lines). Split from `train.rs`, which wires the tutorial tasks; both
-//! share its flags, presets and [`fit`].
+//! files (CSV/TSV, JSON Lines, `.npy`). Split from `train.rs`, which wires the tutorial tasks;
+//! both share its flags, presets and [`fit`].
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use anyhow::Context;
+use anyhow::{Context, bail};
+use clap::Args;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use crate::cell::CellKind;
 use crate::cli::presets::Preset;
+use crate::cli::train::TaskArgs;
 use crate::cli::train::{TaskName, TrainArgs, fit};
-use crate::data::classify::{Classify, Split};
+use crate::data::classify::Classify;
 use crate::data::forecast::Forecast;
+use crate::data::npy_rows::{TargetKind, is_npy, read_npy_table};
+use crate::data::rows::{Held, Table, read_table};
 use crate::data::tagging::Tagging;
 use crate::model::{HeadKind, LossKind, Model, ModelConfig};
 use crate::train::TrainConfig;
+
+/// Flags for data in files of their own: `.npy` targets and lengths, held-out files.
+#[derive(Args, Debug, Default)]
+pub struct FileArgs {
+    /// classify, regress, label with --data X.npy: the targets, integer class ids [N], numbers
+    /// [N], or integer labels per step [N, T].
+    #[arg(long)]
+    pub targets: Option<PathBuf>,
+    /// With --data X.npy: integer lengths [N] of the sequences padded to X's steps.
+    #[arg(long)]
+    pub lengths: Option<PathBuf>,
+    /// classify, regress, label, forecast: held-out rows from this file (same format as
+    /// --data) instead of --valid-fraction.
+    #[arg(long)]
+    pub valid_data: Option<PathBuf>,
+    /// With --valid-data V.npy: its targets.
+    #[arg(long)]
+    pub valid_targets: Option<PathBuf>,
+    /// With --valid-data V.npy: its lengths.
+    #[arg(long)]
+    pub valid_lengths: Option<PathBuf>,
+    /// classify, regress: test rows from this file, scored once at the end, instead of
+    /// --test-fraction.
+    #[arg(long)]
+    pub test_data: Option<PathBuf>,
+    /// With --test-data T.npy: its targets.
+    #[arg(long)]
+    pub test_targets: Option<PathBuf>,
+    /// With --test-data T.npy: its lengths.
+    #[arg(long)]
+    pub test_lengths: Option<PathBuf>,
+}
+
+/// Reads a labelled data file: CSV/TSV/JSON Lines, or `.npy` with its targets and lengths.
+fn read_labelled(
+    d: &TaskArgs,
+    path: &Path,
+    targets: Option<&Path>,
+    lengths: Option<&Path>,
+    kind: TargetKind,
+) -> anyhow::Result<Table> {
+    if is_npy(path) {
+        let y = targets.with_context(|| {
+            format!(
+                "{} is an array; give its targets too (--targets Y.npy, --valid-targets, --test-targets)",
+                path.display()
+            )
+        })?;
+        return Ok(read_npy_table(path, Some(y), lengths, kind)?);
+    }
+    if let Some(t) = targets.or(lengths) {
+        bail!("{} is for .npy data; {} holds its own labels", t.display(), path.display());
+    }
+    Ok(read_table(path, &d.label_column, &d.sequence_column, true)?)
+}
+
+/// The training table and where its held-out rows come from.
+fn read_data(d: &TaskArgs, kind: TargetKind, what: &str) -> anyhow::Result<(Table, Held)> {
+    let f = &d.files;
+    let path = d.data.clone().with_context(|| format!("needs --data FILE ({what})"))?;
+    let data = read_labelled(d, &path, f.targets.as_deref(), f.lengths.as_deref(), kind)?;
+    if f.valid_data.is_some() && d.valid_fraction.is_some() {
+        bail!("give --valid-data or --valid-fraction, not both");
+    }
+    if f.test_data.is_some() && d.test_fraction.is_some() {
+        bail!("give --test-data or --test-fraction, not both");
+    }
+    let other =
+        |p: &Option<PathBuf>, t: &Option<PathBuf>, l: &Option<PathBuf>| -> anyhow::Result<Option<Table>> {
+            p.as_deref().map(|p| read_labelled(d, p, t.as_deref(), l.as_deref(), kind)).transpose()
+        };
+    let held = Held {
+        valid: other(&f.valid_data, &f.valid_targets, &f.valid_lengths)?,
+        test: other(&f.test_data, &f.test_targets, &f.test_lengths)?,
+        valid_fraction: d.valid_fraction.unwrap_or(0.2),
+        test_fraction: d.test_fraction.unwrap_or(0.0),
+    };
+    Ok((data, held))
+}
 
 /// Trains one of the data-file tasks and prints its summary line.
 pub(super) fn run(
@@ -31,16 +114,13 @@ pub(super) fn run(
     match a.task {
         TaskName::Classify | TaskName::Regress => {
             let regress = a.task == TaskName::Regress;
-            let path = d.data.clone().context("needs --data FILE.csv (a label and a sequence column)")?;
-            let split = Split {
-                valid_fraction: d.valid_fraction.unwrap_or(0.2),
-                test_fraction: d.test_fraction.unwrap_or(0.0),
-            };
+            let kind = if regress { TargetKind::Values } else { TargetKind::Classes };
+            let (data, held) = read_data(d, kind, "a label and a sequence column, or X.npy")?;
+            let path = data.src.path.clone();
             let mut task = Classify::load(
-                &path,
-                &d.label_column,
-                &d.sequence_column,
-                split,
+                data,
+                held,
+                (&d.label_column, &d.sequence_column),
                 regress,
                 &mut ChaCha8Rng::seed_from_u64(a.seed ^ 0xda7a),
             )?;
@@ -51,7 +131,7 @@ pub(super) fn run(
             }
             let mc = ModelConfig {
                 cell,
-                input_size: if task.symbols().is_some() { emb.max(1) } else { 1 },
+                input_size: if task.symbols().is_some() { emb.max(1) } else { task.width },
                 hidden_sizes: hidden,
                 output_size: if regress { 1 } else { task.spec.classes.len() },
                 head: HeadKind::Last,
@@ -99,8 +179,15 @@ pub(super) fn run(
             let path =
                 d.data.clone().context("forecast needs --data FILE.csv (a numeric column per series)")?;
             let window = d.window.unwrap_or(20);
-            let mut task =
-                Forecast::load(&path, &d.columns, window, d.horizon, d.valid_fraction.unwrap_or(0.2))?;
+            let f = &d.files;
+            if f.valid_data.is_some() && d.valid_fraction.is_some() {
+                bail!("give --valid-data or --valid-fraction, not both");
+            }
+            if f.test_data.is_some() || d.test_fraction.is_some() {
+                bail!("forecast has no test set; hold rows out with --valid-data or --valid-fraction");
+            }
+            let vf = if f.valid_data.is_some() { 0.0 } else { d.valid_fraction.unwrap_or(0.2) };
+            let mut task = Forecast::load(&path, &d.columns, window, d.horizon, vf, f.valid_data.as_deref())?;
             let cols = task.spec.columns.len();
             let mc = ModelConfig {
                 cell,
@@ -136,36 +223,43 @@ pub(super) fn run(
             )?;
         }
         TaskName::Label => {
-            let path =
-                d.data.clone().context("label needs --data FILE.csv (a label and a sequence column)")?;
+            let (data, held) = read_data(d, TargetKind::Steps, "a label and a sequence column, or X.npy")?;
+            if held.test.is_some() || d.test_fraction.is_some() {
+                bail!("label has no test set; hold rows out with --valid-data or --valid-fraction");
+            }
+            let path = data.src.path.clone();
             let mut task = Tagging::load(
-                &path,
-                &d.label_column,
-                &d.sequence_column,
-                d.valid_fraction.unwrap_or(0.2),
+                data,
+                held,
+                (&d.label_column, &d.sequence_column),
                 &mut ChaCha8Rng::seed_from_u64(a.seed ^ 0xda7a),
             )?;
             if a.class_weights.is_some() {
                 let ys: Vec<u32> = task.train.iter().flat_map(|(_, y)| y.iter().copied()).collect();
                 cfg.class_weights = Some(balanced_weights(&ys, task.spec.tags.len()));
             }
+            let symbols = task.spec.normalize.is_none();
             let mc = ModelConfig {
                 cell,
-                input_size: d.embedding.unwrap_or(p.embedding).max(1),
+                input_size: if symbols { d.embedding.unwrap_or(p.embedding).max(1) } else { task.width },
                 hidden_sizes: hidden,
                 output_size: task.spec.tags.len(),
                 head: HeadKind::Step,
                 loss: LossKind::CrossEntropy,
-                vocab_size: Some(task.spec.alphabet.len()),
+                vocab_size: symbols.then_some(task.spec.alphabet.len()),
                 learn_init: a.learn_init,
                 dropout: a.dropout,
                 bidirectional: a.bidirectional,
             };
             let mut model = Model::<f32>::new(mc, rng)?;
+            let inputs = if symbols {
+                format!("{} symbols", task.spec.alphabet.len())
+            } else {
+                format!("{} features per step", task.width)
+            };
             let data = format!(
-                "{}: {} symbols, {} labels, {} training / {} held-out sequences",
+                "{}: {inputs}, {} labels, {} training / {} held-out sequences",
                 path.display(),
-                task.spec.alphabet.len(),
                 task.spec.tags.len(),
                 task.train.len(),
                 task.valid.len()

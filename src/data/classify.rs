@@ -1,19 +1,18 @@
-//! Your own labelled sequences from a CSV or TSV file: one sequence per row, a label column
-//! (a class, or a number for regression) and a sequence column. A sequence is either symbols (`ARTMCNLIPK`: each character a symbol,
-//! looked up in an embedding) or numbers separated by spaces or `;` (`0.1 0.5 -2`: one feature
-//! per step, normalized with the training split's mean and deviation). Sequences may have any
-//! length: batches are padded and masked, so padding never changes a result.
+//! Your own labelled sequences (`recur train classify|regress`): one sequence per row of a
+//! CSV/TSV, JSON Lines or `.npy` file ([`crate::data::rows`], [`crate::data::npy_rows`]), with
+//! a class or a number as its label. A sequence is symbols (`ARTMCNLIPK`, through an embedding)
+//! or numbers, one or several features per step, normalized per feature with the training
+//! rows' statistics ([`crate::data::encoding`]). Sequences may have any length: batches are
+//! padded and masked, so padding never changes a result.
 //!
-//! Deliberately not here yet (issue #4): JSON Lines and .npy inputs, several features per
-//! step, regression/labelling/forecasting tasks.
+//! Held-out rows come from the training file (`--valid-fraction`, `--test-fraction`) or from
+//! files of their own (`--valid-data`, `--test-data`), encoded with the training file's spec.
 
-use std::collections::HashMap;
-use std::path::Path;
-
-use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
+use crate::data::encoding::{Encoder, de_normalize, sort_classes};
+use crate::data::rows::{Held, Row, Table};
 use crate::error::{Error, Result};
 use crate::model::{Model, Session};
 use crate::train::{Batch, Metric, Shuffled, Task};
@@ -26,8 +25,10 @@ pub struct ClassifySpec {
     pub sequence_column: String,
     /// Symbols (id = index), when the sequences are symbol strings.
     pub alphabet: Option<Vec<String>>,
-    /// (mean, deviation) of the training values, when the sequences are numbers.
-    pub normalize: Option<(f64, f64)>,
+    /// Per feature (mean, deviation) of the training values, when the sequences are numbers
+    /// (files from before several features per step hold one pair; they load as one feature).
+    #[serde(default, deserialize_with = "de_normalize")]
+    pub normalize: Option<Vec<(f64, f64)>>,
     /// Class names (id = index); empty for regression.
     pub classes: Vec<String>,
     /// Regression: (mean, deviation) of the training targets, which the model predicts
@@ -36,158 +37,35 @@ pub struct ClassifySpec {
     pub target: Option<(f64, f64)>,
 }
 
-/// One row read from the file.
-#[derive(Clone, Debug)]
-pub struct Row {
-    pub line: usize,
-    pub label: Option<String>,
-    pub sequence: String,
-}
-
-/// Reads JSON Lines: one object per line, `{"x": "ARTM"}` (symbols) or `{"x": [0.1, 0.5]}`
-/// (numbers, one per step), and the label `"y"` (a class name or a number), optional when
-/// predicting. Rows come out as the CSV reader's, so everything downstream is shared.
-fn read_jsonl(path: &Path, need_label: bool) -> Result<Vec<Row>> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    let mut rows = Vec::new();
-    for (i, l) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-        let line = i + 1;
-        let bad = |why: String| Error::format(path, format!("line {line}: {why}"));
-        let v: serde_json::Value = serde_json::from_str(l).map_err(|e| bad(format!("not JSON: {e}")))?;
-        let sequence = match v.get("x") {
-            Some(serde_json::Value::String(s)) => s.clone(),
-            Some(serde_json::Value::Array(a)) => a
-                .iter()
-                .enumerate()
-                .map(|(k, x)| {
-                    x.as_f64()
-                        .map(|f| f.to_string())
-                        .ok_or_else(|| bad(format!("x[{k}] = {x} is not a number")))
-                })
-                .collect::<Result<Vec<_>>>()?
-                .join(" "),
-            Some(other) => {
-                return Err(bad(format!(
-                    "\"x\" is {other}; expected a string of symbols or a list of numbers"
-                )));
-            }
-            None => return Err(bad("no \"x\" (the sequence)".into())),
-        };
-        if sequence.is_empty() {
-            return Err(bad("the sequence is empty".into()));
-        }
-        let label = match v.get("y") {
-            Some(serde_json::Value::String(s)) => Some(s.clone()),
-            Some(serde_json::Value::Number(n)) => Some(n.to_string()),
-            Some(other) => return Err(bad(format!("\"y\" is {other}; expected a class name or a number"))),
-            None if need_label => return Err(bad("no \"y\" (the label)".into())),
-            None => None,
-        };
-        rows.push(Row { line, label, sequence });
-    }
-    if rows.is_empty() {
-        return Err(Error::format(path, "no rows"));
-    }
-    Ok(rows)
-}
-
-/// Reads the label (optional) and sequence columns of a CSV (`,`) or TSV (`.tsv`: tab) file,
-/// or the `y` and `x` of a JSON Lines file (`.jsonl`).
-pub fn read_rows(
-    path: &Path,
-    label_column: &str,
-    sequence_column: &str,
-    need_label: bool,
-) -> Result<Vec<Row>> {
-    if path.extension().is_some_and(|e| e == "jsonl") {
-        return read_jsonl(path, need_label);
-    }
-    let tsv = path.extension().is_some_and(|e| e == "tsv");
-    let mut rdr = csv::ReaderBuilder::new()
-        .delimiter(if tsv { b'\t' } else { b',' })
-        .flexible(false)
-        .from_path(path)
-        .map_err(|e| Error::format(path, e.to_string()))?;
-    let headers = rdr.headers().map_err(|e| Error::format(path, e.to_string()))?.clone();
-    let col = |name: &str| headers.iter().position(|h| h.trim() == name);
-    let names: Vec<&str> = headers.iter().collect();
-    let seq_i = col(sequence_column).ok_or_else(|| {
-        Error::format(
-            path,
-            format!("no column `{sequence_column}` (the header has {names:?}); use --sequence-column"),
-        )
-    })?;
-    let label_i = col(label_column);
-    if need_label && label_i.is_none() {
-        return Err(Error::format(
-            path,
-            format!("no column `{label_column}` (the header has {names:?}); use --label-column"),
-        ));
-    }
-    let mut rows = Vec::new();
-    for rec in rdr.records() {
-        let rec = rec.map_err(|e| {
-            let line = e.position().map_or(0, |p| p.line());
-            Error::format(path, format!("line {line}: {e}"))
-        })?;
-        let line = rec.position().map_or(0, |p| p.line() as usize);
-        let sequence = rec.get(seq_i).unwrap_or("").trim().to_string();
-        if sequence.is_empty() {
-            return Err(Error::format(
-                path,
-                format!("line {line}, column {}: the sequence is empty", seq_i + 1),
-            ));
-        }
-        let label = label_i.map(|i| rec.get(i).unwrap_or("").trim().to_string());
-        rows.push(Row { line, label, sequence });
-    }
-    if rows.is_empty() {
-        return Err(Error::format(path, "no rows after the header"));
-    }
-    Ok(rows)
-}
-
-/// Whether a sequence field holds numbers (it has separators) rather than symbols.
-fn is_numeric(s: &str) -> bool {
-    s.contains(|c: char| c.is_whitespace() || c == ';')
-}
-
 impl ClassifySpec {
-    /// Encodes a row's sequence: symbol ids or normalized numbers, one per step.
-    pub fn encode(&self, row: &Row, path: &Path, col: usize) -> Result<Vec<f32>> {
-        let at = |what: String| Error::format(path, format!("line {}, column {col}: {what}", row.line));
-        match (&self.alphabet, self.normalize) {
-            (Some(alpha), _) => {
-                if is_numeric(&row.sequence) {
-                    return Err(at("numbers, but this model reads symbol strings".into()));
-                }
-                let index: HashMap<&str, usize> =
-                    alpha.iter().enumerate().map(|(i, s)| (s.as_str(), i)).collect();
-                row.sequence
-                    .chars()
-                    .map(|c| {
-                        index.get(c.to_string().as_str()).map(|&i| i as f32).ok_or_else(|| {
-                            at(format!(
-                                "symbol `{c}` was not in the training data (known: {})",
-                                alpha.concat()
-                            ))
-                        })
-                    })
-                    .collect()
-            }
-            (None, Some((mean, sd))) => row
-                .sequence
-                .split(|c: char| c.is_whitespace() || c == ';')
-                .filter(|t| !t.is_empty())
-                .enumerate()
-                .map(|(k, t)| match t.parse::<f64>() {
-                    Ok(v) if v.is_finite() => Ok(((v - mean) / sd) as f32),
-                    _ => Err(at(format!("value {} `{t}` is not a number", k + 1))),
-                })
-                .collect(),
-            (None, None) => Err(at("the model records no encoding".into())),
+    /// The recorded encoding.
+    pub fn encoder(&self) -> Result<Encoder> {
+        match (&self.alphabet, &self.normalize) {
+            (Some(a), _) => Ok(Encoder::Symbols(a.clone())),
+            (None, Some(n)) if !n.is_empty() => Ok(Encoder::Numbers(n.clone())),
+            _ => Err(Error::Input("the model records no encoding (alphabet or normalize)".into())),
         }
     }
+
+    /// A row's target: its class id, or its value normalized (regression).
+    pub fn target_of(&self, t: &Table, r: &Row) -> Result<f32> {
+        let label = r.label.clone().unwrap_or_default();
+        match self.target {
+            Some((mean, sd)) => match label.parse::<f64>() {
+                Ok(v) if v.is_finite() => Ok(((v - mean) / sd) as f32),
+                _ => Err(t.src.label_err(r.line, format!("target `{label}` is not a number"))),
+            },
+            None => self.classes.iter().position(|c| *c == label).map(|i| i as f32).ok_or_else(|| {
+                let known = self.classes.join(", ");
+                t.src.label_err(r.line, format!("label `{label}` was not seen in training (known: {known})"))
+            }),
+        }
+    }
+}
+
+/// Encodes every row of `t` with its target.
+pub fn encode_table(spec: &ClassifySpec, enc: &Encoder, t: &Table) -> Result<Vec<Item>> {
+    t.rows.iter().map(|r| Ok((enc.encode(&t.src, r)?, spec.target_of(t, r)?))).collect()
 }
 
 /// An encoded sequence and its target: a class id, or a normalized value for regression.
@@ -198,171 +76,103 @@ pub struct Classify {
     pub spec: ClassifySpec,
     pub train: Vec<Item>,
     pub valid: Vec<Item>,
-    /// Rows scored once, at the end (`--test-fraction`).
+    /// Rows scored once, at the end (`--test-fraction`, `--test-data`).
     pub test: Vec<Item>,
+    /// Input floats per step (1 for symbol ids, else the features).
+    pub width: usize,
     order: Shuffled,
 }
 
-/// How many rows go to validation and to test.
-#[derive(Clone, Copy, Debug)]
-pub struct Split {
-    pub valid_fraction: f64,
-    pub test_fraction: f64,
-}
-
 impl Classify {
-    /// Reads `path`, splits the rows (after a seeded shuffle) into training, validation (used
-    /// every evaluation and for early stopping) and test (scored once at the end), and fits the
-    /// encoding on the training rows.
+    /// Splits `data` into training, validation (used every evaluation and for early stopping)
+    /// and test (scored once at the end) rows, unless `held` gives them as files; fits the
+    /// classes or target normalization and the encoding on the training rows.
     pub fn load(
-        path: &Path,
-        label_column: &str,
-        sequence_column: &str,
-        split: Split,
+        data: Table,
+        held: Held,
+        columns: (&str, &str),
         regress: bool,
         rng: &mut ChaCha8Rng,
     ) -> Result<Self> {
-        let mut rows = read_rows(path, label_column, sequence_column, true)?;
-        rows.shuffle(rng);
-        let n = rows.len();
-        let n_valid = (n as f64 * split.valid_fraction).round() as usize;
-        let n_test = (n as f64 * split.test_fraction).round() as usize;
-        if !(0.0..1.0).contains(&split.valid_fraction)
-            || !(0.0..1.0).contains(&split.test_fraction)
-            || n_valid + n_test >= n
-        {
-            return Err(Error::BadConfig {
-                field: "valid-fraction/test-fraction".into(),
-                value: format!("{}/{}", split.valid_fraction, split.test_fraction),
-                reason: format!("must leave training rows of the {n}"),
-            });
-        }
-        let (train_rows, held) = rows.split_at(n - n_valid - n_test);
-        let (valid_rows, test_rows) = held.split_at(n_valid);
-        let numeric = is_numeric(&train_rows[0].sequence);
-        let seq_col = 1 + csv::Reader::from_path(path)
-            .ok()
-            .and_then(|mut r| {
-                r.headers().ok().and_then(|h| h.iter().position(|x| x.trim() == sequence_column))
-            })
-            .unwrap_or(0);
+        let (train_t, valid_t, test_t) = data.split(held, rng)?;
+        let path = &train_t.src.path;
         let mut classes: Vec<String> = Vec::new();
-        for r in train_rows {
-            let l = r.label.clone().unwrap_or_default();
-            if !classes.contains(&l) {
-                classes.push(l);
-            }
-        }
-        classes.sort();
         let mut target = None;
         if regress {
-            let mut ys = Vec::with_capacity(train_rows.len());
-            for r in train_rows {
+            let mut ys = Vec::with_capacity(train_t.rows.len());
+            for r in &train_t.rows {
                 let l = r.label.clone().unwrap_or_default();
                 match l.parse::<f64>() {
                     Ok(v) if v.is_finite() => ys.push(v),
-                    _ => {
-                        return Err(Error::format(
-                            path,
-                            format!("line {}: target `{l}` is not a number", r.line),
-                        ));
-                    }
+                    _ => return Err(train_t.src.label_err(r.line, format!("target `{l}` is not a number"))),
                 }
             }
             let mean = ys.iter().sum::<f64>() / ys.len() as f64;
             let sd =
                 (ys.iter().map(|y| (y - mean) * (y - mean)).sum::<f64>() / ys.len() as f64).sqrt().max(1e-12);
             target = Some((mean, sd));
-            classes.clear();
-        } else if classes.len() < 2 {
-            return Err(Error::format(
-                path,
-                format!("the training rows have {} label(s); classification needs 2 or more", classes.len()),
-            ));
-        }
-        let (alphabet, normalize) = if numeric {
-            let vals: Vec<f64> = train_rows
-                .iter()
-                .flat_map(|r| {
-                    r.sequence
-                        .split(|c: char| c.is_whitespace() || c == ';')
-                        .filter_map(|t| t.parse::<f64>().ok())
-                })
-                .collect();
-            let mean = vals.iter().sum::<f64>() / vals.len().max(1) as f64;
-            let var = vals.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / vals.len().max(1) as f64;
-            (None, Some((mean, var.sqrt().max(1e-12))))
         } else {
-            let mut a: Vec<String> =
-                train_rows.iter().flat_map(|r| r.sequence.chars().map(String::from)).collect();
-            a.sort();
-            a.dedup();
-            (Some(a), None)
+            for r in &train_t.rows {
+                let l = r.label.clone().unwrap_or_default();
+                if !classes.contains(&l) {
+                    classes.push(l);
+                }
+            }
+            sort_classes(&mut classes);
+            if classes.len() < 2 {
+                return Err(Error::format(
+                    path,
+                    format!(
+                        "the training rows have {} label(s); classification needs 2 or more",
+                        classes.len()
+                    ),
+                ));
+            }
+        }
+        let encoder = Encoder::fit(&train_t)?;
+        let (alphabet, normalize) = match &encoder {
+            Encoder::Symbols(a) => (Some(a.clone()), None),
+            Encoder::Numbers(n) => (None, Some(n.clone())),
         };
         let spec = ClassifySpec {
             name: if regress { "regress" } else { "classify" }.into(),
-            label_column: label_column.into(),
-            sequence_column: sequence_column.into(),
+            label_column: columns.0.into(),
+            sequence_column: columns.1.into(),
             alphabet,
             normalize,
             classes,
             target,
         };
-        let encode = |rows: &[Row]| -> Result<Vec<Item>> {
-            rows.iter()
-                .map(|r| {
-                    let label = r.label.clone().unwrap_or_default();
-                    let y = match spec.target {
-                        Some((mean, sd)) => match label.parse::<f64>() {
-                            Ok(v) if v.is_finite() => ((v - mean) / sd) as f32,
-                            _ => {
-                                let why = format!("line {}: target `{label}` is not a number", r.line);
-                                return Err(Error::format(path, why));
-                            }
-                        },
-                        None => {
-                            let id = spec.classes.iter().position(|c| *c == label).ok_or_else(|| {
-                                let why = format!(
-                                    "line {}: label `{label}` occurs only in the held-out rows",
-                                    r.line
-                                );
-                                Error::format(path, why)
-                            })?;
-                            id as f32
-                        }
-                    };
-                    Ok((spec.encode(r, path, seq_col)?, y))
-                })
-                .collect()
-        };
-        let train = encode(train_rows)?;
-        let valid = encode(valid_rows)?;
-        let test = encode(test_rows)?;
+        let train = encode_table(&spec, &encoder, &train_t)?;
+        let valid = encode_table(&spec, &encoder, &valid_t)?;
+        let test = encode_table(&spec, &encoder, &test_t)?;
         let order = Shuffled::new((0..train.len()).collect());
-        Ok(Classify { spec, train, valid, test, order })
+        Ok(Classify { spec, width: encoder.width(), train, valid, test, order })
     }
 
-    /// Features per step of the encoded sequences.
+    /// The alphabet's size, when the sequences are symbols.
     pub fn symbols(&self) -> Option<usize> {
         self.spec.alphabet.as_ref().map(|a| a.len())
     }
 
-    /// Pads `items` into a batch (class targets, or real ones for regression).
-    pub fn pad(items: &[&Item], regress: bool, out: &mut Batch) {
-        let steps = items.iter().map(|(x, _)| x.len()).max().unwrap_or(1);
+    /// Pads `items` (each `[steps * width]`) into a batch `[B, T, width]` (class targets, or
+    /// real ones for regression).
+    pub fn pad(items: &[&Item], regress: bool, width: usize, out: &mut Batch) {
+        let width = width.max(1);
+        let steps = items.iter().map(|(x, _)| x.len() / width).max().unwrap_or(1);
         out.input.clear();
         out.classes.clear();
         out.dense.clear();
         out.lengths.clear();
         for (x, y) in items {
             out.input.extend_from_slice(x);
-            out.input.extend(std::iter::repeat_n(0.0, steps - x.len()));
+            out.input.extend(std::iter::repeat_n(0.0, steps * width - x.len()));
             if regress {
                 out.dense.push(*y);
             } else {
                 out.classes.push(*y as u32);
             }
-            out.lengths.push(x.len());
+            out.lengths.push(x.len() / width);
         }
         out.batch = items.len();
         out.steps = steps;
@@ -375,7 +185,7 @@ impl Classify {
         let (mut right, mut sq, mut batch) = (0usize, 0.0f64, Batch::default());
         for chunk in set.chunks(256) {
             let items: Vec<&Item> = chunk.iter().collect();
-            Self::pad(&items, regress, &mut batch);
+            Self::pad(&items, regress, self.width, &mut batch);
             let s = sess.evaluate_padded(model, batch.seqs(), None, batch.targets())?;
             right += s.correct;
             sq += s.loss;
@@ -403,7 +213,7 @@ impl Task for Classify {
     ) {
         let items: Vec<&Item> =
             self.order.batch(step, batch_size, rng).iter().map(|&i| &self.train[i]).collect();
-        Self::pad(&items, self.spec.target.is_some(), out);
+        Self::pad(&items, self.spec.target.is_some(), self.width, out);
     }
 
     fn evaluate(&self, model: &Model<f32>, sess: &mut Session<f32>, final_eval: bool) -> Result<Vec<Metric>> {
@@ -422,5 +232,26 @@ impl Task for Classify {
 
     fn task_json(&self) -> serde_json::Value {
         serde_json::to_value(&self.spec).expect("plain struct")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn specs_written_before_several_features_still_load() {
+        // A numeric classify spec as recur wrote it with one (mean, deviation) for all values.
+        let old = r#"{"name": "classify", "label_column": "label", "sequence_column": "sequence",
+            "alphabet": null, "normalize": [0.25, 2.0], "classes": ["down", "up"]}"#;
+        let spec: ClassifySpec = serde_json::from_str(old).unwrap();
+        assert_eq!(spec.encoder().unwrap(), Encoder::Numbers(vec![(0.25, 2.0)]));
+        assert_eq!(spec.target, None);
+        // A symbol labelling spec with its alphabet and tags as characters.
+        let old = r#"{"name": "label", "label_column": "label", "sequence_column": "sequence",
+            "alphabet": ["A", "B"], "tags": ["H", "o"]}"#;
+        let spec: crate::data::tagging::TaggingSpec = serde_json::from_str(old).unwrap();
+        assert_eq!(spec.encoder(), Encoder::Symbols(vec!["A".into(), "B".into()]));
+        assert_eq!(spec.tags, ["H", "o"]);
     }
 }

@@ -1,8 +1,8 @@
 //! Forecasting a numeric time series from a CSV file: windows of `window` consecutive rows
 //! predict the next `horizon` rows of every chosen column (one feature per column, normalized
 //! with the training part's mean and deviation, stored in the model). The last
-//! `valid_fraction` of the series is held out: its windows are scored by RMSE in the series'
-//! own units.
+//! `valid_fraction` of the series is held out, or a series of its own (`--valid-data`): its
+//! windows are scored by RMSE in the series' own units.
 
 use std::path::Path;
 
@@ -22,6 +22,61 @@ pub struct ForecastSpec {
     pub horizon: usize,
     /// Per column (mean, deviation) of the training part.
     pub normalize: Vec<(f64, f64)>,
+}
+
+impl ForecastSpec {
+    /// Continues `rows` (`[rows][columns]` in the series' units, at least `window` of them) by
+    /// `ahead` rows, feeding each prediction back as input.
+    pub fn continue_series(
+        &self,
+        model: &Model<f32>,
+        sess: &mut Session<f32>,
+        rows: &[Vec<f64>],
+        ahead: usize,
+    ) -> Result<Vec<Vec<f64>>> {
+        let norm = |r: &[f64]| -> Vec<f32> {
+            r.iter().zip(&self.normalize).map(|(x, (m, s))| ((x - m) / s) as f32).collect()
+        };
+        let start = rows.len().saturating_sub(self.window);
+        let mut hist: Vec<Vec<f32>> = rows[start..].iter().map(|r| norm(r)).collect();
+        let (cols, mut out) = (self.columns.len(), Vec::with_capacity(ahead));
+        while out.len() < ahead {
+            let x: Vec<f32> = hist[hist.len() - self.window..].iter().flatten().copied().collect();
+            let o = sess.forward(model, &x, 1, self.window, None)?;
+            for row in o.logits.chunks(cols).take(ahead - out.len()) {
+                out.push(row.iter().zip(&self.normalize).map(|(v, (m, s))| *v as f64 * s + m).collect());
+                hist.push(row.to_vec());
+            }
+        }
+        Ok(out)
+    }
+
+    /// `step,<columns>`, one row per forecast step (1-based).
+    pub fn to_csv(&self, next: &[Vec<f64>]) -> String {
+        let mut out = format!("step,{}\n", self.columns.join(","));
+        for (k, row) in next.iter().enumerate() {
+            let vals: Vec<String> = row.iter().map(|v| format!("{v:.6}")).collect();
+            out += &format!("{},{}\n", k + 1, vals.join(","));
+        }
+        out
+    }
+
+    /// `{"step": 1, "<column>": value, ...}`, one object per forecast step.
+    pub fn to_jsonl(&self, next: &[Vec<f64>]) -> String {
+        let mut out = String::new();
+        for (k, row) in next.iter().enumerate() {
+            let vals: Vec<String> = self
+                .columns
+                .iter()
+                .zip(row)
+                .map(|(c, v)| {
+                    format!("{}: {}", serde_json::Value::from(c.as_str()), serde_json::Value::from(*v))
+                })
+                .collect();
+            out += &format!("{{\"step\": {}, {}}}\n", k + 1, vals.join(", "));
+        }
+        out
+    }
 }
 
 /// Reads the named numeric columns (all but a first `t`/`time`/`date` column when none are
@@ -85,14 +140,18 @@ pub struct Forecast {
 }
 
 impl Forecast {
+    /// Reads the series in `path`; holds out its last `valid_fraction`, or, given `valid_file`,
+    /// scores the windows of that series instead (same columns, normalized with `path`'s
+    /// statistics).
     pub fn load(
         path: &Path,
         columns: &[String],
         window: usize,
         horizon: usize,
         valid_fraction: f64,
+        valid_file: Option<&Path>,
     ) -> Result<Self> {
-        let (names, rows) = read_series(path, columns)?;
+        let (names, mut rows) = read_series(path, columns)?;
         if window == 0 || horizon == 0 {
             return Err(Error::BadConfig {
                 field: "window/horizon".into(),
@@ -100,9 +159,22 @@ impl Forecast {
                 reason: "both must be at least 1".into(),
             });
         }
-        let n = rows.len();
-        let split = n - (n as f64 * valid_fraction).round() as usize;
         let span = window + horizon;
+        let mut n = rows.len();
+        let mut split = n - (n as f64 * valid_fraction).round() as usize;
+        if let Some(v) = valid_file {
+            let (_, vrows) = read_series(v, &names)?;
+            if vrows.len() < span {
+                return Err(Error::Input(format!(
+                    "{}: {} rows; a window of {window} and a horizon of {horizon} need {span} to score one",
+                    v.display(),
+                    vrows.len()
+                )));
+            }
+            split = n;
+            rows.extend(vrows);
+            n = rows.len();
+        }
         if split < span + 1 {
             return Err(Error::Input(format!(
                 "{}: {n} rows; a window of {window} and a horizon of {horizon} need more than {span} for training",
@@ -122,8 +194,9 @@ impl Forecast {
             .map(|r| r.iter().zip(&normalize).map(|(x, (m, s))| ((x - m) / s) as f32).collect())
             .collect();
         let train: Vec<usize> = (0..=split - span).collect();
-        let valid: Vec<usize> =
-            (split.saturating_sub(window)..n.saturating_sub(span - 1)).filter(|&s| s + span <= n).collect();
+        // Held-out windows predict held-out rows; from a file of its own, they also read only it.
+        let first = if valid_file.is_some() { split } else { split.saturating_sub(window) };
+        let valid: Vec<usize> = (first..n.saturating_sub(span - 1)).filter(|&s| s + span <= n).collect();
         let spec = ForecastSpec { name: "forecast".into(), columns: names, window, horizon, normalize };
         let order = Shuffled::new(train.clone());
         Ok(Forecast { spec, series, train, valid, order })

@@ -3,8 +3,12 @@
 pub mod addition;
 pub mod bitcount;
 pub mod classify;
+pub mod encoding;
 pub mod forecast;
 pub mod idx;
 pub mod mnist;
+pub mod npy_rows;
+pub mod predictions;
+pub mod rows;
 pub mod tagging;
 pub mod text;

@@ -1,15 +1,14 @@
-//! Per-step labels from a CSV file (`recur train label`): a sequence column of symbols and a
-//! label column holding one label character per symbol (`ARTM`, `HHEE`), for sequence
-//! labelling such as tagging residues. Variable lengths, padded and masked; symbols through an
-//! embedding; a softmax over the label alphabet at every step.
+//! Per-step labels (`recur train label`): a sequence column of symbols or numbers (one or
+//! several features per step, as for `classify`) and a label column with one label per step:
+//! one character each (`ARTM`, `HHEE`) or separated by spaces (`B-PER I-PER O`; a list in JSON
+//! Lines; an integer array `[N, T]` for `.npy`). For sequence labelling such as tagging
+//! residues. Variable lengths, padded and masked; a softmax over the labels at every step.
 
-use std::path::Path;
-
-use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::data::classify::{Row, read_rows};
+use crate::data::encoding::{Encoder, de_normalize, sort_classes, step_labels};
+use crate::data::rows::{Held, Row, Table};
 use crate::error::{Error, Result};
 use crate::model::{Model, Session};
 use crate::train::{Batch, Metric, Shuffled, Task};
@@ -20,127 +19,125 @@ pub struct TaggingSpec {
     pub name: String,
     pub label_column: String,
     pub sequence_column: String,
-    /// Input symbols (id = index).
-    pub alphabet: Vec<char>,
-    /// Label symbols (class = index).
-    pub tags: Vec<char>,
+    /// Input symbols (id = index); empty when the sequences are numbers.
+    pub alphabet: Vec<String>,
+    /// Labels (class = index).
+    pub tags: Vec<String>,
+    /// Per feature (mean, deviation), when the sequences are numbers.
+    #[serde(default, deserialize_with = "de_normalize")]
+    pub normalize: Option<Vec<(f64, f64)>>,
 }
 
 impl TaggingSpec {
-    /// Symbol ids of a row's sequence.
-    pub fn encode(&self, r: &Row, path: &Path) -> Result<Vec<f32>> {
-        r.sequence
-            .chars()
-            .map(|c| {
-                self.alphabet.iter().position(|&a| a == c).map(|i| i as f32).ok_or_else(|| {
-                    Error::format(path, format!("line {}: symbol `{c}` was not in the training data", r.line))
+    /// The recorded encoding.
+    pub fn encoder(&self) -> Encoder {
+        match &self.normalize {
+            Some(n) => Encoder::Numbers(n.clone()),
+            None => Encoder::Symbols(self.alphabet.clone()),
+        }
+    }
+
+    /// A row's label ids, one per step of its `steps`.
+    pub fn tags_of(&self, t: &Table, r: &Row, steps: usize) -> Result<Vec<u32>> {
+        let labels = step_labels(r.label.as_deref().unwrap_or(""));
+        if labels.len() != steps {
+            let what = if self.normalize.is_some() { "steps" } else { "symbols" };
+            let why = format!(
+                "{steps} {what} but {} labels; the label column needs one label per step",
+                labels.len()
+            );
+            return Err(t.src.label_err(r.line, why));
+        }
+        labels
+            .iter()
+            .map(|l| {
+                self.tags.iter().position(|t| t == l).map(|i| i as u32).ok_or_else(|| {
+                    let known = self.tags.join(" ");
+                    t.src.label_err(r.line, format!("label `{l}` was not seen in training (known: {known})"))
                 })
             })
             .collect()
     }
 }
 
-/// Encoded (symbols, tags) pairs.
+/// Encoded (inputs `[steps * width]`, labels `[steps]`) pairs.
 type Tagged = (Vec<f32>, Vec<u32>);
 
 pub struct Tagging {
     pub spec: TaggingSpec,
     pub train: Vec<Tagged>,
     pub valid: Vec<Tagged>,
+    /// Input floats per step (1 for symbol ids, else the features).
+    pub width: usize,
     order: Shuffled,
 }
 
 impl Tagging {
-    pub fn load(
-        path: &Path,
-        label_column: &str,
-        sequence_column: &str,
-        valid_fraction: f64,
-        rng: &mut ChaCha8Rng,
-    ) -> Result<Self> {
-        let mut rows = read_rows(path, label_column, sequence_column, true)?;
-        for r in &rows {
-            let (n, m) = (r.sequence.chars().count(), r.label.as_deref().unwrap_or("").chars().count());
-            if n != m {
-                return Err(Error::format(
-                    path,
-                    format!(
-                        "line {}: {n} symbols but {m} labels; the label column needs one label per symbol",
-                        r.line
-                    ),
-                ));
-            }
-        }
-        rows.shuffle(rng);
-        let n_valid = ((rows.len() as f64 * valid_fraction).round() as usize).min(rows.len() - 1);
-        let (train_rows, valid_rows) = rows.split_at(rows.len() - n_valid);
-        let mut alphabet: Vec<char> = train_rows.iter().flat_map(|r| r.sequence.chars()).collect();
-        alphabet.sort_unstable();
-        alphabet.dedup();
-        let mut tags: Vec<char> =
-            train_rows.iter().flat_map(|r| r.label.as_deref().unwrap_or("").chars()).collect();
-        tags.sort_unstable();
+    /// Splits `data` into training and validation rows unless `held` gives a file for them
+    /// (there is no test set here), and fits the labels and the encoding on the training rows.
+    pub fn load(data: Table, held: Held, columns: (&str, &str), rng: &mut ChaCha8Rng) -> Result<Self> {
+        let (train_t, valid_t, _) = data.split(Held { test: None, test_fraction: 0.0, ..held }, rng)?;
+        let mut tags: Vec<String> =
+            train_t.rows.iter().flat_map(|r| step_labels(r.label.as_deref().unwrap_or(""))).collect();
+        tags.sort();
         tags.dedup();
+        sort_classes(&mut tags);
         if tags.len() < 2 {
-            return Err(Error::format(path, "the training rows use fewer than 2 labels"));
+            return Err(Error::format(&train_t.src.path, "the training rows use fewer than 2 labels"));
         }
+        let encoder = Encoder::fit(&train_t)?;
+        let (alphabet, normalize) = match &encoder {
+            Encoder::Symbols(a) => (a.clone(), None),
+            Encoder::Numbers(n) => (Vec::new(), Some(n.clone())),
+        };
         let spec = TaggingSpec {
             name: "label".into(),
-            label_column: label_column.into(),
-            sequence_column: sequence_column.into(),
+            label_column: columns.0.into(),
+            sequence_column: columns.1.into(),
             alphabet,
             tags,
+            normalize,
         };
-        let enc = |rows: &[Row]| -> Result<Vec<Tagged>> {
-            rows.iter()
+        let width = encoder.width();
+        let enc = |t: &Table| -> Result<Vec<Tagged>> {
+            t.rows
+                .iter()
                 .map(|r| {
-                    let y = r
-                        .label
-                        .as_deref()
-                        .unwrap_or("")
-                        .chars()
-                        .map(|c| {
-                            spec.tags.iter().position(|&t| t == c).map(|i| i as u32).ok_or_else(|| {
-                                Error::format(
-                                    path,
-                                    format!("line {}: label `{c}` occurs only in held-out rows", r.line),
-                                )
-                            })
-                        })
-                        .collect::<Result<Vec<u32>>>()?;
-                    Ok((spec.encode(r, path)?, y))
+                    let x = encoder.encode(&t.src, r)?;
+                    let y = spec.tags_of(t, r, x.len() / width)?;
+                    Ok((x, y))
                 })
                 .collect()
         };
-        let (train, valid) = (enc(train_rows)?, enc(valid_rows)?);
+        let (train, valid) = (enc(&train_t)?, enc(&valid_t)?);
         let order = Shuffled::new((0..train.len()).collect());
-        Ok(Tagging { spec, train, valid, order })
+        Ok(Tagging { spec, train, valid, width, order })
     }
 
     /// Pads into a batch: targets `[B, T]`, padded steps masked by the lengths.
-    pub fn pad(items: &[&Tagged], out: &mut Batch) {
-        let steps = items.iter().map(|(x, _)| x.len()).max().unwrap_or(1);
+    pub fn pad(items: &[&Tagged], width: usize, out: &mut Batch) {
+        let steps = items.iter().map(|(_, y)| y.len()).max().unwrap_or(1);
         out.input.clear();
         out.classes.clear();
         out.dense.clear();
         out.lengths.clear();
         for (x, y) in items {
             out.input.extend_from_slice(x);
-            out.input.extend(std::iter::repeat_n(0.0, steps - x.len()));
+            out.input.extend(std::iter::repeat_n(0.0, steps * width - x.len()));
             out.classes.extend_from_slice(y);
             out.classes.extend(std::iter::repeat_n(0, steps - y.len()));
-            out.lengths.push(x.len());
+            out.lengths.push(y.len());
         }
         out.batch = items.len();
         out.steps = steps;
     }
 
     /// Per-step accuracy over real steps.
-    pub fn accuracy(model: &Model<f32>, sess: &mut Session<f32>, set: &[Tagged]) -> Result<f64> {
+    pub fn accuracy(&self, model: &Model<f32>, sess: &mut Session<f32>, set: &[Tagged]) -> Result<f64> {
         let (mut right, mut seen, mut b) = (0usize, 0usize, Batch::default());
         for chunk in set.chunks(256) {
             let items: Vec<&Tagged> = chunk.iter().collect();
-            Self::pad(&items, &mut b);
+            Self::pad(&items, self.width, &mut b);
             let s = sess.evaluate_padded(model, b.seqs(), None, b.targets())?;
             right += s.correct;
             seen += s.count;
@@ -164,7 +161,7 @@ impl Task for Tagging {
     ) {
         let items: Vec<&Tagged> =
             self.order.batch(step, batch_size, rng).iter().map(|&i| &self.train[i]).collect();
-        Self::pad(&items, out);
+        Self::pad(&items, self.width, out);
     }
 
     fn evaluate(
@@ -174,7 +171,7 @@ impl Task for Tagging {
         _final_eval: bool,
     ) -> Result<Vec<Metric>> {
         let set = if self.valid.is_empty() { &self.train } else { &self.valid };
-        let acc = Self::accuracy(model, sess, set)?;
+        let acc = self.accuracy(model, sess, set)?;
         Ok(vec![("valid_step_error".into(), 1.0 - acc), ("valid_step_accuracy".into(), acc)])
     }
 

@@ -38,6 +38,27 @@ pub fn read_f32(path: &Path) -> Result<(Vec<usize>, Vec<f32>)> {
 
 /// Parses the bytes of a `.npy` file; `path` only names the file in errors.
 pub fn parse(bytes: &[u8], path: &Path) -> Result<(Vec<usize>, Vec<f32>)> {
+    let (shape, dtype, data) = parse_raw(bytes, path)?;
+    Ok((shape, dtype.to_f32(data)))
+}
+
+/// Reads a `.npy` file of integers (`|u1`, `|i1`, `<i2`, `<i4`, `<i8`, `<u2`, `<u4`, `<u8`,
+/// `|b1`) exactly, for class ids and lengths; a float array is an error, since a rounded
+/// class id would be a silent mistake.
+pub fn read_ints(path: &Path) -> Result<(Vec<usize>, Vec<i64>)> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    parse_ints(&bytes, path)
+}
+
+/// [`read_ints`] on bytes; `path` only names the file in errors.
+pub fn parse_ints(bytes: &[u8], path: &Path) -> Result<(Vec<usize>, Vec<i64>)> {
+    let (shape, dtype, data) = parse_raw(bytes, path)?;
+    let values = dtype.to_i64(data).map_err(|why| Error::format(path, why))?;
+    Ok((shape, values))
+}
+
+/// The shape, element type and data bytes of a `.npy` file, checked against each other.
+fn parse_raw<'a>(bytes: &'a [u8], path: &Path) -> Result<(Vec<usize>, Dtype, &'a [u8])> {
     let bad = |reason: String| Error::format(path, reason);
 
     if !bytes.starts_with(MAGIC) {
@@ -111,7 +132,7 @@ pub fn parse(bytes: &[u8], path: &Path) -> Result<(Vec<usize>, Vec<f32>)> {
             data.len()
         )));
     }
-    Ok((h.shape, dtype.to_f32(data)))
+    Ok((h.shape, dtype, data))
 }
 
 /// Writes a float32 array as a `.npy` file (version 1.0, C order), atomically.
@@ -239,6 +260,52 @@ impl Dtype {
             _ => unreachable!("from_descr admits only the types above"),
         }
     }
+}
+
+impl Dtype {
+    /// Converts integer or boolean `data` to i64 values; float data and u64 values past
+    /// `i64::MAX` are errors.
+    fn to_i64(&self, data: &[u8]) -> Result<Vec<i64>, String> {
+        let v: Vec<i64> = match (self.kind, self.size) {
+            (b'f', _) => {
+                return Err(format!(
+                    "dtype is float{} but integers are needed (class ids, labels, lengths); save \
+                     them with np.save(path, a.astype(np.int64))",
+                    self.size * 8
+                ));
+            }
+            (b'u', 1) => conv_i(data, |b: [u8; 1]| b[0] as i64),
+            (b'i', 1) => conv_i(data, |b| i8::from_le_bytes(b) as i64),
+            (b'b', 1) => conv_i(data, |b: [u8; 1]| (b[0] != 0) as i64),
+            (b'i', 2) => conv_i(data, |b| i16::from_le_bytes(b) as i64),
+            (b'u', 2) => conv_i(data, |b| u16::from_le_bytes(b) as i64),
+            (b'i', 4) => conv_i(data, |b| i32::from_le_bytes(b) as i64),
+            (b'u', 4) => conv_i(data, |b| u32::from_le_bytes(b) as i64),
+            (b'i', 8) => conv_i(data, i64::from_le_bytes),
+            (b'u', 8) => {
+                let u: Vec<u64> = data
+                    .chunks_exact(8)
+                    .map(|c| u64::from_le_bytes(c.try_into().unwrap_or([0; 8])))
+                    .collect();
+                if let Some(big) = u.iter().find(|&&x| x > i64::MAX as u64) {
+                    return Err(format!("value {big} is too large for an id or a length"));
+                }
+                u.iter().map(|&x| x as i64).collect()
+            }
+            _ => unreachable!("from_descr admits only the types above"),
+        };
+        Ok(v)
+    }
+}
+
+fn conv_i<const N: usize>(data: &[u8], f: impl Fn([u8; N]) -> i64) -> Vec<i64> {
+    data.chunks_exact(N)
+        .map(|c| {
+            let mut a = [0u8; N];
+            a.copy_from_slice(c);
+            f(a)
+        })
+        .collect()
 }
 
 fn conv<const N: usize>(data: &[u8], f: impl Fn([u8; N]) -> f32) -> Vec<f32> {

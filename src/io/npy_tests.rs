@@ -371,3 +371,35 @@ fn prefixes_and_byte_flips_never_panic() {
         }
     }
 }
+
+#[test]
+fn reads_integer_files_exactly() {
+    assert_eq!(parse_ints(U1_3, p()).unwrap(), (vec![3], vec![0, 128, 255]));
+    assert_eq!(parse_ints(I4_2X2, p()).unwrap(), (vec![2, 2], vec![-1, 2, 3, -4]));
+    assert_eq!(parse_ints(I8_2, p()).unwrap(), (vec![2], vec![7, -9]));
+    // 2^53 + 1 survives, which an f32 (or f64) round trip would not.
+    let big = (1i64 << 53) + 1;
+    let b = npy("{'descr': '<i8', 'fortran_order': False, 'shape': (1,), }", &big.to_le_bytes());
+    assert_eq!(parse_ints(&b, p()).unwrap().1, [big]);
+    let b = npy("{'descr': '<u2', 'fortran_order': False, 'shape': (2,), }", &[1, 0, 255, 255]);
+    assert_eq!(parse_ints(&b, p()).unwrap().1, [1, 65535]);
+    let b = npy("{'descr': '|b1', 'fortran_order': False, 'shape': (2,), }", &[0, 7]);
+    assert_eq!(parse_ints(&b, p()).unwrap().1, [0, 1]);
+}
+
+#[test]
+fn integer_reads_refuse_floats_and_huge_values() {
+    let e = parse_ints(F8_4, p()).unwrap_err().to_string();
+    assert!(
+        e.starts_with("x.npy: dtype is float64 but integers are needed") && e.contains("astype(np.int64)"),
+        "{e}"
+    );
+    let e = parse_ints(F4_2X3, p()).unwrap_err().to_string();
+    assert!(e.contains("dtype is float32"), "{e}");
+    let b = npy("{'descr': '<u8', 'fortran_order': False, 'shape': (1,), }", &u64::MAX.to_le_bytes());
+    let e = parse_ints(&b, p()).unwrap_err().to_string();
+    assert!(e.contains("value 18446744073709551615 is too large"), "{e}");
+    // The checks shared with float reads still apply.
+    let e = parse_ints(&I8_2[..I8_2.len() - 1], p()).unwrap_err().to_string();
+    assert!(e.contains("the file is truncated"), "{e}");
+}
