@@ -315,7 +315,7 @@ mod tests {
         let chart = one_curve(vec![(0.0, 1.0), (1.0, 0.01), (2.0, 0.001)]);
         let svg = String::from_utf8(chart.render(Format::Svg, (400, 300)).unwrap()).unwrap();
         assert!(svg.starts_with("<svg") && svg.contains(r#"width="400""#), "{}", &svg[..100]);
-        assert!(svg.contains(">t</text>"), "caption missing");
+        assert!(svg.contains("<text") && svg.contains(">\nt\n</text>"), "caption missing");
         assert!(svg.contains("#1F77B4") || svg.contains("#1f77b4"), "curve colour missing");
     }
 
