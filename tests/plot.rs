@@ -278,4 +278,9 @@ fn errors_say_what_is_wrong() {
         plot(&["--metrics", "good.jsonl", "--model", "m", "--input", "x", "-o", "a.png"]).0.status.code(),
         Some(2)
     );
+    for wrong in
+        [&["--metrics", "good.jsonl", "--ahead", "5"][..], &["--model", "m", "--input", "x", "--only", "a"]]
+    {
+        assert_eq!(plot(&[wrong, &["-o", "a.png"]].concat()).0.status.code(), Some(2), "{wrong:?}");
+    }
 }

@@ -22,10 +22,10 @@ pub struct PlotArgs {
     #[arg(long, value_name = "FILE.jsonl", conflicts_with = "model")]
     pub metrics: Vec<PathBuf>,
     /// With --metrics: draw only these metrics (comma-separated), e.g. `train_loss,valid_error`.
-    #[arg(long, value_delimiter = ',', value_name = "NAME")]
+    #[arg(long, value_delimiter = ',', value_name = "NAME", conflicts_with = "model")]
     pub only: Vec<String>,
     /// With --metrics: the x axis.
-    #[arg(long, value_enum, default_value_t = XAxis::Epoch)]
+    #[arg(long, value_enum, default_value_t = XAxis::Epoch, conflicts_with = "model")]
     pub x: XAxis,
     /// A forecaster (`recur train forecast`) to draw against the series given by --input.
     #[arg(long, short, requires = "input")]
@@ -34,14 +34,14 @@ pub struct PlotArgs {
     #[arg(long, requires = "model")]
     pub input: Option<PathBuf>,
     /// With --model: rows of the series shown, counted from its end (0: all).
-    #[arg(long, default_value_t = 300)]
+    #[arg(long, default_value_t = 300, requires = "model")]
     pub rows: usize,
     /// With --model: forecast the last N rows from the rows before them, feeding predictions
     /// back, and draw that against the truth (0: no such curve).
-    #[arg(long, default_value_t = 50)]
+    #[arg(long, default_value_t = 50, requires = "model")]
     pub backtest: usize,
     /// With --model: also forecast N rows past the end of the series (as `recur predict --ahead`).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, requires = "model")]
     pub ahead: usize,
     /// The picture: `.png` or `.svg`.
     #[arg(long, short)]

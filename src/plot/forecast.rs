@@ -172,7 +172,7 @@ pub fn plot(
             if !ahead.is_empty() {
                 curves.push(curve("forecast past the end".into(), PALETTE[3], Style::Line, n, &ahead, c));
             }
-            let headroom = 0.1 * curves.len() as f64;
+            let headroom = 0.14 * curves.len() as f64;
             Panel {
                 title: name.clone(),
                 y_desc: name.clone(),
