@@ -14,6 +14,7 @@ pub mod io;
 pub mod model;
 pub mod ops;
 pub mod optim;
+pub mod plot;
 pub mod train;
 
 pub use error::{Error, Result};

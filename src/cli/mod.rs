@@ -14,6 +14,7 @@ mod bench;
 mod eval;
 mod generate;
 mod inspect;
+mod plot;
 mod predict;
 mod presets;
 mod train;
@@ -46,6 +47,8 @@ pub enum Command {
     Bench(bench::BenchArgs),
     /// Show what a model file holds: architecture, task, every tensor's shape and statistics.
     Inspect(inspect::InspectArgs),
+    /// Draw training curves from --metrics files, or a forecaster against its series.
+    Plot(plot::PlotArgs),
 }
 
 /// The flag shared by every subcommand that computes.
@@ -75,6 +78,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Eval(a) => a.compute.threads,
         Command::Predict(a) => a.compute.threads,
         Command::Bench(a) => a.compute.threads,
+        Command::Plot(a) => a.compute.threads,
         Command::Generate(_) | Command::Inspect(_) => 1,
     };
     if threads == 0 {
@@ -90,5 +94,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bench(a) => bench::run(a),
         Command::Generate(a) => generate::run(a),
         Command::Inspect(a) => inspect::run(a),
+        Command::Plot(a) => plot::run(a),
     }
 }
