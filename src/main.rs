@@ -16,8 +16,24 @@ fn main() -> ExitCode {
             }) {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("recur: {err:#}");
+            eprintln!("recur: {}", chain_message(&err));
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes joined by ": ", as `{err:#}` does, but without repeating a cause
+/// that an error's own message already ends with (`path: No such file` followed by its source,
+/// `No such file`, printed once).
+fn chain_message(err: &anyhow::Error) -> String {
+    let mut msg = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if msg.is_empty() {
+            msg = text;
+        } else if !msg.ends_with(&text) {
+            msg = format!("{msg}: {text}");
+        }
+    }
+    msg
 }

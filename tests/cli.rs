@@ -800,3 +800,14 @@ fn inspect_shows_every_tensor_and_dumps_one() {
     let e = recur(dir.path(), &["inspect", "-m", "bc.safetensors", "--tensor", "rnn.w"]).fails().stderr();
     assert!(e.contains("no tensor `rnn.w`; it has rnn.weight_ih_l0, "), "{e}");
 }
+
+#[test]
+fn a_missing_file_is_named_once_with_its_cause_once() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [&["eval", "-m", "nope.safetensors"][..], &["train", "classify", "--data", "nope.csv", "-q"]]
+    {
+        let e = recur(dir.path(), args).fails().stderr();
+        assert_eq!(e.matches("No such file").count(), 1, "{e}");
+        assert!(e.contains("nope."), "{e}");
+    }
+}
