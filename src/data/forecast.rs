@@ -25,8 +25,18 @@ pub struct ForecastSpec {
 }
 
 impl ForecastSpec {
+    /// A row in the series' units, normalized with the training statistics (the model's input).
+    pub fn norm_row(&self, row: &[f64]) -> Vec<f32> {
+        row.iter().zip(&self.normalize).map(|(x, (m, s))| ((x - m) / s) as f32).collect()
+    }
+
+    /// A model output row back in the series' units.
+    pub fn denorm_row(&self, row: &[f32]) -> Vec<f64> {
+        row.iter().zip(&self.normalize).map(|(v, (m, s))| *v as f64 * s + m).collect()
+    }
+
     /// Continues `rows` (`[rows][columns]` in the series' units, at least `window` of them) by
-    /// `ahead` rows, feeding each prediction back as input.
+    /// `ahead` rows, each window's `horizon` predictions fed back as if they were true.
     pub fn continue_series(
         &self,
         model: &Model<f32>,
@@ -34,17 +44,21 @@ impl ForecastSpec {
         rows: &[Vec<f64>],
         ahead: usize,
     ) -> Result<Vec<Vec<f64>>> {
-        let norm = |r: &[f64]| -> Vec<f32> {
-            r.iter().zip(&self.normalize).map(|(x, (m, s))| ((x - m) / s) as f32).collect()
-        };
-        let start = rows.len().saturating_sub(self.window);
-        let mut hist: Vec<Vec<f32>> = rows[start..].iter().map(|r| norm(r)).collect();
+        if rows.len() < self.window {
+            return Err(Error::Input(format!(
+                "a forecast needs {} rows before it (the model's window); there are {}",
+                self.window,
+                rows.len()
+            )));
+        }
+        let mut hist: Vec<Vec<f32>> =
+            rows[rows.len() - self.window..].iter().map(|r| self.norm_row(r)).collect();
         let (cols, mut out) = (self.columns.len(), Vec::with_capacity(ahead));
         while out.len() < ahead {
             let x: Vec<f32> = hist[hist.len() - self.window..].iter().flatten().copied().collect();
             let o = sess.forward(model, &x, 1, self.window, None)?;
             for row in o.logits.chunks(cols).take(ahead - out.len()) {
-                out.push(row.iter().zip(&self.normalize).map(|(v, (m, s))| *v as f64 * s + m).collect());
+                out.push(self.denorm_row(row));
                 hist.push(row.to_vec());
             }
         }

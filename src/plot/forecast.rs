@@ -35,15 +35,6 @@ pub struct ForecastPlot {
     pub backtest_rmse: Option<f64>,
 }
 
-/// Normalizes a row with the model's training statistics.
-fn norm(spec: &ForecastSpec, row: &[f64]) -> Vec<f32> {
-    row.iter().zip(&spec.normalize).map(|(x, (m, s))| ((x - m) / s) as f32).collect()
-}
-
-fn denorm(spec: &ForecastSpec, row: &[f32]) -> Vec<f64> {
-    row.iter().zip(&spec.normalize).map(|(v, (m, s))| *v as f64 * s + m).collect()
-}
-
 /// The prediction of each row `from.max(window)..` of `series` from the `window` true rows
 /// before it (the first of the model's `horizon` rows), in the series' units.
 pub fn one_step(
@@ -54,7 +45,7 @@ pub fn one_step(
     from: usize,
 ) -> Result<Vec<Vec<f64>>> {
     let cols = spec.columns.len();
-    let normed: Vec<Vec<f32>> = series.iter().map(|r| norm(spec, r)).collect();
+    let normed: Vec<Vec<f32>> = series.iter().map(|r| spec.norm_row(r)).collect();
     let targets: Vec<usize> = (from.max(spec.window)..series.len()).collect();
     let mut out = Vec::with_capacity(targets.len());
     for chunk in targets.chunks(256) {
@@ -62,41 +53,7 @@ pub fn one_step(
             chunk.iter().flat_map(|&t| normed[t - spec.window..t].iter().flatten()).copied().collect();
         let o = sess.forward(model, &x, chunk.len(), spec.window, None)?;
         let per = o.logits.len() / chunk.len();
-        out.extend(o.logits.chunks(per).map(|p| denorm(spec, &p[..cols])));
-    }
-    Ok(out)
-}
-
-/// `n` rows after the end of `history` (at least `window` rows), each window's `horizon`
-/// predictions fed back as if they were true: the numbers `recur predict --ahead n` prints.
-pub fn roll_forward(
-    model: &Model<f32>,
-    spec: &ForecastSpec,
-    sess: &mut Session<f32>,
-    history: &[Vec<f64>],
-    n: usize,
-) -> Result<Vec<Vec<f64>>> {
-    if history.len() < spec.window {
-        return Err(Error::Input(format!(
-            "a forecast needs {} rows before it (the model's window); there are {}",
-            spec.window,
-            history.len()
-        )));
-    }
-    let cols = spec.columns.len();
-    let mut hist: Vec<Vec<f32>> =
-        history[history.len() - spec.window..].iter().map(|r| norm(spec, r)).collect();
-    let mut out = Vec::with_capacity(n);
-    while out.len() < n {
-        let x: Vec<f32> = hist[hist.len() - spec.window..].iter().flatten().copied().collect();
-        let o = sess.forward(model, &x, 1, spec.window, None)?;
-        for row in o.logits.chunks(cols) {
-            if out.len() == n {
-                break;
-            }
-            out.push(denorm(spec, row));
-            hist.push(row.to_vec());
-        }
+        out.extend(o.logits.chunks(per).map(|p| spec.denorm_row(&p[..cols])));
     }
     Ok(out)
 }
@@ -142,13 +99,13 @@ pub fn plot(
     let step_from = first.max(spec.window);
     let one_step_rmse = rmse(&steps, &series[step_from..]);
     let back = if opts.backtest > 0 {
-        roll_forward(model, spec, sess, &series[..n - opts.backtest], opts.backtest)?
+        spec.continue_series(model, sess, &series[..n - opts.backtest], opts.backtest)?
     } else {
         Vec::new()
     };
     let backtest_rmse = rmse(&back, &series[n - opts.backtest..]);
     let ahead =
-        if opts.ahead > 0 { roll_forward(model, spec, sess, &series, opts.ahead)? } else { Vec::new() };
+        if opts.ahead > 0 { spec.continue_series(model, sess, &series, opts.ahead)? } else { Vec::new() };
 
     let curve = |label: String, color, style, from: usize, rows: &[Vec<f64>], c: usize| Curve {
         label,
