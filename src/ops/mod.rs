@@ -5,6 +5,7 @@
 
 pub mod act;
 pub mod lanes;
+pub mod vf32;
 
 use crate::float::Float;
 
