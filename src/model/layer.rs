@@ -51,6 +51,28 @@ pub struct LayerCache<T> {
     /// `[b, H]` scratch: the gradients padded rows pass back through a step.
     pub pass_h: Vec<T>,
     pub pass_c: Vec<T>,
+    /// `[I, G]` and `[H, G]`: W_ih^T and W_hh^T copied row-major when small, so the step
+    /// GEMMs run in [`crate::ops::small_gemm`] rather than through the crate's packing.
+    pub w_ih_t: Vec<T>,
+    pub w_hh_t: Vec<T>,
+}
+
+/// Largest weight matrix (elements) copied transposed for the step GEMMs: 64 KiB in f32.
+const TRANSPOSE_MAX: usize = 1 << 14;
+
+/// `w` (`[rows, cols]`, row-major) as a `[cols, rows]` view: a transposed copy in `buf` when
+/// small, else a strided view of `w` itself.
+fn transposed<'a, T: Float>(w: &'a [T], rows: usize, cols: usize, buf: &'a mut Vec<T>) -> MatRef<'a, T> {
+    if rows * cols > TRANSPOSE_MAX {
+        return MatRef::new(w, rows, cols).t();
+    }
+    buf.resize(rows * cols, T::ZERO);
+    for (i, row) in w[..rows * cols].chunks_exact(cols).enumerate() {
+        for (j, &v) in row.iter().enumerate() {
+            buf[j * rows + i] = v;
+        }
+    }
+    MatRef::new(&buf[..], cols, rows)
 }
 
 fn resize<T: Float>(v: &mut Vec<T>, n: usize) {
@@ -123,8 +145,8 @@ pub fn forward<T: Float>(
             row.copy_from_slice(first);
         }
     }
-    let w_ih_t = MatRef::new(p.w_ih, g, input_size).t(); // [I, G]
-    let w_hh_t = MatRef::new(p.w_hh, g, hid).t(); // [H, G]
+    let w_ih_t = transposed(p.w_ih, g, input_size, &mut cache.w_ih_t); // [I, G]
+    let w_hh_t = transposed(p.w_hh, g, hid, &mut cache.w_hh_t); // [H, G]
     gemm(T::ONE, MatRef::new(x, tb, input_size), w_ih_t, T::ONE, MatMut::new(&mut cache.gates, tb, g));
 
     for t in 0..steps {

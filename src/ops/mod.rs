@@ -5,6 +5,7 @@
 
 pub mod act;
 pub mod lanes;
+pub mod small_gemm;
 pub mod vf32;
 
 use crate::float::Float;
@@ -140,6 +141,29 @@ pub fn gemm<T: Float>(alpha: T, a: MatRef<T>, b: MatRef<T>, beta: T, c: MatMut<T
         }
         return;
     }
+    // Small row-major f32 products (a recurrent step's) skip the crate's packing. A single
+    // column's stride is never used, so it counts as unit stride.
+    let unit = |cols: usize, cs: usize| cs == 1 || cols == 1;
+    let small = unit(k, a.cs) && unit(n, b.cs) && unit(n, c.cs) && k * n <= SMALL_KN;
+    if small && alpha == T::ONE && (beta == T::ZERO || beta == T::ONE) && is_f32::<T>() {
+        let (ap, bp) = (a.data.as_ptr().cast::<f32>(), b.data.as_ptr().cast::<f32>());
+        // SAFETY: T is f32; the constructors checked the extents; `c` is a unique borrow.
+        let done = unsafe {
+            small_gemm::gemm_rowmajor(
+                m,
+                k,
+                n,
+                small_gemm::Raw { ptr: ap, ld: a.rs },
+                small_gemm::Raw { ptr: bp, ld: b.rs },
+                c.data.as_mut_ptr().cast::<f32>(),
+                c.rs,
+                beta == T::ONE,
+            )
+        };
+        if done {
+            return;
+        }
+    }
     // SAFETY: the constructors checked that every addressed element lies inside its slice, and
     // `c` is a unique borrow so it cannot alias `a` or `b`.
     unsafe {
@@ -160,6 +184,14 @@ pub fn gemm<T: Float>(alpha: T, a: MatRef<T>, b: MatRef<T>, beta: T, c: MatMut<T
             c.cs as isize,
         )
     }
+}
+
+/// Largest `k * n` (B's size) sent to [`small_gemm`]: B (64 KiB) stays in L2 while every
+/// block of A's rows streams it.
+const SMALL_KN: usize = 1 << 14;
+
+fn is_f32<T: 'static>() -> bool {
+    std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>()
 }
 
 /// The plain triple loop, for tests of [`gemm`] only.

@@ -52,6 +52,13 @@ pub trait V: Copy {
     unsafe fn select_lt(x: Self, t: Self, a: Self, b: Self) -> Self;
 }
 
+/// Lanes `0..n` set, for AVX's masked loads and stores (which never touch masked-off memory).
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn mask8(n: usize) -> __m256i {
+    unsafe { _mm256_cmpgt_epi32(_mm256_set1_epi32(n as i32), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)) }
+}
+
 #[cfg(target_arch = "x86_64")]
 impl V for __m256 {
     const N: usize = 8;
@@ -62,25 +69,13 @@ impl V for __m256 {
     #[inline(always)]
     unsafe fn load(p: *const f32, n: usize) -> Self {
         unsafe {
-            if n == 8 {
-                _mm256_loadu_ps(p)
-            } else {
-                let mut a = [0.0f32; 8];
-                std::ptr::copy_nonoverlapping(p, a.as_mut_ptr(), n);
-                _mm256_loadu_ps(a.as_ptr())
-            }
+            if n == 8 { _mm256_loadu_ps(p) } else { _mm256_maskload_ps(p, mask8(n)) }
         }
     }
     #[inline(always)]
     unsafe fn store(self, p: *mut f32, n: usize) {
         unsafe {
-            if n == 8 {
-                _mm256_storeu_ps(p, self)
-            } else {
-                let mut a = [0.0f32; 8];
-                _mm256_storeu_ps(a.as_mut_ptr(), self);
-                std::ptr::copy_nonoverlapping(a.as_ptr(), p, n);
-            }
+            if n == 8 { _mm256_storeu_ps(p, self) } else { _mm256_maskstore_ps(p, mask8(n), self) }
         }
     }
     #[inline(always)]
