@@ -121,7 +121,7 @@ impl<'a, T> MatMut<'a, T> {
 
 /// `C = alpha * A B + beta * C`. Shapes are checked; `beta = 0` overwrites C (NaN in C does not
 /// leak through), as BLAS does.
-pub fn gemm<T: Float>(alpha: T, a: MatRef<T>, b: MatRef<T>, beta: T, c: MatMut<T>) {
+pub fn gemm<T: Float>(alpha: T, a: MatRef<T>, b: MatRef<T>, beta: T, mut c: MatMut<T>) {
     assert_eq!(
         a.cols, b.rows,
         "gemm inner dimensions: A is [{}, {}], B is [{}, {}]",
@@ -141,28 +141,8 @@ pub fn gemm<T: Float>(alpha: T, a: MatRef<T>, b: MatRef<T>, beta: T, c: MatMut<T
         }
         return;
     }
-    // Small row-major f32 products (a recurrent step's) skip the crate's packing. A single
-    // column's stride is never used, so it counts as unit stride.
-    let unit = |cols: usize, cs: usize| cs == 1 || cols == 1;
-    let small = unit(k, a.cs) && unit(n, b.cs) && unit(n, c.cs) && k * n <= SMALL_KN;
-    if small && alpha == T::ONE && (beta == T::ZERO || beta == T::ONE) && is_f32::<T>() {
-        let (ap, bp) = (a.data.as_ptr().cast::<f32>(), b.data.as_ptr().cast::<f32>());
-        // SAFETY: T is f32; the constructors checked the extents; `c` is a unique borrow.
-        let done = unsafe {
-            small_gemm::gemm_rowmajor(
-                m,
-                k,
-                n,
-                small_gemm::Raw { ptr: ap, ld: a.rs },
-                small_gemm::Raw { ptr: bp, ld: b.rs },
-                c.data.as_mut_ptr().cast::<f32>(),
-                c.rs,
-                beta == T::ONE,
-            )
-        };
-        if done {
-            return;
-        }
+    if alpha == T::ONE && (beta == T::ZERO || beta == T::ONE) && is_f32::<T>() && f32_kernels(a, b, beta, &mut c) {
+        return;
     }
     // SAFETY: the constructors checked that every addressed element lies inside its slice, and
     // `c` is a unique borrow so it cannot alias `a` or `b`.
@@ -192,6 +172,64 @@ const SMALL_KN: usize = 1 << 14;
 
 fn is_f32<T: 'static>() -> bool {
     std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>()
+}
+
+/// Raw f32 views of a product, sendable to another thread (each part writes its own columns).
+#[derive(Clone, Copy)]
+struct Part {
+    a: *const f32,
+    b: *const f32,
+    c: *mut f32,
+}
+// SAFETY: the parts of one product write disjoint columns of C and only read A and B.
+unsafe impl Send for Part {}
+unsafe impl Sync for Part {}
+
+/// Products worth splitting over two threads (aesop's `[1, 512] x [512, 2048]` step GEMV):
+/// memory-bound on a matrix that does not fit one core's cache.
+const SPLIT_MIN: usize = 1 << 18;
+
+/// `C = A B (+ C)` in f32 by [`small_gemm`]'s kernels when the layout fits one of them; false
+/// if not (the caller then uses the `gemm` crate). T must be f32.
+fn f32_kernels<T: Float>(a: MatRef<T>, b: MatRef<T>, beta: T, c: &mut MatMut<T>) -> bool {
+    let (m, k, n) = (a.rows, a.cols, b.cols);
+    // A single column's (row's) stride is never used, so it counts as unit stride.
+    let unit = |cols: usize, cs: usize| cs == 1 || cols == 1;
+    // Row-major with B small (a recurrent step at any batch size). A large B is left to the
+    // crate, whose blocking streams it better (aesop's `[1, 2048] x [2048, 512]`).
+    let rowmajor = unit(k, a.cs) && unit(n, b.cs) && unit(n, c.cs) && k * n <= SMALL_KN;
+    // One row times column-contiguous B: `x W^T` at batch size 1.
+    let dots = m == 1 && unit(k, a.cs) && (b.rs == 1 || k == 1);
+    if !rowmajor && !dots {
+        return false;
+    }
+    let acc = beta == T::ONE;
+    let (lda, ldb, ldc) = (a.rs, b.rs, c.rs);
+    let (bcs, ccs) = (b.cs, c.cs);
+    // Columns j0..j1 of the product (row-major: B and C advance by their column strides).
+    let run = move |p: Part, j0: usize, j1: usize| -> bool {
+        // SAFETY: the constructors checked the extents; T is f32; `c` is a unique borrow and
+        // the parts of a split write disjoint columns.
+        unsafe {
+            let (b0, c0) = (p.b.add(j0 * bcs), p.c.add(j0 * ccs));
+            if rowmajor {
+                let (ar, br) = (small_gemm::Raw { ptr: p.a, ld: lda }, small_gemm::Raw { ptr: b0, ld: ldb });
+                small_gemm::gemm_rowmajor(m, k, j1 - j0, ar, br, c0, ldc, acc)
+            } else {
+                small_gemm::gemm_dots_cols(k, j1 - j0, p.a, b0, bcs, c0, ccs, acc)
+            }
+        }
+    };
+    let part = Part { a: a.data.as_ptr().cast(), b: b.data.as_ptr().cast(), c: c.data.as_mut_ptr().cast() };
+    // Split by columns over two threads when called outside the pool (a single batch chunk)
+    // and the product is big: each element is computed identically either way.
+    if m * k * n >= SPLIT_MIN && n >= 32 && rayon::current_thread_index().is_none() && rayon::current_num_threads() > 1
+    {
+        let mid = (n / 2).next_multiple_of(16).min(n);
+        let (x, y) = rayon::join(move || run(part, 0, mid), move || run(part, mid, n));
+        return x && y;
+    }
+    run(part, 0, n)
 }
 
 /// The plain triple loop, for tests of [`gemm`] only.

@@ -54,6 +54,103 @@ pub unsafe fn gemm_rowmajor(
     true
 }
 
+/// `c[j * cs] = dot(x[..k], b[j * ldb..][..k])` for j in 0..n (plus the old value when
+/// `accumulate`): a row vector times a matrix whose columns are contiguous, i.e. `x W^T` for a
+/// row-major W (a recurrent step's `h W_hh^T` at batch size 1). Returns false without the
+/// vector features.
+///
+/// # Safety
+/// `x` must hold k floats, `b` n columns of k floats `ldb` apart, `c` n floats `cs` apart, not
+/// overlapping the inputs.
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn gemm_dots_cols(
+    k: usize,
+    n: usize,
+    x: *const f32,
+    b: *const f32,
+    ldb: usize,
+    c: *mut f32,
+    cs: usize,
+    accumulate: bool,
+) -> bool {
+    let p = Dots { k, n, x, b, ldb, c, cs, accumulate };
+    // SAFETY: forwarded contract; features detected.
+    match width() {
+        #[cfg(target_arch = "x86_64")]
+        Width::Avx512 => unsafe { dots_avx512(&p) },
+        #[cfg(target_arch = "x86_64")]
+        Width::Avx2 => unsafe { dots_avx2(&p) },
+        _ => return false,
+    }
+    true
+}
+
+struct Dots {
+    k: usize,
+    n: usize,
+    x: *const f32,
+    b: *const f32,
+    ldb: usize,
+    c: *mut f32,
+    cs: usize,
+    accumulate: bool,
+}
+
+/// Four columns at a time (four independent accumulator chains), then the rest one by one.
+#[inline(always)]
+unsafe fn dots<W: V>(p: &Dots) {
+    unsafe {
+        let col = |j: usize| p.b.add(j * p.ldb);
+        let finish = |j: usize, acc: W| {
+            let mut s = acc.hsum();
+            if p.accumulate {
+                s += *p.c.add(j * p.cs);
+            }
+            *p.c.add(j * p.cs) = s;
+        };
+        let mut j = 0;
+        while j + 4 <= p.n {
+            let mut acc = [W::splat(0.0); 4];
+            let mut q = 0;
+            while q < p.k {
+                let len = (p.k - q).min(W::N);
+                let xv = W::load(p.x.add(q), len);
+                for (r, a) in acc.iter_mut().enumerate() {
+                    *a = W::load(col(j + r).add(q), len).fma(xv, *a);
+                }
+                q += W::N;
+            }
+            for (r, a) in acc.into_iter().enumerate() {
+                finish(j + r, a);
+            }
+            j += 4;
+        }
+        while j < p.n {
+            let mut acc = W::splat(0.0);
+            let mut q = 0;
+            while q < p.k {
+                let len = (p.k - q).min(W::N);
+                acc = W::load(col(j).add(q), len).fma(W::load(p.x.add(q), len), acc);
+                q += W::N;
+            }
+            finish(j, acc);
+            j += 1;
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+unsafe fn dots_avx512(p: &Dots) {
+    unsafe { dots::<__m512>(p) }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn dots_avx2(p: &Dots) {
+    unsafe { dots::<__m256>(p) }
+}
+
 struct Problem {
     m: usize,
     k: usize,
@@ -182,12 +279,33 @@ mod tests {
             .collect()
     }
 
+    /// `x W^T` with W row-major (the batch-size-1 step), through [`gemm`]'s dispatch.
+    #[test]
+    fn dot_kernel_matches_naive() {
+        for &(k, n) in &[(1, 1), (7, 3), (16, 4), (33, 9), (512, 70), (300, 600), (512, 601)] {
+            for beta in [0.0f32, 1.0] {
+                let x = pseudo(k, 1);
+                let w = pseudo(n * (k + 1), 2);
+                let mut c1 = pseudo(n, 3);
+                let mut c2 = c1.clone();
+                let xv = MatRef::new(&x, 1, k);
+                let wt = MatRef::strided(&w, n, k, k + 1, 1).t();
+                gemm(1.0, xv, wt, beta, MatMut::new(&mut c1, 1, n));
+                gemm_naive(1.0, xv, wt, beta, MatMut::new(&mut c2, 1, n));
+                for (i, (a, b)) in c1.iter().zip(&c2).enumerate() {
+                    assert!((a - b).abs() < 1e-5 * (k as f32).sqrt(), "({k},{n}) beta={beta} at {i}: {a} vs {b}");
+                }
+            }
+        }
+    }
+
     /// Through [`gemm`]'s dispatch, on shapes that hit every panel width, row remainder and
     /// partial last vector, with and without accumulation, and row strides wider than the rows.
     #[test]
     fn small_kernel_matches_naive() {
         let shapes = [(1, 1, 1), (3, 5, 7), (13, 1, 9), (17, 31, 2), (16, 20, 80), (9, 24, 96), (500, 96, 24)];
-        for &(m, k, n) in shapes.iter().chain(&[(7, 3, 33), (5, 2, 130), (1, 512, 70), (11, 8, 16)]) {
+        let more = [(7, 3, 33), (5, 2, 130), (1, 512, 70), (11, 8, 16), (1, 300, 200), (2, 200, 130)];
+        for &(m, k, n) in shapes.iter().chain(&more) {
             for beta in [0.0f32, 1.0] {
                 let (lda, ldb, ldc) = (k + 3, n + 1, n + 2);
                 let a = pseudo(m * lda, 1);

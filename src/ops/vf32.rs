@@ -44,6 +44,9 @@ pub trait V: Copy {
     unsafe fn scale2(self, n: Self) -> Self;
     /// Reciprocal estimate (relative error <= 1.5 * 2^-12).
     unsafe fn rcp_est(self) -> Self;
+    /// The sum of the lanes (in a fixed order).
+    unsafe fn hsum(self) -> f32;
+
     /// `|self|`.
     unsafe fn abs(self) -> Self;
     /// `self` (>= 0) with the sign bit of `s`.
@@ -124,6 +127,15 @@ impl V for __m256 {
         unsafe { _mm256_rcp_ps(self) }
     }
     #[inline(always)]
+    unsafe fn hsum(self) -> f32 {
+        unsafe {
+            let x = _mm_add_ps(_mm256_castps256_ps128(self), _mm256_extractf128_ps::<1>(self));
+            let x = _mm_add_ps(x, _mm_movehl_ps(x, x));
+            _mm_cvtss_f32(_mm_add_ss(x, _mm_movehdup_ps(x)))
+        }
+    }
+
+    #[inline(always)]
     unsafe fn abs(self) -> Self {
         unsafe { _mm256_andnot_ps(_mm256_set1_ps(-0.0), self) }
     }
@@ -201,6 +213,11 @@ impl V for __m512 {
         unsafe { _mm512_rcp14_ps(self) }
     }
     #[inline(always)]
+    unsafe fn hsum(self) -> f32 {
+        unsafe { _mm512_reduce_add_ps(self) }
+    }
+
+    #[inline(always)]
     unsafe fn abs(self) -> Self {
         unsafe { _mm512_abs_ps(self) }
     }
@@ -236,7 +253,7 @@ pub unsafe fn exp<W: V>(x: W) -> W {
     }
 }
 
-/// `1 / d` for d >= 1: the estimate refined by one Newton step.
+/// `1 / d` for d > 0 (finite): the estimate refined by one Newton step.
 #[inline(always)]
 unsafe fn recip<W: V>(d: W) -> W {
     unsafe {
