@@ -25,8 +25,9 @@ pub struct Raw {
     pub ld: usize,
 }
 
-/// `C[m, n] = A[m, k] B[k, n]`, plus the old C when `accumulate`. Returns false (doing
-/// nothing) if the CPU lacks the vector features.
+/// `C[m, n] = A[m, k] B[k, n]`, plus the old C when `accumulate`, else plus the row vector
+/// `row[..n]` (broadcast over the rows) when it is not null. Returns false (doing nothing) if
+/// the CPU lacks the vector features.
 ///
 /// # Safety
 /// `a`, `b` and `c` must address valid `[m, k]`, `[k, n]` and `[m, n]` row-major matrices
@@ -41,8 +42,9 @@ pub unsafe fn gemm_rowmajor(
     c: *mut f32,
     ldc: usize,
     accumulate: bool,
+    row: *const f32,
 ) -> bool {
-    let p = Problem { m, k, n, a, b, c, ldc, accumulate };
+    let p = Problem { m, k, n, a, b, c, ldc, accumulate, row };
     // SAFETY: forwarded contract; features detected.
     match width() {
         #[cfg(target_arch = "x86_64")]
@@ -160,6 +162,7 @@ struct Problem {
     c: *mut f32,
     ldc: usize,
     accumulate: bool,
+    row: *const f32,
 }
 
 /// One block: rows `i0..i0+MR`, columns `j0..j0 + (NV-1)*N + last` (`last` lanes in the final
@@ -178,6 +181,12 @@ unsafe fn block<W: V, const MR: usize, const NV: usize, const FULL: bool>(
             for (r, row) in acc.iter_mut().enumerate() {
                 for (v, x) in row.iter_mut().enumerate() {
                     *x = W::load(p.c.add((i0 + r) * p.ldc + j0 + v * W::N), lanes(v));
+                }
+            }
+        } else if !p.row.is_null() {
+            for row in acc.iter_mut() {
+                for (v, x) in row.iter_mut().enumerate() {
+                    *x = W::load(p.row.add(j0 + v * W::N), lanes(v));
                 }
             }
         }
