@@ -79,7 +79,8 @@ pub fn backward_step<T: Float>(
     dc: &mut [T],
 ) {
     if let (Some(g), Some(d)) = (as_f32(gates), as_f32(dc)) {
-        let (cp, tc, da, dr) = (as_f32_ref(c_prev), as_f32_ref(tanh_c), as_f32_ref(dh_above), as_f32_ref(dh_rec));
+        let (cp, tc, da, dr) =
+            (as_f32_ref(c_prev), as_f32_ref(tanh_c), as_f32_ref(dh_above), as_f32_ref(dh_rec));
         if lstm_simd::backward(hidden, g, cp, tc, da, dr, d) {
             return;
         }

@@ -111,11 +111,11 @@ fn backward_in(
 struct Fwd {
     hidden: usize,
     rows: usize,
-    g: *mut f32,   // [b, 4H]
+    g: *mut f32,    // [b, 4H]
     cp: *const f32, // [b, H]
-    c: *mut f32,   // [b, H]
-    tc: *mut f32,  // [b, H]
-    h: *mut f32,   // [b, H]
+    c: *mut f32,    // [b, H]
+    tc: *mut f32,   // [b, H]
+    h: *mut f32,    // [b, H]
 }
 
 struct Bwd {
@@ -273,9 +273,11 @@ mod tests {
             let n = rows * hid;
             let gates = pseudo(4 * n, 1, 6.0);
             let cp = pseudo(n, 2, 2.0);
-            let (mut g64, mut c64, mut t64, mut h64) = (gates.clone(), vec![0.0; n], vec![0.0; n], vec![0.0; n]);
+            let (mut g64, mut c64, mut t64, mut h64) =
+                (gates.clone(), vec![0.0; n], vec![0.0; n], vec![0.0; n]);
             lstm::forward_step(hid, &mut g64, &cp, &mut c64, &mut t64, &mut h64);
-            let (mut g32, mut c32, mut t32, mut h32) = (f32s(&gates), vec![0.0; n], vec![0.0; n], vec![0.0; n]);
+            let (mut g32, mut c32, mut t32, mut h32) =
+                (f32s(&gates), vec![0.0; n], vec![0.0; n], vec![0.0; n]);
             assert!(forward_in(w, hid, &mut g32, &f32s(&cp), &mut c32, &mut t32, &mut h32));
             let tag = format!("{w:?} rows={rows} H={hid}");
             close(&format!("{tag} gates"), &g32, &g64);

@@ -141,7 +141,11 @@ pub fn gemm<T: Float>(alpha: T, a: MatRef<T>, b: MatRef<T>, beta: T, mut c: MatM
         }
         return;
     }
-    if alpha == T::ONE && (beta == T::ZERO || beta == T::ONE) && is_f32::<T>() && f32_kernels(a, b, beta, &mut c) {
+    if alpha == T::ONE
+        && (beta == T::ZERO || beta == T::ONE)
+        && is_f32::<T>()
+        && f32_kernels(a, b, beta, &mut c)
+    {
         return;
     }
     // SAFETY: the constructors checked that every addressed element lies inside its slice, and
@@ -223,7 +227,10 @@ fn f32_kernels<T: Float>(a: MatRef<T>, b: MatRef<T>, beta: T, c: &mut MatMut<T>)
     let part = Part { a: a.data.as_ptr().cast(), b: b.data.as_ptr().cast(), c: c.data.as_mut_ptr().cast() };
     // Split by columns over two threads when called outside the pool (a single batch chunk)
     // and the product is big: each element is computed identically either way.
-    if m * k * n >= SPLIT_MIN && n >= 32 && rayon::current_thread_index().is_none() && rayon::current_num_threads() > 1
+    if m * k * n >= SPLIT_MIN
+        && n >= 32
+        && rayon::current_thread_index().is_none()
+        && rayon::current_num_threads() > 1
     {
         let mid = (n / 2).next_multiple_of(16).min(n);
         let (x, y) = rayon::join(move || run(part, 0, mid), move || run(part, mid, n));

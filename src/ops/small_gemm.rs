@@ -302,7 +302,10 @@ mod tests {
                 gemm(1.0, xv, wt, beta, MatMut::new(&mut c1, 1, n));
                 gemm_naive(1.0, xv, wt, beta, MatMut::new(&mut c2, 1, n));
                 for (i, (a, b)) in c1.iter().zip(&c2).enumerate() {
-                    assert!((a - b).abs() < 1e-5 * (k as f32).sqrt(), "({k},{n}) beta={beta} at {i}: {a} vs {b}");
+                    assert!(
+                        (a - b).abs() < 1e-5 * (k as f32).sqrt(),
+                        "({k},{n}) beta={beta} at {i}: {a} vs {b}"
+                    );
                 }
             }
         }
@@ -312,7 +315,8 @@ mod tests {
     /// partial last vector, with and without accumulation, and row strides wider than the rows.
     #[test]
     fn small_kernel_matches_naive() {
-        let shapes = [(1, 1, 1), (3, 5, 7), (13, 1, 9), (17, 31, 2), (16, 20, 80), (9, 24, 96), (500, 96, 24)];
+        let shapes =
+            [(1, 1, 1), (3, 5, 7), (13, 1, 9), (17, 31, 2), (16, 20, 80), (9, 24, 96), (500, 96, 24)];
         let more = [(7, 3, 33), (5, 2, 130), (1, 512, 70), (11, 8, 16), (1, 300, 200), (2, 200, 130)];
         for &(m, k, n) in shapes.iter().chain(&more) {
             for beta in [0.0f32, 1.0] {

@@ -71,15 +71,11 @@ impl V for __m256 {
     }
     #[inline(always)]
     unsafe fn load(p: *const f32, n: usize) -> Self {
-        unsafe {
-            if n == 8 { _mm256_loadu_ps(p) } else { _mm256_maskload_ps(p, mask8(n)) }
-        }
+        unsafe { if n == 8 { _mm256_loadu_ps(p) } else { _mm256_maskload_ps(p, mask8(n)) } }
     }
     #[inline(always)]
     unsafe fn store(self, p: *mut f32, n: usize) {
-        unsafe {
-            if n == 8 { _mm256_storeu_ps(p, self) } else { _mm256_maskstore_ps(p, mask8(n), self) }
-        }
+        unsafe { if n == 8 { _mm256_storeu_ps(p, self) } else { _mm256_maskstore_ps(p, mask8(n), self) } }
     }
     #[inline(always)]
     unsafe fn add(self, b: Self) -> Self {
@@ -235,6 +231,9 @@ impl V for __m512 {
 }
 
 /// e^x, saturating at e^±88.3 (as [`crate::ops::act::exp_f32`], Cephes' polynomial).
+///
+/// # Safety
+/// Callable only from code compiled with `W`'s target features, on a CPU that has them.
 #[inline(always)]
 pub unsafe fn exp<W: V>(x: W) -> W {
     unsafe {
@@ -264,6 +263,9 @@ unsafe fn recip<W: V>(d: W) -> W {
 }
 
 /// σ(x) = 1 / (1 + e^-x).
+///
+/// # Safety
+/// As [`exp`].
 #[inline(always)]
 pub unsafe fn sigmoid<W: V>(x: W) -> W {
     unsafe { recip(exp(W::splat(0.0).sub(x)).add(W::splat(1.0))) }
@@ -271,6 +273,9 @@ pub unsafe fn sigmoid<W: V>(x: W) -> W {
 
 /// tanh(x) = sign(x) (1 - 2 / (e^2|x| + 1)) (odd, so it saturates to exactly ±1), and an odd
 /// Taylor polynomial for |x| < 1/16 where that would lose relative precision.
+///
+/// # Safety
+/// As [`exp`].
 #[inline(always)]
 pub unsafe fn tanh<W: V>(x: W) -> W {
     unsafe {
@@ -365,7 +370,10 @@ mod tests {
         // inputs: NaN, 100, -100, 1000, -1000
         assert!(e[0].is_nan() && s[0].is_nan() && t[0].is_nan(), "{name}: NaN must propagate");
         assert_eq!((t[1], t[2], t[3], t[4]), (1.0, -1.0, 1.0, -1.0), "{name}: tanh saturates");
-        assert!(1.0 - s[1] < 1.2e-7 && s[2] >= 0.0 && s[2] < 1e-37 && 1.0 - s[3] < 1.2e-7 && s[4] >= 0.0, "{name}: {s:?}");
+        assert!(
+            1.0 - s[1] < 1.2e-7 && s[2] >= 0.0 && s[2] < 1e-37 && 1.0 - s[3] < 1.2e-7 && s[4] >= 0.0,
+            "{name}: {s:?}"
+        );
         assert!(e[3].is_finite() && e[4] >= 0.0, "{name}: {e:?}");
     }
 
