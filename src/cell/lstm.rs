@@ -26,14 +26,71 @@
 //! Worked by hand: H = 1, all preactivations 0, c = 1: i = f = o = 0.5, g = 0, so
 //! c' = 0.5 and h' = 0.5 tanh(0.5) = 0.23105858.
 
+use std::any::TypeId;
+
+use crate::cell::lstm_simd;
 use crate::float::Float;
 use crate::ops::lanes::{LANES, load, store};
 use crate::ops::simd_fn;
 
+/// `s` as `&mut [f32]` when `T` is f32.
+fn as_f32<T: Float>(s: &mut [T]) -> Option<&mut [f32]> {
+    // SAFETY: T is f32 (same type, so same layout and validity).
+    (TypeId::of::<T>() == TypeId::of::<f32>())
+        .then(|| unsafe { std::slice::from_raw_parts_mut(s.as_mut_ptr().cast::<f32>(), s.len()) })
+}
+
+fn as_f32_ref<T: Float>(s: &[T]) -> &[f32] {
+    assert_eq!(TypeId::of::<T>(), TypeId::of::<f32>());
+    // SAFETY: T is f32, checked above.
+    unsafe { std::slice::from_raw_parts(s.as_ptr().cast::<f32>(), s.len()) }
+}
+
+/// One step over `b` rows. `gates`: `[b, 4H]` preactivations in, activated gates out.
+/// `c_prev`, `c`, `tanh_c`, `h`: `[b, H]`. f32 runs the explicit SIMD kernel of
+/// [`lstm_simd`] when the CPU has it; [`forward_step_ref`] is the reference.
+pub fn forward_step<T: Float>(
+    hidden: usize,
+    gates: &mut [T],
+    c_prev: &[T],
+    c: &mut [T],
+    tanh_c: &mut [T],
+    h: &mut [T],
+) {
+    if let (Some(g), Some(cn), Some(tc), Some(hn)) = (as_f32(gates), as_f32(c), as_f32(tanh_c), as_f32(h))
+        && lstm_simd::forward(hidden, g, as_f32_ref(c_prev), cn, tc, hn)
+    {
+        return;
+    }
+    forward_step_ref(hidden, gates, c_prev, c, tanh_c, h)
+}
+
+/// Backward of one step. `gates`: activated gates in, `da` (preactivation gradients) out.
+/// `dc`: `[b, H]`, dL/dc' in, dL/dc (previous step) out. f32 runs [`lstm_simd`] when it can;
+/// [`backward_step_ref`] is the reference.
+#[allow(clippy::too_many_arguments)]
+pub fn backward_step<T: Float>(
+    hidden: usize,
+    gates: &mut [T],
+    c_prev: &[T],
+    tanh_c: &[T],
+    dh_above: &[T],
+    dh_rec: &[T],
+    dc: &mut [T],
+) {
+    if let (Some(g), Some(d)) = (as_f32(gates), as_f32(dc)) {
+        let (cp, tc, da, dr) =
+            (as_f32_ref(c_prev), as_f32_ref(tanh_c), as_f32_ref(dh_above), as_f32_ref(dh_rec));
+        if lstm_simd::backward(hidden, g, cp, tc, da, dr, d) {
+            return;
+        }
+    }
+    backward_step_ref(hidden, gates, c_prev, tanh_c, dh_above, dh_rec, dc)
+}
+
 simd_fn! {
-    /// One step over `b` rows. `gates`: `[b, 4H]` preactivations in, activated gates out.
-    /// `c_prev`, `c`, `tanh_c`, `h`: `[b, H]`.
-    pub fn forward_step<T: Float>(
+    /// The generic [`forward_step`] (f64, and f32 on CPUs without AVX2+FMA).
+    pub fn forward_step_ref<T: Float>(
         hidden: usize,
         gates: &mut [T],
         c_prev: &[T],
@@ -73,10 +130,9 @@ simd_fn! {
 }
 
 simd_fn! {
-    /// Backward of one step. `gates`: activated gates in, `da` (preactivation gradients) out.
-    /// `dc`: `[b, H]`, dL/dc' in, dL/dc (previous step) out.
+    /// The generic [`backward_step`].
     #[allow(clippy::too_many_arguments)]
-    pub fn backward_step<T: Float>(
+    pub fn backward_step_ref<T: Float>(
         hidden: usize,
         gates: &mut [T],
         c_prev: &[T],

@@ -23,6 +23,7 @@
 
 pub mod gru;
 pub mod lstm;
+mod lstm_simd;
 pub mod rnn;
 
 use serde::{Deserialize, Serialize};

@@ -14,7 +14,7 @@
 use crate::cell::{CellKind, gru, lstm, rnn};
 use crate::float::Float;
 use crate::model::{LayerGrads, LayerParams};
-use crate::ops::{MatMut, MatRef, fill_rows, gemm, set_colsum};
+use crate::ops::{MatMut, MatRef, fill_rows, gemm, gemm_bias, set_colsum};
 
 /// Per-layer activations of one chunk, kept from forward for backward.
 #[derive(Default, Debug)]
@@ -51,6 +51,30 @@ pub struct LayerCache<T> {
     /// `[b, H]` scratch: the gradients padded rows pass back through a step.
     pub pass_h: Vec<T>,
     pub pass_c: Vec<T>,
+    /// `[I, G]` and `[H, G]`: W_ih^T and W_hh^T copied row-major when small, so the step
+    /// GEMMs run in [`crate::ops::small_gemm`] rather than through the crate's packing.
+    pub w_ih_t: Vec<T>,
+    pub w_hh_t: Vec<T>,
+    /// `[G]` the bias folded into the input projection (b_ih + b_hh; GRU: b_ih).
+    pub bias: Vec<T>,
+}
+
+/// Largest weight matrix (elements) copied transposed for the step GEMMs: 64 KiB in f32.
+const TRANSPOSE_MAX: usize = 1 << 14;
+
+/// `w` (`[rows, cols]`, row-major) as a `[cols, rows]` view: a transposed copy in `buf` when
+/// small, else a strided view of `w` itself.
+fn transposed<'a, T: Float>(w: &'a [T], rows: usize, cols: usize, buf: &'a mut Vec<T>) -> MatRef<'a, T> {
+    if rows * cols > TRANSPOSE_MAX {
+        return MatRef::new(w, rows, cols).t();
+    }
+    buf.resize(rows * cols, T::ZERO);
+    for (i, row) in w[..rows * cols].chunks_exact(cols).enumerate() {
+        for (j, &v) in row.iter().enumerate() {
+            buf[j * rows + i] = v;
+        }
+    }
+    MatRef::new(&buf[..], cols, rows)
 }
 
 fn resize<T: Float>(v: &mut Vec<T>, n: usize) {
@@ -111,21 +135,16 @@ pub fn forward<T: Float>(
     let bh = rows * hid;
     // Input projection of all steps at once; LSTM/RNN fold both biases in here, GRU keeps
     // b_hh for the hidden projection because r multiplies (W_hn h + b_hn).
+    cache.bias.clear();
     if cell == CellKind::Gru {
-        fill_rows(&mut cache.gates, p.b_ih);
+        cache.bias.extend_from_slice(p.b_ih);
     } else {
-        // Both biases folded into the first row, then copied to every row.
-        let (first, rest) = cache.gates.split_at_mut(g);
-        for ((r, &bi), &bh) in first.iter_mut().zip(p.b_ih).zip(p.b_hh) {
-            *r = bi + bh;
-        }
-        for row in rest.chunks_exact_mut(g) {
-            row.copy_from_slice(first);
-        }
+        cache.bias.extend(p.b_ih.iter().zip(p.b_hh).map(|(&bi, &bh)| bi + bh));
     }
-    let w_ih_t = MatRef::new(p.w_ih, g, input_size).t(); // [I, G]
-    let w_hh_t = MatRef::new(p.w_hh, g, hid).t(); // [H, G]
-    gemm(T::ONE, MatRef::new(x, tb, input_size), w_ih_t, T::ONE, MatMut::new(&mut cache.gates, tb, g));
+    let w_ih_t = transposed(p.w_ih, g, input_size, &mut cache.w_ih_t); // [I, G]
+    let w_hh_t = transposed(p.w_hh, g, hid, &mut cache.w_hh_t); // [H, G]
+    let xm = MatRef::new(x, tb, input_size);
+    gemm_bias(xm, w_ih_t, &cache.bias, MatMut::new(&mut cache.gates, tb, g));
 
     for t in 0..steps {
         let gates = &mut cache.gates[t * rows * g..(t + 1) * rows * g];

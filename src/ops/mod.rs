@@ -5,6 +5,8 @@
 
 pub mod act;
 pub mod lanes;
+pub mod small_gemm;
+pub mod vf32;
 
 use crate::float::Float;
 
@@ -119,7 +121,7 @@ impl<'a, T> MatMut<'a, T> {
 
 /// `C = alpha * A B + beta * C`. Shapes are checked; `beta = 0` overwrites C (NaN in C does not
 /// leak through), as BLAS does.
-pub fn gemm<T: Float>(alpha: T, a: MatRef<T>, b: MatRef<T>, beta: T, c: MatMut<T>) {
+pub fn gemm<T: Float>(alpha: T, a: MatRef<T>, b: MatRef<T>, beta: T, mut c: MatMut<T>) {
     assert_eq!(
         a.cols, b.rows,
         "gemm inner dimensions: A is [{}, {}], B is [{}, {}]",
@@ -137,6 +139,13 @@ pub fn gemm<T: Float>(alpha: T, a: MatRef<T>, b: MatRef<T>, beta: T, c: MatMut<T
                 *x = if beta == T::ZERO { T::ZERO } else { beta * *x };
             }
         }
+        return;
+    }
+    if alpha == T::ONE
+        && (beta == T::ZERO || beta == T::ONE)
+        && is_f32::<T>()
+        && f32_kernels(a, b, beta, &mut c)
+    {
         return;
     }
     // SAFETY: the constructors checked that every addressed element lies inside its slice, and
@@ -161,6 +170,75 @@ pub fn gemm<T: Float>(alpha: T, a: MatRef<T>, b: MatRef<T>, beta: T, c: MatMut<T
     }
 }
 
+/// Largest `k * n` (B's size) sent to [`small_gemm`]: B (64 KiB) stays in L2 while every
+/// block of A's rows streams it.
+const SMALL_KN: usize = 1 << 14;
+
+fn is_f32<T: 'static>() -> bool {
+    std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>()
+}
+
+/// Raw f32 views of a product, sendable to another thread (each part writes its own columns).
+#[derive(Clone, Copy)]
+struct Part {
+    a: *const f32,
+    b: *const f32,
+    c: *mut f32,
+}
+// SAFETY: the parts of one product write disjoint columns of C and only read A and B.
+unsafe impl Send for Part {}
+unsafe impl Sync for Part {}
+
+/// Products worth splitting over two threads (aesop's `[1, 512] x [512, 2048]` step GEMV):
+/// memory-bound on a matrix that does not fit one core's cache.
+const SPLIT_MIN: usize = 1 << 18;
+
+/// `C = A B (+ C)` in f32 by [`small_gemm`]'s kernels when the layout fits one of them; false
+/// if not (the caller then uses the `gemm` crate). T must be f32.
+fn f32_kernels<T: Float>(a: MatRef<T>, b: MatRef<T>, beta: T, c: &mut MatMut<T>) -> bool {
+    let (m, k, n) = (a.rows, a.cols, b.cols);
+    // A single column's (row's) stride is never used, so it counts as unit stride.
+    let unit = |cols: usize, cs: usize| cs == 1 || cols == 1;
+    // Row-major with B small (a recurrent step at any batch size). A large B is left to the
+    // crate, whose blocking streams it better (aesop's `[1, 2048] x [2048, 512]`).
+    let rowmajor = unit(k, a.cs) && unit(n, b.cs) && unit(n, c.cs) && k * n <= SMALL_KN;
+    // One row times column-contiguous B: `x W^T` at batch size 1.
+    let dots = m == 1 && unit(k, a.cs) && (b.rs == 1 || k == 1);
+    if !rowmajor && !dots {
+        return false;
+    }
+    let acc = beta == T::ONE;
+    let (lda, ldb, ldc) = (a.rs, b.rs, c.rs);
+    let (bcs, ccs) = (b.cs, c.cs);
+    // Columns j0..j1 of the product (row-major: B and C advance by their column strides).
+    let run = move |p: Part, j0: usize, j1: usize| -> bool {
+        // SAFETY: the constructors checked the extents; T is f32; `c` is a unique borrow and
+        // the parts of a split write disjoint columns.
+        unsafe {
+            let (b0, c0) = (p.b.add(j0 * bcs), p.c.add(j0 * ccs));
+            if rowmajor {
+                let (ar, br) = (small_gemm::Raw { ptr: p.a, ld: lda }, small_gemm::Raw { ptr: b0, ld: ldb });
+                small_gemm::gemm_rowmajor(m, k, j1 - j0, ar, br, c0, ldc, acc, std::ptr::null())
+            } else {
+                small_gemm::gemm_dots_cols(k, j1 - j0, p.a, b0, bcs, c0, ccs, acc)
+            }
+        }
+    };
+    let part = Part { a: a.data.as_ptr().cast(), b: b.data.as_ptr().cast(), c: c.data.as_mut_ptr().cast() };
+    // Split by columns over two threads when called outside the pool (a single batch chunk)
+    // and the product is big: each element is computed identically either way.
+    if m * k * n >= SPLIT_MIN
+        && n >= 32
+        && rayon::current_thread_index().is_none()
+        && rayon::current_num_threads() > 1
+    {
+        let mid = (n / 2).next_multiple_of(16).min(n);
+        let (x, y) = rayon::join(move || run(part, 0, mid), move || run(part, mid, n));
+        return x && y;
+    }
+    run(part, 0, n)
+}
+
 /// The plain triple loop, for tests of [`gemm`] only.
 pub fn gemm_naive<T: Float>(alpha: T, a: MatRef<T>, b: MatRef<T>, beta: T, c: MatMut<T>) {
     for i in 0..c.rows {
@@ -175,16 +253,89 @@ pub fn gemm_naive<T: Float>(alpha: T, a: MatRef<T>, b: MatRef<T>, beta: T, c: Ma
     }
 }
 
-/// `dst[j] += sum_i src[i, j]` for a row-major `[rows, n]` src.
-pub fn add_colsum<T: Float>(dst: &mut [T], src: &[T]) {
+/// `C = A B + bias`, the row vector `bias` (`[n]`) added to every row of C: one pass over C
+/// instead of a fill and a read-modify-write (the same sums, in the same order, as
+/// [`fill_rows`] then [`gemm`] with `beta = 1`).
+pub fn gemm_bias<T: Float>(a: MatRef<T>, b: MatRef<T>, bias: &[T], c: MatMut<T>) {
+    assert_eq!(bias.len(), b.cols, "gemm_bias: bias length");
+    assert_eq!((a.rows, b.cols, a.cols), (c.rows, c.cols, b.rows), "gemm_bias shapes");
+    let (m, k, n) = (a.rows, a.cols, b.cols);
+    let unit = |cols: usize, cs: usize| cs == 1 || cols == 1;
+    let fits = unit(k, a.cs) && unit(n, b.cs) && unit(n, c.cs) && k * n <= SMALL_KN;
+    if fits && m > 0 && n > 0 && k > 0 && is_f32::<T>() {
+        let (ap, bp) = (a.data.as_ptr().cast::<f32>(), b.data.as_ptr().cast::<f32>());
+        // SAFETY: T is f32; the constructors checked the extents and `bias` has n elements;
+        // `c` is a unique borrow.
+        let done = unsafe {
+            small_gemm::gemm_rowmajor(
+                m,
+                k,
+                n,
+                small_gemm::Raw { ptr: ap, ld: a.rs },
+                small_gemm::Raw { ptr: bp, ld: b.rs },
+                c.data.as_mut_ptr().cast::<f32>(),
+                c.rs,
+                false,
+                bias.as_ptr().cast::<f32>(),
+            )
+        };
+        if done {
+            return;
+        }
+    }
+    for i in 0..m {
+        for (j, &v) in bias.iter().enumerate() {
+            c.data[i * c.rs + j * c.cs] = v;
+        }
+    }
+    gemm(T::ONE, a, b, T::ONE, c);
+}
+
+simd_fn! {
+    /// `dst[j] += sum_i src[i, j]` for a row-major `[rows, n]` src, rows in order. Up to 64
+    /// columns at a time are summed in local 8-lane blocks (registers; see [`lanes`] for why
+    /// not a plain loop), so dst is read and written once per 64 columns, not once per row.
+    pub fn add_colsum<T: Float>(dst: &mut [T], src: &[T]) {
+        let n = dst.len();
+        if n == 0 {
+            return;
+        }
+        for j0 in (0..n).step_by(8 * lanes::LANES) {
+            match (n - j0).min(8 * lanes::LANES).div_ceil(lanes::LANES) {
+                1 => colsum_block::<T, 1>(dst, src, j0),
+                2 => colsum_block::<T, 2>(dst, src, j0),
+                3 => colsum_block::<T, 3>(dst, src, j0),
+                4 => colsum_block::<T, 4>(dst, src, j0),
+                5 => colsum_block::<T, 5>(dst, src, j0),
+                6 => colsum_block::<T, 6>(dst, src, j0),
+                7 => colsum_block::<T, 7>(dst, src, j0),
+                _ => colsum_block::<T, 8>(dst, src, j0),
+            }
+        }
+    }
+}
+
+/// [`add_colsum`] on the `NV` 8-lane blocks of columns from `j0`.
+#[inline(always)]
+fn colsum_block<T: Float, const NV: usize>(dst: &mut [T], src: &[T], j0: usize) {
     let n = dst.len();
-    if n == 0 {
-        return;
+    let w = (n - j0).min(NV * lanes::LANES);
+    let d = &mut dst[j0..j0 + w];
+    let mut acc = [[T::ZERO; lanes::LANES]; NV];
+    for (v, a) in acc.iter_mut().enumerate() {
+        *a = lanes::load(d, v * lanes::LANES);
     }
     for row in src.chunks_exact(n) {
-        for (d, &s) in dst.iter_mut().zip(row) {
-            *d += s;
+        let row = &row[j0..j0 + w];
+        for (v, a) in acc.iter_mut().enumerate() {
+            let x = lanes::load(row, v * lanes::LANES);
+            for l in 0..lanes::LANES {
+                a[l] += x[l];
+            }
         }
+    }
+    for (v, a) in acc.iter().enumerate() {
+        lanes::store(d, v * lanes::LANES, a);
     }
 }
 
@@ -244,6 +395,22 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    #[test]
+    fn colsum_matches_a_plain_sum_in_row_order() {
+        for n in [1, 7, 8, 24, 65, 96, 130] {
+            let src = pseudo(n * 37, 4);
+            let mut got = pseudo(n, 5);
+            let mut want = got.clone();
+            add_colsum(&mut got, &src);
+            for row in src.chunks_exact(n) {
+                for (d, s) in want.iter_mut().zip(row) {
+                    *d += s;
+                }
+            }
+            assert_eq!(got, want, "n={n}");
         }
     }
 
