@@ -56,7 +56,7 @@ pub(crate) fn preset(task: TaskName, p: PresetName) -> Preset {
             cell: CellKind::Lstm,
             hidden: vec![24], // the tutorial's size; 32 is no more accurate here, and slower
             batch_size: 25,   // 400 updates per epoch instead of 10: the main speed-up
-            epochs: 40,       // ~14 s on 2 cores, including the full 1M-string evaluation
+            epochs: 50,       // 40 left 1 seed in 8 at 0.19%; 50 gives 0.03-0.06% on seeds 1-8, ~10 s
             optimizer: OptimizerKind::Adam,
             lr: 1e-2,                   // small batches tolerate a larger step early on
             schedule: Schedule::Cosine, // big early steps, then settle into an exact counter
