@@ -555,3 +555,13 @@ fn predictions_as_json_lines_for_every_task() {
     assert_eq!(rows[2]["step"], 3);
     assert!(rows[0]["value"].as_f64().unwrap().abs() < 3.0, "{:?}", rows[0]);
 }
+
+#[test]
+fn forecast_valid_fraction_outside_0_to_1_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let sine = example("sine.csv");
+    for vf in ["1.5", "1"] {
+        recur(dir.path(), &["train", "forecast", "--data", &sine, "--valid-fraction", vf, "-q"])
+            .fails_with(&format!("invalid valid-fraction = {vf}: must be at least 0 and below 1"));
+    }
+}

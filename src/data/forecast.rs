@@ -165,6 +165,13 @@ impl Forecast {
         valid_fraction: f64,
         valid_file: Option<&Path>,
     ) -> Result<Self> {
+        if !(0.0..1.0).contains(&valid_fraction) {
+            return Err(Error::BadConfig {
+                field: "valid-fraction".into(),
+                value: valid_fraction.to_string(),
+                reason: "must be at least 0 and below 1 (the held-out end of the series)".into(),
+            });
+        }
         let (names, mut rows) = read_series(path, columns)?;
         if window == 0 || horizon == 0 {
             return Err(Error::BadConfig {
