@@ -565,3 +565,73 @@ fn forecast_valid_fraction_outside_0_to_1_is_an_error() {
             .fails_with(&format!("invalid valid-fraction = {vf}: must be at least 0 and below 1"));
     }
 }
+
+/// Reads a little-endian `<f4` `.npy` file written by recur: its values.
+fn read_f4(path: &Path) -> Vec<f32> {
+    let b = std::fs::read(path).unwrap();
+    let header = u16::from_le_bytes([b[8], b[9]]) as usize;
+    b[10 + header..].chunks(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect()
+}
+
+#[test]
+fn raw_npy_output_gives_the_same_predictions_as_the_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // Features far from 0 (mean 50), so a missing normalization changes the answers; padded.
+    let x: Vec<f32> = (0..48).map(|i| 50.0 + ((i * 37 % 17) as f32 - 8.0)).collect();
+    let y: Vec<i64> = x.chunks(8).map(|s| (s[0] > s[1]) as i64).collect();
+    npy(&d.join("x.npy"), "<f4", &[6, 4, 2], &f4(&x));
+    npy(&d.join("y.npy"), "<i8", &[6], &i8s(&y));
+    npy(&d.join("l.npy"), "<i8", &[6], &i8s(&[4, 3, 2, 1, 4, 4]));
+    npy(&d.join("l0.npy"), "<i8", &[6], &i8s(&[4, 3, 0, 1, 4, 4]));
+    let mut nan = x.clone();
+    nan[2 * 8 + 2 * 2 + 1] = f32::NAN;
+    npy(&d.join("nan.npy"), "<f4", &[6, 4, 2], &f4(&nan));
+    let data = ["--data", "x.npy", "--targets", "y.npy", "--valid-fraction", "0", "--epochs", "5", "-q"];
+    recur(d, &[&["train", "classify"], &data[..], &["-o", "m.safetensors"]].concat()).ok();
+    let predict = |extra: &[&str]| {
+        recur(
+            d,
+            &[&["predict", "-m", "m.safetensors", "--input", "x.npy", "--lengths", "l.npy"], extra].concat(),
+        )
+    };
+    predict(&["--output", "p.jsonl"]).ok();
+    predict(&["--output", "p.npy", "--probs"]).ok();
+    let raw = read_f4(&d.join("p.npy"));
+    let text = std::fs::read_to_string(d.join("p.jsonl")).unwrap();
+    for (line, p) in text.lines().zip(raw.chunks(2)) {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let want = v["probs"]["1"].as_f64().unwrap();
+        assert!((want - p[1] as f64).abs() < 1e-5, "row {line}: the .npy output says {p:?}");
+    }
+    recur(
+        d,
+        &["predict", "-m", "m.safetensors", "--input", "x.npy", "--lengths", "l0.npy", "--output", "q.npy"],
+    )
+    .fails_with("l0.npy: index 2: length 0; expected 1 to 4");
+    recur(d, &["predict", "-m", "m.safetensors", "--input", "nan.npy", "--output", "q.npy"])
+        .fails_with("nan.npy: index 2, step 3: NaN is not a finite number");
+    // A symbol model reads token ids [batch, time].
+    let csv = "label,sequence\na,ABAB\nb,BBA\na,AAB\nb,BAB\n";
+    std::fs::write(d.join("s.csv"), csv).unwrap();
+    recur(
+        d,
+        &[
+            "train",
+            "classify",
+            "--data",
+            "s.csv",
+            "--valid-fraction",
+            "0",
+            "--epochs",
+            "1",
+            "-q",
+            "-o",
+            "s.safetensors",
+        ],
+    )
+    .ok();
+    npy(&d.join("ids.npy"), "<f4", &[2, 3], &f4(&[0.0, 1.0, 0.0, 1.0, 1.0, 0.0]));
+    recur(d, &["predict", "-m", "s.safetensors", "--input", "ids.npy", "--output", "s.npy"]).ok();
+    assert_eq!(read_f4(&d.join("s.npy")).len(), 4);
+}

@@ -14,12 +14,13 @@ use crate::data::addition::{AdditionSpec, decode, encode as encode_addition, par
 use crate::data::bitcount::{BitCountSpec, parse_bits};
 use crate::data::forecast::{ForecastSpec, read_series};
 use crate::data::mnist::{MnistSpec, draw, read_set};
-use crate::data::npy_rows::{TargetKind, is_npy, read_npy_table};
+use crate::data::npy_rows::{TargetKind, is_npy, read_lengths, read_npy_table};
 use crate::data::predictions::{RowTask, not_a_row_task, predict};
 use crate::data::rows::read_table;
 use crate::io::atomic::write_atomic;
 use crate::io::model_file::{ModelFile, describe, load};
 use crate::io::npy;
+use crate::model::pass::Seqs;
 use crate::model::{HeadKind, LossKind, Session};
 
 #[derive(Args, Debug)]
@@ -101,7 +102,15 @@ pub fn run(a: PredictArgs) -> anyhow::Result<ExitCode> {
         if text || (rows_model && !raw) {
             return predict_rows(&file, path, a.lengths.as_deref(), a.output.as_deref(), &mut sess);
         }
-        return predict_npy(&file, path, a.output.as_deref(), a.probs, a.top, &mut sess);
+        return predict_npy(
+            &file,
+            path,
+            a.lengths.as_deref(),
+            a.output.as_deref(),
+            a.probs,
+            a.top,
+            &mut sess,
+        );
     }
     if let Some(n) = a.image {
         let spec: MnistSpec = serde_json::from_value(file.task.clone().unwrap_or_default())
@@ -170,27 +179,37 @@ pub fn run(a: PredictArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Runs any model on an array `[batch, time, features]` (`[batch, time]` of token ids for a
+/// model with an embedding): the raw logits, or probabilities, per sequence or step. A recur
+/// model of numeric rows gets its inputs normalized as in training; `lengths` marks padding.
 fn predict_npy(
     file: &ModelFile,
-    path: &std::path::Path,
-    output: Option<&std::path::Path>,
+    path: &Path,
+    lengths: Option<&Path>,
+    output: Option<&Path>,
     probs: bool,
     top: usize,
     sess: &mut Session<f32>,
 ) -> anyhow::Result<ExitCode> {
     let cfg = &file.model.config;
-    let (shape, data) = npy::read_f32(path)?;
+    let (shape, mut data) = npy::read_f32(path)?;
+    let width = if cfg.vocab_size.is_some() { 1 } else { cfg.input_size };
     let (b, t) = match shape[..] {
-        [b, t, f] if f == cfg.input_size => (b, t),
-        [b, t] if cfg.input_size == 1 => (b, t),
-        _ => bail!(
-            "{}: array has shape {shape:?}; this model needs [batch, time, {}]",
-            path.display(),
-            cfg.input_size
-        ),
+        [b, t, f] if f == width => (b, t),
+        [b, t] if width == 1 => (b, t),
+        _ => bail!("{}: array has shape {shape:?}; this model needs [batch, time, {width}]", path.display()),
     };
+    if let Some(i) = data.iter().position(|v| !v.is_finite()) {
+        let (row, step) = (i / (t * width), i / width % t + 1);
+        bail!("{}: index {row}, step {step}: {} is not a finite number", path.display(), data[i]);
+    }
+    let lengths = lengths.map(|l| read_lengths(l, path, &shape)).transpose()?;
+    if let Some(task) = RowTask::from_json(file.task.as_ref()) {
+        task.encoder()?.normalize_in_place(&mut data);
+    }
+    let seqs = Seqs { input: &data, batch: b, steps: t, lengths: lengths.as_deref() };
     let out = sess
-        .forward(&file.model, &data, b, t, None)
+        .forward_padded(&file.model, seqs, None)
         .with_context(|| format!("running {}", path.display()))?;
     let c = cfg.output_size;
     let values = if probs {

@@ -87,6 +87,18 @@ impl Encoder {
         }
     }
 
+    /// Normalizes an array of `[.., F]` features in place as [`Encoder::encode`] does, for
+    /// inputs given to the model as an array; symbol ids are left as they are.
+    pub fn normalize_in_place(&self, x: &mut [f32]) {
+        if let Encoder::Numbers(norm) = self {
+            for step in x.chunks_mut(norm.len()) {
+                for (v, (m, s)) in step.iter_mut().zip(norm) {
+                    *v = ((*v as f64 - m) / s) as f32;
+                }
+            }
+        }
+    }
+
     /// Steps in a row, without encoding it (for checking per-step labels).
     pub fn steps(&self, src: &Source, row: &Row) -> Result<usize> {
         Ok(self.encode(src, row)?.len() / self.width().max(1))

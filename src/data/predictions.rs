@@ -8,6 +8,7 @@
 use std::fmt::Write as _;
 
 use crate::data::classify::{Classify, ClassifySpec, Item};
+use crate::data::encoding::Encoder;
 use crate::data::rows::{Kind, Table};
 use crate::data::tagging::{Tagging, TaggingSpec};
 use crate::error::{Error, Result};
@@ -30,6 +31,13 @@ impl RowTask {
             "classify" | "regress" => serde_json::from_value(t.clone()).ok().map(RowTask::Classify),
             "label" => serde_json::from_value(t.clone()).ok().map(RowTask::Label),
             _ => None,
+        }
+    }
+    /// How the model's inputs are encoded.
+    pub fn encoder(&self) -> Result<Encoder> {
+        match self {
+            RowTask::Classify(s) => s.encoder(),
+            RowTask::Label(s) => Ok(s.encoder()),
         }
     }
     /// The (label, sequence) columns a text file is read by.
