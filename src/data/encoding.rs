@@ -33,18 +33,19 @@ impl Encoder {
     }
 
     /// Fits the encoding on training rows: the alphabet (sorted) or each feature's mean and
-    /// deviation. Whether the rows are symbols or numbers is decided by the first row.
+    /// deviation. The rows are numbers when any of them is (a single-step `7` is then the
+    /// number 7), and the first of those sets the features per step.
     pub fn fit(train: &Table) -> Result<Encoder> {
-        let Some(first) = train.rows.first() else {
+        if train.rows.is_empty() {
             return Err(Error::format(&train.src.path, "no training rows"));
-        };
-        if !is_numeric(&first.seq) {
+        }
+        let Some(first) = train.rows.iter().find(|r| is_numeric(&r.seq)) else {
             let mut a: Vec<String> =
                 train.rows.iter().map(|r| symbols(&train.src, r)).collect::<Result<Vec<_>>>()?.concat();
             a.sort();
             a.dedup();
             return Ok(Encoder::Symbols(a));
-        }
+        };
         let f = numbers(&train.src, first, None)?.first().map_or(1, Vec::len);
         let (mut sum, mut sq, mut n) = (vec![0.0f64; f], vec![0.0f64; f], 0usize);
         let all: Vec<Vec<Vec<f64>>> =
@@ -246,6 +247,19 @@ mod tests {
         assert_eq!(e, "d.csv: line 7, column sequence, step 1: 2 features; expected 3");
         let e = numbers(&src(), &row("1 2;3 x"), None).unwrap_err().to_string();
         assert_eq!(e, "d.csv: line 7, column 2: value 4 `x` is not a number");
+    }
+
+    #[test]
+    fn one_numeric_row_makes_every_row_numbers() {
+        // Rows come shuffled: a single-step first row must not turn the rest into symbols.
+        let t = Table { src: src(), rows: vec![row("7"), row("1 2 3"), row("4")] };
+        let Encoder::Numbers(n) = Encoder::fit(&t).unwrap() else { panic!("numbers") };
+        assert!(n.len() == 1 && (n[0].0 - 3.4).abs() < 1e-12, "{n:?}");
+        let t = Table { src: src(), rows: vec![row("7"), row("1 2;3 4")] };
+        let e = Encoder::fit(&t).unwrap_err().to_string();
+        assert!(e.starts_with("d.csv: line 7, column sequence, step 1: 1 feature; expected 2"), "{e}");
+        let t = Table { src: src(), rows: vec![row("AB"), row("BA")] };
+        assert_eq!(Encoder::fit(&t).unwrap(), Encoder::Symbols(vec!["A".into(), "B".into()]));
     }
 
     #[test]
