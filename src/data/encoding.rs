@@ -33,13 +33,22 @@ impl Encoder {
     }
 
     /// Fits the encoding on training rows: the alphabet (sorted) or each feature's mean and
-    /// deviation. The rows are numbers when any of them is (a single-step `7` is then the
-    /// number 7), and the first of those sets the features per step.
+    /// deviation. The rows are numbers when more of them look like numbers (a list, or text
+    /// with separators) than like symbols (text without separators that is not one number);
+    /// a single-step `7` does not vote, so it is the number 7 in a file of numbers. The first
+    /// numeric row sets the features per step.
     pub fn fit(train: &Table) -> Result<Encoder> {
         if train.rows.is_empty() {
             return Err(Error::format(&train.src.path, "no training rows"));
         }
-        let Some(first) = train.rows.iter().find(|r| is_numeric(&r.seq)) else {
+        let numeric = train.rows.iter().filter(|r| is_numeric(&r.seq)).count();
+        let symbolic = train
+            .rows
+            .iter()
+            .filter(|r| matches!(&r.seq, Seq::Text(s) if !is_numeric(&r.seq) && s.parse::<f64>().is_err()))
+            .count();
+        let first = train.rows.iter().find(|r| is_numeric(&r.seq));
+        let Some(first) = first.filter(|_| numeric > symbolic) else {
             let mut a: Vec<String> =
                 train.rows.iter().map(|r| symbols(&train.src, r)).collect::<Result<Vec<_>>>()?.concat();
             a.sort();
@@ -260,6 +269,10 @@ mod tests {
         assert!(e.starts_with("d.csv: line 7, column sequence, step 1: 1 feature; expected 2"), "{e}");
         let t = Table { src: src(), rows: vec![row("AB"), row("BA")] };
         assert_eq!(Encoder::fit(&t).unwrap(), Encoder::Symbols(vec!["A".into(), "B".into()]));
+        // A stray space in one symbol string makes it the odd one out, not the others.
+        let t = Table { src: src(), rows: vec![row("AB"), row("A B"), row("BA")] };
+        let e = Encoder::fit(&t).unwrap_err().to_string();
+        assert!(e.contains("numbers where symbol strings are expected"), "{e}");
     }
 
     #[test]
