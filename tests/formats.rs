@@ -635,3 +635,17 @@ fn raw_npy_output_gives_the_same_predictions_as_the_rows() {
     recur(d, &["predict", "-m", "s.safetensors", "--input", "ids.npy", "--output", "s.npy"]).ok();
     assert_eq!(read_f4(&d.join("s.npy")).len(), 4);
 }
+
+#[test]
+fn values_too_large_to_normalize_are_an_error_not_zeros() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let series: String = (0..60).map(|i| format!("{i},{}e200\n", i % 7)).collect();
+    std::fs::write(d.join("s.csv"), format!("t,value\n{series}")).unwrap();
+    recur(d, &["train", "forecast", "--data", "s.csv", "--window", "5", "-q"])
+        .fails_with("s.csv: column `value`: values too large to normalize");
+    let rows: String = (0..20).map(|i| format!("{}e200,{} 1\n", i % 5, i % 3)).collect();
+    std::fs::write(d.join("r.csv"), format!("target,sequence\n{rows}")).unwrap();
+    recur(d, &["train", "regress", "--data", "r.csv", "--label-column", "target", "-q"])
+        .fails_with("r.csv: the targets: values too large to normalize");
+}

@@ -56,24 +56,15 @@ impl Encoder {
             return Ok(Encoder::Symbols(a));
         };
         let f = numbers(&train.src, first, None)?.first().map_or(1, Vec::len);
-        let (mut sum, mut sq, mut n) = (vec![0.0f64; f], vec![0.0f64; f], 0usize);
         let all: Vec<Vec<Vec<f64>>> =
             train.rows.iter().map(|r| numbers(&train.src, r, Some(f))).collect::<Result<_>>()?;
-        for step in all.iter().flatten() {
-            for (k, v) in step.iter().enumerate() {
-                sum[k] += v;
-            }
-            n += 1;
-        }
-        let mean: Vec<f64> = sum.iter().map(|s| s / n.max(1) as f64).collect();
-        for step in all.iter().flatten() {
-            for (k, v) in step.iter().enumerate() {
-                sq[k] += (v - mean[k]) * (v - mean[k]);
-            }
-        }
-        Ok(Encoder::Numbers(
-            mean.iter().zip(&sq).map(|(&m, &s)| (m, (s / n.max(1) as f64).sqrt().max(1e-12))).collect(),
-        ))
+        let norm = (0..f)
+            .map(|k| {
+                mean_deviation(all.iter().flatten().map(|step| step[k]))
+                    .ok_or_else(|| Error::format(&train.src.path, format!("feature {}: {TOO_LARGE}", k + 1)))
+            })
+            .collect::<Result<_>>()?;
+        Ok(Encoder::Numbers(norm))
     }
 
     /// Encodes a row: `[steps * width]` floats.
@@ -90,10 +81,24 @@ impl Encoder {
                     })
                 })
                 .collect(),
-            Encoder::Numbers(norm) => Ok(numbers(src, row, Some(norm.len()))?
-                .iter()
-                .flat_map(|step| step.iter().zip(norm).map(|(v, (m, s))| ((v - m) / s) as f32))
-                .collect()),
+            Encoder::Numbers(norm) => {
+                let steps = numbers(src, row, Some(norm.len()))?;
+                let mut out = Vec::with_capacity(steps.len() * norm.len());
+                for (k, step) in steps.iter().enumerate() {
+                    for (v, (m, s)) in step.iter().zip(norm) {
+                        let x = ((v - m) / s) as f32;
+                        if !x.is_finite() {
+                            let at = src.at_step(row.line, k + 1);
+                            let why = format!(
+                                "{v:e} is too far from the training values (mean {m:.4}, deviation {s:.4})"
+                            );
+                            return Err(Error::format(&src.path, format!("{at}: {why}")));
+                        }
+                        out.push(x);
+                    }
+                }
+                Ok(out)
+            }
         }
     }
 
@@ -113,6 +118,23 @@ impl Encoder {
     pub fn steps(&self, src: &Source, row: &Row) -> Result<usize> {
         Ok(self.encode(src, row)?.len() / self.width().max(1))
     }
+}
+
+/// Why [`mean_deviation`] failed, for error messages.
+pub const TOO_LARGE: &str = "values too large to normalize (their mean or deviation overflows); rescale them";
+
+/// The mean and (population) deviation of `values`, the deviation at least 1e-12 so a constant
+/// normalizes to 0; `None` when either overflows (values beyond about 1e154).
+pub fn mean_deviation(values: impl Iterator<Item = f64> + Clone) -> Option<(f64, f64)> {
+    let (mut sum, mut n) = (0.0f64, 0usize);
+    for v in values.clone() {
+        sum += v;
+        n += 1;
+    }
+    let mean = sum / n.max(1) as f64;
+    let sq: f64 = values.map(|v| (v - mean) * (v - mean)).sum();
+    let sd = (sq / n.max(1) as f64).sqrt().max(1e-12);
+    (mean.is_finite() && sd.is_finite()).then_some((mean, sd))
 }
 
 /// Whether a sequence holds numbers: a list, or text with separators.
@@ -273,6 +295,20 @@ mod tests {
         let t = Table { src: src(), rows: vec![row("AB"), row("A B"), row("BA")] };
         let e = Encoder::fit(&t).unwrap_err().to_string();
         assert!(e.contains("numbers where symbol strings are expected"), "{e}");
+    }
+
+    #[test]
+    fn values_too_large_to_normalize_are_an_error() {
+        // 1e200 squared overflows: the deviation would be inf and every input 0.
+        let t = Table { src: src(), rows: vec![row("0 1e200;1 2"), row("2 -1e200;")] };
+        let e = Encoder::fit(&t).unwrap_err().to_string();
+        assert_eq!(e, format!("d.csv: feature 2: {TOO_LARGE}"));
+        assert_eq!(mean_deviation([1.0, 3.0].into_iter()), Some((2.0, 1.0)));
+        assert_eq!(mean_deviation([5.0].into_iter()), Some((5.0, 1e-12)));
+        assert_eq!(mean_deviation([1e300, -1e300].into_iter()), None);
+        // Predicting, a value whose normalized form overflows f32 is an error, not inf.
+        let e = Encoder::Numbers(vec![(0.0, 1.0)]).encode(&src(), &row("1 1e300")).unwrap_err().to_string();
+        assert!(e.starts_with("d.csv: line 7, column sequence, step 2: 1e300 is too far"), "{e}");
     }
 
     #[test]

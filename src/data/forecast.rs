@@ -9,6 +9,7 @@ use std::path::Path;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
+use crate::data::encoding::{TOO_LARGE, mean_deviation};
 use crate::error::{Error, Result};
 use crate::model::{Model, Session};
 use crate::train::{Batch, Metric, Shuffled, Task};
@@ -202,14 +203,14 @@ impl Forecast {
                 path.display()
             )));
         }
-        let normalize: Vec<(f64, f64)> = (0..names.len())
-            .map(|c| {
-                let v: Vec<f64> = rows[..split].iter().map(|r| r[c]).collect();
-                let mean = v.iter().sum::<f64>() / v.len() as f64;
-                let sd = (v.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / v.len() as f64).sqrt();
-                (mean, sd.max(1e-12))
+        let normalize: Vec<(f64, f64)> = names
+            .iter()
+            .enumerate()
+            .map(|(c, name)| {
+                mean_deviation(rows[..split].iter().map(|r| r[c]))
+                    .ok_or_else(|| Error::format(path, format!("column `{name}`: {TOO_LARGE}")))
             })
-            .collect();
+            .collect::<Result<_>>()?;
         let series = rows
             .iter()
             .map(|r| r.iter().zip(&normalize).map(|(x, (m, s))| ((x - m) / s) as f32).collect())
