@@ -649,3 +649,17 @@ fn values_too_large_to_normalize_are_an_error_not_zeros() {
     recur(d, &["train", "regress", "--data", "r.csv", "--label-column", "target", "-q"])
         .fails_with("r.csv: the targets: values too large to normalize");
 }
+
+#[test]
+fn a_byte_order_mark_and_crlf_line_ends_are_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let jsonl = std::fs::read_to_string(example("pairs.jsonl")).unwrap().replace('\n', "\r\n");
+    std::fs::write(d.join("p.jsonl"), format!("\u{feff}{jsonl}")).unwrap();
+    let csv = std::fs::read_to_string(example("pairs.csv")).unwrap().replace('\n', "\r\n");
+    std::fs::write(d.join("p.csv"), format!("\u{feff}{csv}")).unwrap();
+    for f in ["p.jsonl", "p.csv"] {
+        let o = recur(d, &["train", "classify", "--data", f, "--epochs", "1", "-q"]).ok().stdout();
+        assert!(o.contains("2 classes, 480 training / 120 held-out"), "{f}: {o}");
+    }
+}
