@@ -663,3 +663,16 @@ fn a_byte_order_mark_and_crlf_line_ends_are_read() {
         assert!(o.contains("2 classes, 480 training / 120 held-out"), "{f}: {o}");
     }
 }
+
+#[test]
+fn an_empty_label_is_an_error_not_a_class() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("e.csv"), "label,sequence\na,AB\nb,BA\n,AA\na,ABB\n").unwrap();
+    recur(d, &["train", "classify", "--data", "e.csv", "--valid-fraction", "0", "-q"])
+        .fails_with("e.csv: line 4: the label is empty; every row needs its class");
+    std::fs::write(d.join("e.jsonl"), "{\"x\": \"AB\", \"y\": \"a\"}\n{\"x\": \"BA\", \"y\": \"\"}\n")
+        .unwrap();
+    recur(d, &["train", "classify", "--data", "e.jsonl", "--valid-fraction", "0", "-q"])
+        .fails_with("e.jsonl: line 2: the label is empty");
+}

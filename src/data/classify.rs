@@ -113,6 +113,11 @@ impl Classify {
         } else {
             for r in &train_t.rows {
                 let l = r.label.clone().unwrap_or_default();
+                if l.is_empty() {
+                    return Err(train_t
+                        .src
+                        .label_err(r.line, "the label is empty; every row needs its class"));
+                }
                 if !classes.contains(&l) {
                     classes.push(l);
                 }
