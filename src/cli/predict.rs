@@ -15,7 +15,7 @@ use crate::data::bitcount::{BitCountSpec, parse_bits};
 use crate::data::forecast::{ForecastSpec, read_series};
 use crate::data::mnist::{MnistSpec, draw, read_set};
 use crate::data::npy_rows::{TargetKind, is_npy, read_lengths, read_npy_table};
-use crate::data::predictions::{RowTask, not_a_row_task, predict};
+use crate::data::predictions::{RowTask, not_a_row_task, predict, softmax};
 use crate::data::rows::read_table;
 use crate::io::atomic::write_atomic;
 use crate::io::model_file::{ModelFile, describe, load};
@@ -310,12 +310,7 @@ fn predict_forecast(
 /// Softmax for `ce`, elementwise sigmoid for `bce`, identity for `mse`.
 pub fn probabilities(loss: &LossKind, logits: &[f32]) -> Vec<f32> {
     match loss {
-        LossKind::CrossEntropy => {
-            let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-            let e: Vec<f64> = logits.iter().map(|&v| ((v - max) as f64).exp()).collect();
-            let z: f64 = e.iter().sum();
-            e.iter().map(|v| (v / z) as f32).collect()
-        }
+        LossKind::CrossEntropy => softmax(logits).into_iter().map(|p| p as f32).collect(),
         LossKind::Bce => logits.iter().map(|&v| 1.0 / (1.0 + (-v).exp())).collect(),
         LossKind::Mse => logits.to_vec(),
     }

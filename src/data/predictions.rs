@@ -246,7 +246,8 @@ fn csv_field(s: &str) -> String {
     if s.contains([',', '"', '\n', '\r']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() }
 }
 
-fn softmax(logits: &[f32]) -> Vec<f64> {
+/// Probabilities from logits, computed in f64 after subtracting the largest logit.
+pub fn softmax(logits: &[f32]) -> Vec<f64> {
     let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     let e: Vec<f64> = logits.iter().map(|&v| ((v - max) as f64).exp()).collect();
     let z: f64 = e.iter().sum();
