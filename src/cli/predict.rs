@@ -265,15 +265,8 @@ fn predict_rows(
         read_table(path, label, seq, false)?
     };
     let p = predict(&file.model, sess, &task, &table)?;
-    let jsonl = output.is_some_and(|o| o.extension().is_some_and(|e| e == "jsonl"));
-    let text = if jsonl { p.to_jsonl() } else { p.to_csv() };
-    match output {
-        Some(o) => {
-            write_atomic(o, text.as_bytes())?;
-            outln!("wrote {} predictions to {}", p.rows.len(), o.display())?;
-        }
-        None => outln!("{}", text.trim_end())?,
-    }
+    let text = if is_jsonl(output) { p.to_jsonl() } else { p.to_csv() };
+    write_or_print(output, &text, &format!("{} predictions", p.rows.len()))?;
     if let Some(s) = &p.score {
         eprintln!("{s}");
     }
@@ -295,16 +288,26 @@ fn predict_forecast(
         bail!("{}: {} rows; the model reads windows of {}", path.display(), rows.len(), spec.window);
     }
     let next = spec.continue_series(&file.model, sess, &rows, ahead)?;
-    let jsonl = output.is_some_and(|o| o.extension().is_some_and(|e| e == "jsonl"));
-    let text = if jsonl { spec.to_jsonl(&next) } else { spec.to_csv(&next) };
+    let text = if is_jsonl(output) { spec.to_jsonl(&next) } else { spec.to_csv(&next) };
+    write_or_print(output, &text, &format!("{} forecast rows", next.len()))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Whether predictions go to a JSON Lines file (else CSV).
+fn is_jsonl(output: Option<&Path>) -> bool {
+    output.is_some_and(|o| o.extension().is_some_and(|e| e == "jsonl"))
+}
+
+/// Writes `text` to `output` atomically, saying `wrote <what> to <output>`, or prints it.
+fn write_or_print(output: Option<&Path>, text: &str, what: &str) -> anyhow::Result<()> {
     match output {
         Some(o) => {
             write_atomic(o, text.as_bytes())?;
-            outln!("wrote {} forecast rows to {}", next.len(), o.display())?;
+            outln!("wrote {what} to {}", o.display())?;
         }
         None => outln!("{}", text.trim_end())?,
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
 /// Softmax for `ce`, elementwise sigmoid for `bce`, identity for `mse`.
