@@ -287,7 +287,8 @@ fn predict_forecast(
     if rows.len() < spec.window {
         bail!("{}: {} rows; the model reads windows of {}", path.display(), rows.len(), spec.window);
     }
-    let next = spec.continue_series(&file.model, sess, &rows, ahead)?;
+    let next =
+        spec.continue_series(&file.model, sess, &rows, ahead).with_context(|| path.display().to_string())?;
     let text = if is_jsonl(output) { spec.to_jsonl(&next) } else { spec.to_csv(&next) };
     write_or_print(output, &text, &format!("{} forecast rows", next.len()))?;
     Ok(ExitCode::SUCCESS)

@@ -26,9 +26,23 @@ pub struct ForecastSpec {
 }
 
 impl ForecastSpec {
-    /// A row in the series' units, normalized with the training statistics (the model's input).
-    pub fn norm_row(&self, row: &[f64]) -> Vec<f32> {
-        row.iter().zip(&self.normalize).map(|(x, (m, s))| ((x - m) / s) as f32).collect()
+    /// Row `index` (0-based) of a series in its units, normalized with the training statistics
+    /// (the model's input); a value whose normalized form overflows f32 is an error, not inf.
+    pub fn norm_row(&self, index: usize, row: &[f64]) -> Result<Vec<f32>> {
+        let cols = self.columns.iter().zip(&self.normalize);
+        row.iter()
+            .zip(cols)
+            .map(|(x, (name, (m, s)))| {
+                let v = ((x - m) / s) as f32;
+                v.is_finite().then_some(v).ok_or_else(|| {
+                    Error::Input(format!(
+                        "row {} of the series, column `{name}`: {x:e} is too far from the training \
+                         values (mean {m:.4}, deviation {s:.4})",
+                        index + 1
+                    ))
+                })
+            })
+            .collect()
     }
 
     /// A model output row back in the series' units.
@@ -52,8 +66,12 @@ impl ForecastSpec {
                 rows.len()
             )));
         }
-        let mut hist: Vec<Vec<f32>> =
-            rows[rows.len() - self.window..].iter().map(|r| self.norm_row(r)).collect();
+        let first = rows.len() - self.window;
+        let mut hist: Vec<Vec<f32>> = rows[first..]
+            .iter()
+            .enumerate()
+            .map(|(i, r)| self.norm_row(first + i, r))
+            .collect::<Result<_>>()?;
         let (cols, mut out) = (self.columns.len(), Vec::with_capacity(ahead));
         while out.len() < ahead {
             let x: Vec<f32> = hist[hist.len() - self.window..].iter().flatten().copied().collect();
@@ -286,5 +304,24 @@ impl Task for Forecast {
 
     fn task_json(&self) -> serde_json::Value {
         serde_json::to_value(&self.spec).expect("plain struct")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_value_too_far_from_training_is_an_error_not_inf() {
+        let spec = ForecastSpec {
+            name: "forecast".into(),
+            columns: vec!["a".into(), "b".into()],
+            window: 2,
+            horizon: 1,
+            normalize: vec![(1.0, 2.0), (0.0, 1.0)],
+        };
+        assert_eq!(spec.norm_row(0, &[3.0, -1.0]).unwrap(), [1.0, -1.0]);
+        let e = spec.norm_row(6, &[3.0, 1e300]).unwrap_err().to_string();
+        assert!(e.starts_with("row 7 of the series, column `b`: 1e300 is too far"), "{e}");
     }
 }
