@@ -676,3 +676,16 @@ fn an_empty_label_is_an_error_not_a_class() {
     recur(d, &["train", "classify", "--data", "e.jsonl", "--valid-fraction", "0", "-q"])
         .fails_with("e.jsonl: line 2: the label is empty");
 }
+
+#[test]
+fn a_tsv_series_is_read_with_tabs() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let tsv = std::fs::read_to_string(example("sine.csv")).unwrap().replace(',', "\t");
+    std::fs::write(d.join("s.tsv"), tsv).unwrap();
+    let o = recur(d, &["train", "forecast", "--data", "s.tsv", "--epochs", "1", "-q"]).ok().stdout();
+    assert!(o.contains("held-out RMSE"), "{o}");
+    let p =
+        recur(d, &["predict", "--model", "forecast.safetensors", "--input", "s.tsv", "--ahead", "2"]).ok();
+    assert!(p.stdout().starts_with("step,value\n1,"), "{}", p.stdout());
+}

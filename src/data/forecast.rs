@@ -113,9 +113,13 @@ impl ForecastSpec {
 }
 
 /// Reads the named numeric columns (all but a first `t`/`time`/`date` column when none are
-/// named) of a CSV file: `[rows][columns]`.
+/// named) of a CSV file (a `.tsv` one with tabs): `[rows][columns]`.
 pub fn read_series(path: &Path, columns: &[String]) -> Result<(Vec<String>, Vec<Vec<f64>>)> {
-    let mut rdr = csv::Reader::from_path(path).map_err(|e| Error::format(path, e.to_string()))?;
+    let tsv = path.extension().is_some_and(|e| e == "tsv");
+    let mut rdr = csv::ReaderBuilder::new()
+        .delimiter(if tsv { b'\t' } else { b',' })
+        .from_path(path)
+        .map_err(|e| Error::format(path, e.to_string()))?;
     let headers: Vec<String> = rdr
         .headers()
         .map_err(|e| Error::format(path, e.to_string()))?
