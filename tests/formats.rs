@@ -555,3 +555,137 @@ fn predictions_as_json_lines_for_every_task() {
     assert_eq!(rows[2]["step"], 3);
     assert!(rows[0]["value"].as_f64().unwrap().abs() < 3.0, "{:?}", rows[0]);
 }
+
+#[test]
+fn forecast_valid_fraction_outside_0_to_1_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let sine = example("sine.csv");
+    for vf in ["1.5", "1"] {
+        recur(dir.path(), &["train", "forecast", "--data", &sine, "--valid-fraction", vf, "-q"])
+            .fails_with(&format!("invalid valid-fraction = {vf}: must be at least 0 and below 1"));
+    }
+}
+
+/// Reads a little-endian `<f4` `.npy` file written by recur: its values.
+fn read_f4(path: &Path) -> Vec<f32> {
+    let b = std::fs::read(path).unwrap();
+    let header = u16::from_le_bytes([b[8], b[9]]) as usize;
+    b[10 + header..].chunks(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect()
+}
+
+#[test]
+fn raw_npy_output_gives_the_same_predictions_as_the_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // Features far from 0 (mean 50), so a missing normalization changes the answers; padded.
+    let x: Vec<f32> = (0..48).map(|i| 50.0 + ((i * 37 % 17) as f32 - 8.0)).collect();
+    let y: Vec<i64> = x.chunks(8).map(|s| (s[0] > s[1]) as i64).collect();
+    npy(&d.join("x.npy"), "<f4", &[6, 4, 2], &f4(&x));
+    npy(&d.join("y.npy"), "<i8", &[6], &i8s(&y));
+    npy(&d.join("l.npy"), "<i8", &[6], &i8s(&[4, 3, 2, 1, 4, 4]));
+    npy(&d.join("l0.npy"), "<i8", &[6], &i8s(&[4, 3, 0, 1, 4, 4]));
+    let mut nan = x.clone();
+    nan[2 * 8 + 2 * 2 + 1] = f32::NAN;
+    npy(&d.join("nan.npy"), "<f4", &[6, 4, 2], &f4(&nan));
+    let data = ["--data", "x.npy", "--targets", "y.npy", "--valid-fraction", "0", "--epochs", "5", "-q"];
+    recur(d, &[&["train", "classify"], &data[..], &["-o", "m.safetensors"]].concat()).ok();
+    let predict = |extra: &[&str]| {
+        recur(
+            d,
+            &[&["predict", "-m", "m.safetensors", "--input", "x.npy", "--lengths", "l.npy"], extra].concat(),
+        )
+    };
+    predict(&["--output", "p.jsonl"]).ok();
+    predict(&["--output", "p.npy", "--probs"]).ok();
+    let raw = read_f4(&d.join("p.npy"));
+    let text = std::fs::read_to_string(d.join("p.jsonl")).unwrap();
+    for (line, p) in text.lines().zip(raw.chunks(2)) {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let want = v["probs"]["1"].as_f64().unwrap();
+        assert!((want - p[1] as f64).abs() < 1e-5, "row {line}: the .npy output says {p:?}");
+    }
+    recur(
+        d,
+        &["predict", "-m", "m.safetensors", "--input", "x.npy", "--lengths", "l0.npy", "--output", "q.npy"],
+    )
+    .fails_with("l0.npy: index 2: length 0; expected 1 to 4");
+    recur(d, &["predict", "-m", "m.safetensors", "--input", "nan.npy", "--output", "q.npy"])
+        .fails_with("nan.npy: index 2, step 3: NaN is not a finite number");
+    // A symbol model reads token ids [batch, time].
+    let csv = "label,sequence\na,ABAB\nb,BBA\na,AAB\nb,BAB\n";
+    std::fs::write(d.join("s.csv"), csv).unwrap();
+    recur(
+        d,
+        &[
+            "train",
+            "classify",
+            "--data",
+            "s.csv",
+            "--valid-fraction",
+            "0",
+            "--epochs",
+            "1",
+            "-q",
+            "-o",
+            "s.safetensors",
+        ],
+    )
+    .ok();
+    npy(&d.join("ids.npy"), "<f4", &[2, 3], &f4(&[0.0, 1.0, 0.0, 1.0, 1.0, 0.0]));
+    recur(d, &["predict", "-m", "s.safetensors", "--input", "ids.npy", "--output", "s.npy"]).ok();
+    assert_eq!(read_f4(&d.join("s.npy")).len(), 4);
+}
+
+#[test]
+fn values_too_large_to_normalize_are_an_error_not_zeros() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let series: String = (0..60).map(|i| format!("{i},{}e200\n", i % 7)).collect();
+    std::fs::write(d.join("s.csv"), format!("t,value\n{series}")).unwrap();
+    recur(d, &["train", "forecast", "--data", "s.csv", "--window", "5", "-q"])
+        .fails_with("s.csv: column `value`: values too large to normalize");
+    let rows: String = (0..20).map(|i| format!("{}e200,{} 1\n", i % 5, i % 3)).collect();
+    std::fs::write(d.join("r.csv"), format!("target,sequence\n{rows}")).unwrap();
+    recur(d, &["train", "regress", "--data", "r.csv", "--label-column", "target", "-q"])
+        .fails_with("r.csv: the targets: values too large to normalize");
+}
+
+#[test]
+fn a_byte_order_mark_and_crlf_line_ends_are_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let jsonl = std::fs::read_to_string(example("pairs.jsonl")).unwrap().replace('\n', "\r\n");
+    std::fs::write(d.join("p.jsonl"), format!("\u{feff}{jsonl}")).unwrap();
+    let csv = std::fs::read_to_string(example("pairs.csv")).unwrap().replace('\n', "\r\n");
+    std::fs::write(d.join("p.csv"), format!("\u{feff}{csv}")).unwrap();
+    for f in ["p.jsonl", "p.csv"] {
+        let o = recur(d, &["train", "classify", "--data", f, "--epochs", "1", "-q"]).ok().stdout();
+        assert!(o.contains("2 classes, 480 training / 120 held-out"), "{f}: {o}");
+    }
+}
+
+#[test]
+fn an_empty_label_is_an_error_not_a_class() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("e.csv"), "label,sequence\na,AB\nb,BA\n,AA\na,ABB\n").unwrap();
+    recur(d, &["train", "classify", "--data", "e.csv", "--valid-fraction", "0", "-q"])
+        .fails_with("e.csv: line 4: the label is empty; every row needs its class");
+    std::fs::write(d.join("e.jsonl"), "{\"x\": \"AB\", \"y\": \"a\"}\n{\"x\": \"BA\", \"y\": \"\"}\n")
+        .unwrap();
+    recur(d, &["train", "classify", "--data", "e.jsonl", "--valid-fraction", "0", "-q"])
+        .fails_with("e.jsonl: line 2: the label is empty");
+}
+
+#[test]
+fn a_tsv_series_is_read_with_tabs() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let tsv = std::fs::read_to_string(example("sine.csv")).unwrap().replace(',', "\t");
+    std::fs::write(d.join("s.tsv"), tsv).unwrap();
+    let o = recur(d, &["train", "forecast", "--data", "s.tsv", "--epochs", "1", "-q"]).ok().stdout();
+    assert!(o.contains("held-out RMSE"), "{o}");
+    let p =
+        recur(d, &["predict", "--model", "forecast.safetensors", "--input", "s.tsv", "--ahead", "2"]).ok();
+    assert!(p.stdout().starts_with("step,value\n1,"), "{}", p.stdout());
+}

@@ -288,3 +288,16 @@ fn errors_say_what_is_wrong() {
         assert_eq!(plot(&[wrong, &["-o", "a.png"]].concat()).0.status.code(), Some(2), "{wrong:?}");
     }
 }
+
+#[test]
+fn a_series_value_too_far_from_training_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let m = trained().1.to_str().unwrap();
+    let mut s = std::fs::read_to_string(sine()).unwrap();
+    s.push_str("2000,1e300\n");
+    std::fs::write(d.join("big.csv"), s).unwrap();
+    let msg = "big.csv: row 2001 of the series, column `value`: 1e300 is too far from the training values";
+    recur(d, &["plot", "--model", m, "--input", "big.csv", "-o", "f.png"]).fails_with(&[msg]);
+    recur(d, &["predict", "--model", m, "--input", "big.csv"]).fails_with(&[msg]);
+}

@@ -14,12 +14,13 @@ use crate::data::addition::{AdditionSpec, decode, encode as encode_addition, par
 use crate::data::bitcount::{BitCountSpec, parse_bits};
 use crate::data::forecast::{ForecastSpec, read_series};
 use crate::data::mnist::{MnistSpec, draw, read_set};
-use crate::data::npy_rows::{TargetKind, is_npy, read_npy_table};
-use crate::data::predictions::{RowTask, not_a_row_task, predict};
+use crate::data::npy_rows::{TargetKind, is_npy, read_lengths, read_npy_table};
+use crate::data::predictions::{RowTask, not_a_row_task, predict, softmax};
 use crate::data::rows::read_table;
 use crate::io::atomic::write_atomic;
 use crate::io::model_file::{ModelFile, describe, load};
 use crate::io::npy;
+use crate::model::pass::Seqs;
 use crate::model::{HeadKind, LossKind, Session};
 
 #[derive(Args, Debug)]
@@ -101,7 +102,15 @@ pub fn run(a: PredictArgs) -> anyhow::Result<ExitCode> {
         if text || (rows_model && !raw) {
             return predict_rows(&file, path, a.lengths.as_deref(), a.output.as_deref(), &mut sess);
         }
-        return predict_npy(&file, path, a.output.as_deref(), a.probs, a.top, &mut sess);
+        return predict_npy(
+            &file,
+            path,
+            a.lengths.as_deref(),
+            a.output.as_deref(),
+            a.probs,
+            a.top,
+            &mut sess,
+        );
     }
     if let Some(n) = a.image {
         let spec: MnistSpec = serde_json::from_value(file.task.clone().unwrap_or_default())
@@ -170,27 +179,37 @@ pub fn run(a: PredictArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Runs any model on an array `[batch, time, features]` (`[batch, time]` of token ids for a
+/// model with an embedding): the raw logits, or probabilities, per sequence or step. A recur
+/// model of numeric rows gets its inputs normalized as in training; `lengths` marks padding.
 fn predict_npy(
     file: &ModelFile,
-    path: &std::path::Path,
-    output: Option<&std::path::Path>,
+    path: &Path,
+    lengths: Option<&Path>,
+    output: Option<&Path>,
     probs: bool,
     top: usize,
     sess: &mut Session<f32>,
 ) -> anyhow::Result<ExitCode> {
     let cfg = &file.model.config;
-    let (shape, data) = npy::read_f32(path)?;
+    let (shape, mut data) = npy::read_f32(path)?;
+    let width = if cfg.vocab_size.is_some() { 1 } else { cfg.input_size };
     let (b, t) = match shape[..] {
-        [b, t, f] if f == cfg.input_size => (b, t),
-        [b, t] if cfg.input_size == 1 => (b, t),
-        _ => bail!(
-            "{}: array has shape {shape:?}; this model needs [batch, time, {}]",
-            path.display(),
-            cfg.input_size
-        ),
+        [b, t, f] if f == width => (b, t),
+        [b, t] if width == 1 => (b, t),
+        _ => bail!("{}: array has shape {shape:?}; this model needs [batch, time, {width}]", path.display()),
     };
+    if let Some(i) = data.iter().position(|v| !v.is_finite()) {
+        let (row, step) = (i / (t * width), i / width % t + 1);
+        bail!("{}: index {row}, step {step}: {} is not a finite number", path.display(), data[i]);
+    }
+    let lengths = lengths.map(|l| read_lengths(l, path, &shape)).transpose()?;
+    if let Some(task) = RowTask::from_json(file.task.as_ref()) {
+        task.encoder()?.normalize_in_place(&mut data);
+    }
+    let seqs = Seqs { input: &data, batch: b, steps: t, lengths: lengths.as_deref() };
     let out = sess
-        .forward(&file.model, &data, b, t, None)
+        .forward_padded(&file.model, seqs, None)
         .with_context(|| format!("running {}", path.display()))?;
     let c = cfg.output_size;
     let values = if probs {
@@ -246,15 +265,8 @@ fn predict_rows(
         read_table(path, label, seq, false)?
     };
     let p = predict(&file.model, sess, &task, &table)?;
-    let jsonl = output.is_some_and(|o| o.extension().is_some_and(|e| e == "jsonl"));
-    let text = if jsonl { p.to_jsonl() } else { p.to_csv() };
-    match output {
-        Some(o) => {
-            write_atomic(o, text.as_bytes())?;
-            outln!("wrote {} predictions to {}", p.rows.len(), o.display())?;
-        }
-        None => outln!("{}", text.trim_end())?,
-    }
+    let text = if is_jsonl(output) { p.to_jsonl() } else { p.to_csv() };
+    write_or_print(output, &text, &format!("{} predictions", p.rows.len()))?;
     if let Some(s) = &p.score {
         eprintln!("{s}");
     }
@@ -275,28 +287,34 @@ fn predict_forecast(
     if rows.len() < spec.window {
         bail!("{}: {} rows; the model reads windows of {}", path.display(), rows.len(), spec.window);
     }
-    let next = spec.continue_series(&file.model, sess, &rows, ahead)?;
-    let jsonl = output.is_some_and(|o| o.extension().is_some_and(|e| e == "jsonl"));
-    let text = if jsonl { spec.to_jsonl(&next) } else { spec.to_csv(&next) };
+    let next =
+        spec.continue_series(&file.model, sess, &rows, ahead).with_context(|| path.display().to_string())?;
+    let text = if is_jsonl(output) { spec.to_jsonl(&next) } else { spec.to_csv(&next) };
+    write_or_print(output, &text, &format!("{} forecast rows", next.len()))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Whether predictions go to a JSON Lines file (else CSV).
+fn is_jsonl(output: Option<&Path>) -> bool {
+    output.is_some_and(|o| o.extension().is_some_and(|e| e == "jsonl"))
+}
+
+/// Writes `text` to `output` atomically, saying `wrote <what> to <output>`, or prints it.
+fn write_or_print(output: Option<&Path>, text: &str, what: &str) -> anyhow::Result<()> {
     match output {
         Some(o) => {
             write_atomic(o, text.as_bytes())?;
-            outln!("wrote {} forecast rows to {}", next.len(), o.display())?;
+            outln!("wrote {what} to {}", o.display())?;
         }
         None => outln!("{}", text.trim_end())?,
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
 /// Softmax for `ce`, elementwise sigmoid for `bce`, identity for `mse`.
 pub fn probabilities(loss: &LossKind, logits: &[f32]) -> Vec<f32> {
     match loss {
-        LossKind::CrossEntropy => {
-            let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-            let e: Vec<f64> = logits.iter().map(|&v| ((v - max) as f64).exp()).collect();
-            let z: f64 = e.iter().sum();
-            e.iter().map(|v| (v / z) as f32).collect()
-        }
+        LossKind::CrossEntropy => softmax(logits).into_iter().map(|p| p as f32).collect(),
         LossKind::Bce => logits.iter().map(|&v| 1.0 / (1.0 + (-v).exp())).collect(),
         LossKind::Mse => logits.to_vec(),
     }

@@ -11,7 +11,7 @@
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::data::encoding::{Encoder, de_normalize, sort_classes};
+use crate::data::encoding::{Encoder, TOO_LARGE, de_normalize, mean_deviation, sort_classes};
 use crate::data::rows::{Held, Row, Table};
 use crate::error::{Error, Result};
 use crate::model::{Model, Session};
@@ -107,13 +107,17 @@ impl Classify {
                     _ => return Err(train_t.src.label_err(r.line, format!("target `{l}` is not a number"))),
                 }
             }
-            let mean = ys.iter().sum::<f64>() / ys.len() as f64;
-            let sd =
-                (ys.iter().map(|y| (y - mean) * (y - mean)).sum::<f64>() / ys.len() as f64).sqrt().max(1e-12);
-            target = Some((mean, sd));
+            let stats = mean_deviation(ys.iter().copied())
+                .ok_or_else(|| Error::format(path, format!("the targets: {TOO_LARGE}")))?;
+            target = Some(stats);
         } else {
             for r in &train_t.rows {
                 let l = r.label.clone().unwrap_or_default();
+                if l.is_empty() {
+                    return Err(train_t
+                        .src
+                        .label_err(r.line, "the label is empty; every row needs its class"));
+                }
                 if !classes.contains(&l) {
                     classes.push(l);
                 }

@@ -33,37 +33,38 @@ impl Encoder {
     }
 
     /// Fits the encoding on training rows: the alphabet (sorted) or each feature's mean and
-    /// deviation. Whether the rows are symbols or numbers is decided by the first row.
+    /// deviation. The rows are numbers when more of them look like numbers (a list, or text
+    /// with separators) than like symbols (text without separators that is not one number);
+    /// a single-step `7` does not vote, so it is the number 7 in a file of numbers. The first
+    /// numeric row sets the features per step.
     pub fn fit(train: &Table) -> Result<Encoder> {
-        let Some(first) = train.rows.first() else {
+        if train.rows.is_empty() {
             return Err(Error::format(&train.src.path, "no training rows"));
-        };
-        if !is_numeric(&first.seq) {
+        }
+        let numeric = train.rows.iter().filter(|r| is_numeric(&r.seq)).count();
+        let symbolic = train
+            .rows
+            .iter()
+            .filter(|r| matches!(&r.seq, Seq::Text(s) if !is_numeric(&r.seq) && s.parse::<f64>().is_err()))
+            .count();
+        let first = train.rows.iter().find(|r| is_numeric(&r.seq));
+        let Some(first) = first.filter(|_| numeric > symbolic) else {
             let mut a: Vec<String> =
                 train.rows.iter().map(|r| symbols(&train.src, r)).collect::<Result<Vec<_>>>()?.concat();
             a.sort();
             a.dedup();
             return Ok(Encoder::Symbols(a));
-        }
+        };
         let f = numbers(&train.src, first, None)?.first().map_or(1, Vec::len);
-        let (mut sum, mut sq, mut n) = (vec![0.0f64; f], vec![0.0f64; f], 0usize);
         let all: Vec<Vec<Vec<f64>>> =
             train.rows.iter().map(|r| numbers(&train.src, r, Some(f))).collect::<Result<_>>()?;
-        for step in all.iter().flatten() {
-            for (k, v) in step.iter().enumerate() {
-                sum[k] += v;
-            }
-            n += 1;
-        }
-        let mean: Vec<f64> = sum.iter().map(|s| s / n.max(1) as f64).collect();
-        for step in all.iter().flatten() {
-            for (k, v) in step.iter().enumerate() {
-                sq[k] += (v - mean[k]) * (v - mean[k]);
-            }
-        }
-        Ok(Encoder::Numbers(
-            mean.iter().zip(&sq).map(|(&m, &s)| (m, (s / n.max(1) as f64).sqrt().max(1e-12))).collect(),
-        ))
+        let norm = (0..f)
+            .map(|k| {
+                mean_deviation(all.iter().flatten().map(|step| step[k]))
+                    .ok_or_else(|| Error::format(&train.src.path, format!("feature {}: {TOO_LARGE}", k + 1)))
+            })
+            .collect::<Result<_>>()?;
+        Ok(Encoder::Numbers(norm))
     }
 
     /// Encodes a row: `[steps * width]` floats.
@@ -80,10 +81,36 @@ impl Encoder {
                     })
                 })
                 .collect(),
-            Encoder::Numbers(norm) => Ok(numbers(src, row, Some(norm.len()))?
-                .iter()
-                .flat_map(|step| step.iter().zip(norm).map(|(v, (m, s))| ((v - m) / s) as f32))
-                .collect()),
+            Encoder::Numbers(norm) => {
+                let steps = numbers(src, row, Some(norm.len()))?;
+                let mut out = Vec::with_capacity(steps.len() * norm.len());
+                for (k, step) in steps.iter().enumerate() {
+                    for (v, (m, s)) in step.iter().zip(norm) {
+                        let x = ((v - m) / s) as f32;
+                        if !x.is_finite() {
+                            let at = src.at_step(row.line, k + 1);
+                            let why = format!(
+                                "{v:e} is too far from the training values (mean {m:.4}, deviation {s:.4})"
+                            );
+                            return Err(Error::format(&src.path, format!("{at}: {why}")));
+                        }
+                        out.push(x);
+                    }
+                }
+                Ok(out)
+            }
+        }
+    }
+
+    /// Normalizes an array of `[.., F]` features in place as [`Encoder::encode`] does, for
+    /// inputs given to the model as an array; symbol ids are left as they are.
+    pub fn normalize_in_place(&self, x: &mut [f32]) {
+        if let Encoder::Numbers(norm) = self {
+            for step in x.chunks_mut(norm.len()) {
+                for (v, (m, s)) in step.iter_mut().zip(norm) {
+                    *v = ((*v as f64 - m) / s) as f32;
+                }
+            }
         }
     }
 
@@ -91,6 +118,23 @@ impl Encoder {
     pub fn steps(&self, src: &Source, row: &Row) -> Result<usize> {
         Ok(self.encode(src, row)?.len() / self.width().max(1))
     }
+}
+
+/// Why [`mean_deviation`] failed, for error messages.
+pub const TOO_LARGE: &str = "values too large to normalize (their mean or deviation overflows); rescale them";
+
+/// The mean and (population) deviation of `values`, the deviation at least 1e-12 so a constant
+/// normalizes to 0; `None` when either overflows (values beyond about 1e154).
+pub fn mean_deviation(values: impl Iterator<Item = f64> + Clone) -> Option<(f64, f64)> {
+    let (mut sum, mut n) = (0.0f64, 0usize);
+    for v in values.clone() {
+        sum += v;
+        n += 1;
+    }
+    let mean = sum / n.max(1) as f64;
+    let sq: f64 = values.map(|v| (v - mean) * (v - mean)).sum();
+    let sd = (sq / n.max(1) as f64).sqrt().max(1e-12);
+    (mean.is_finite() && sd.is_finite()).then_some((mean, sd))
 }
 
 /// Whether a sequence holds numbers: a list, or text with separators.
@@ -234,6 +278,37 @@ mod tests {
         assert_eq!(e, "d.csv: line 7, column sequence, step 1: 2 features; expected 3");
         let e = numbers(&src(), &row("1 2;3 x"), None).unwrap_err().to_string();
         assert_eq!(e, "d.csv: line 7, column 2: value 4 `x` is not a number");
+    }
+
+    #[test]
+    fn one_numeric_row_makes_every_row_numbers() {
+        // Rows come shuffled: a single-step first row must not turn the rest into symbols.
+        let t = Table { src: src(), rows: vec![row("7"), row("1 2 3"), row("4")] };
+        let Encoder::Numbers(n) = Encoder::fit(&t).unwrap() else { panic!("numbers") };
+        assert!(n.len() == 1 && (n[0].0 - 3.4).abs() < 1e-12, "{n:?}");
+        let t = Table { src: src(), rows: vec![row("7"), row("1 2;3 4")] };
+        let e = Encoder::fit(&t).unwrap_err().to_string();
+        assert!(e.starts_with("d.csv: line 7, column sequence, step 1: 1 feature; expected 2"), "{e}");
+        let t = Table { src: src(), rows: vec![row("AB"), row("BA")] };
+        assert_eq!(Encoder::fit(&t).unwrap(), Encoder::Symbols(vec!["A".into(), "B".into()]));
+        // A stray space in one symbol string makes it the odd one out, not the others.
+        let t = Table { src: src(), rows: vec![row("AB"), row("A B"), row("BA")] };
+        let e = Encoder::fit(&t).unwrap_err().to_string();
+        assert!(e.contains("numbers where symbol strings are expected"), "{e}");
+    }
+
+    #[test]
+    fn values_too_large_to_normalize_are_an_error() {
+        // 1e200 squared overflows: the deviation would be inf and every input 0.
+        let t = Table { src: src(), rows: vec![row("0 1e200;1 2"), row("2 -1e200;")] };
+        let e = Encoder::fit(&t).unwrap_err().to_string();
+        assert_eq!(e, format!("d.csv: feature 2: {TOO_LARGE}"));
+        assert_eq!(mean_deviation([1.0, 3.0].into_iter()), Some((2.0, 1.0)));
+        assert_eq!(mean_deviation([5.0].into_iter()), Some((5.0, 1e-12)));
+        assert_eq!(mean_deviation([1e300, -1e300].into_iter()), None);
+        // Predicting, a value whose normalized form overflows f32 is an error, not inf.
+        let e = Encoder::Numbers(vec![(0.0, 1.0)]).encode(&src(), &row("1 1e300")).unwrap_err().to_string();
+        assert!(e.starts_with("d.csv: line 7, column sequence, step 2: 1e300 is too far"), "{e}");
     }
 
     #[test]

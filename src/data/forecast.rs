@@ -9,6 +9,7 @@ use std::path::Path;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
+use crate::data::encoding::{TOO_LARGE, mean_deviation};
 use crate::error::{Error, Result};
 use crate::model::{Model, Session};
 use crate::train::{Batch, Metric, Shuffled, Task};
@@ -25,9 +26,23 @@ pub struct ForecastSpec {
 }
 
 impl ForecastSpec {
-    /// A row in the series' units, normalized with the training statistics (the model's input).
-    pub fn norm_row(&self, row: &[f64]) -> Vec<f32> {
-        row.iter().zip(&self.normalize).map(|(x, (m, s))| ((x - m) / s) as f32).collect()
+    /// Row `index` (0-based) of a series in its units, normalized with the training statistics
+    /// (the model's input); a value whose normalized form overflows f32 is an error, not inf.
+    pub fn norm_row(&self, index: usize, row: &[f64]) -> Result<Vec<f32>> {
+        let cols = self.columns.iter().zip(&self.normalize);
+        row.iter()
+            .zip(cols)
+            .map(|(x, (name, (m, s)))| {
+                let v = ((x - m) / s) as f32;
+                v.is_finite().then_some(v).ok_or_else(|| {
+                    Error::Input(format!(
+                        "row {} of the series, column `{name}`: {x:e} is too far from the training \
+                         values (mean {m:.4}, deviation {s:.4})",
+                        index + 1
+                    ))
+                })
+            })
+            .collect()
     }
 
     /// A model output row back in the series' units.
@@ -51,8 +66,12 @@ impl ForecastSpec {
                 rows.len()
             )));
         }
-        let mut hist: Vec<Vec<f32>> =
-            rows[rows.len() - self.window..].iter().map(|r| self.norm_row(r)).collect();
+        let first = rows.len() - self.window;
+        let mut hist: Vec<Vec<f32>> = rows[first..]
+            .iter()
+            .enumerate()
+            .map(|(i, r)| self.norm_row(first + i, r))
+            .collect::<Result<_>>()?;
         let (cols, mut out) = (self.columns.len(), Vec::with_capacity(ahead));
         while out.len() < ahead {
             let x: Vec<f32> = hist[hist.len() - self.window..].iter().flatten().copied().collect();
@@ -94,9 +113,13 @@ impl ForecastSpec {
 }
 
 /// Reads the named numeric columns (all but a first `t`/`time`/`date` column when none are
-/// named) of a CSV file: `[rows][columns]`.
+/// named) of a CSV file (a `.tsv` one with tabs): `[rows][columns]`.
 pub fn read_series(path: &Path, columns: &[String]) -> Result<(Vec<String>, Vec<Vec<f64>>)> {
-    let mut rdr = csv::Reader::from_path(path).map_err(|e| Error::format(path, e.to_string()))?;
+    let tsv = path.extension().is_some_and(|e| e == "tsv");
+    let mut rdr = csv::ReaderBuilder::new()
+        .delimiter(if tsv { b'\t' } else { b',' })
+        .from_path(path)
+        .map_err(|e| Error::format(path, e.to_string()))?;
     let headers: Vec<String> = rdr
         .headers()
         .map_err(|e| Error::format(path, e.to_string()))?
@@ -165,6 +188,13 @@ impl Forecast {
         valid_fraction: f64,
         valid_file: Option<&Path>,
     ) -> Result<Self> {
+        if !(0.0..1.0).contains(&valid_fraction) {
+            return Err(Error::BadConfig {
+                field: "valid-fraction".into(),
+                value: valid_fraction.to_string(),
+                reason: "must be at least 0 and below 1 (the held-out end of the series)".into(),
+            });
+        }
         let (names, mut rows) = read_series(path, columns)?;
         if window == 0 || horizon == 0 {
             return Err(Error::BadConfig {
@@ -195,14 +225,14 @@ impl Forecast {
                 path.display()
             )));
         }
-        let normalize: Vec<(f64, f64)> = (0..names.len())
-            .map(|c| {
-                let v: Vec<f64> = rows[..split].iter().map(|r| r[c]).collect();
-                let mean = v.iter().sum::<f64>() / v.len() as f64;
-                let sd = (v.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / v.len() as f64).sqrt();
-                (mean, sd.max(1e-12))
+        let normalize: Vec<(f64, f64)> = names
+            .iter()
+            .enumerate()
+            .map(|(c, name)| {
+                mean_deviation(rows[..split].iter().map(|r| r[c]))
+                    .ok_or_else(|| Error::format(path, format!("column `{name}`: {TOO_LARGE}")))
             })
-            .collect();
+            .collect::<Result<_>>()?;
         let series = rows
             .iter()
             .map(|r| r.iter().zip(&normalize).map(|(x, (m, s))| ((x - m) / s) as f32).collect())
@@ -278,5 +308,24 @@ impl Task for Forecast {
 
     fn task_json(&self) -> serde_json::Value {
         serde_json::to_value(&self.spec).expect("plain struct")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_value_too_far_from_training_is_an_error_not_inf() {
+        let spec = ForecastSpec {
+            name: "forecast".into(),
+            columns: vec!["a".into(), "b".into()],
+            window: 2,
+            horizon: 1,
+            normalize: vec![(1.0, 2.0), (0.0, 1.0)],
+        };
+        assert_eq!(spec.norm_row(0, &[3.0, -1.0]).unwrap(), [1.0, -1.0]);
+        let e = spec.norm_row(6, &[3.0, 1e300]).unwrap_err().to_string();
+        assert!(e.starts_with("row 7 of the series, column `b`: 1e300 is too far"), "{e}");
     }
 }

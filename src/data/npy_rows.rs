@@ -56,26 +56,7 @@ pub fn read_npy_table(
     };
     let lens: Vec<usize> = match lengths {
         None => vec![t; n],
-        Some(lp) => {
-            let (ls, lv) = npy::read_ints(lp)?;
-            if ls[..] != [n] {
-                return Err(mismatch(lp, &ls, format!("[{n}] (one length per sequence)")));
-            }
-            lv.iter()
-                .enumerate()
-                .map(|(i, &l)| {
-                    usize::try_from(l).ok().filter(|l| (1..=t).contains(l)).ok_or_else(|| {
-                        Error::format(
-                            lp,
-                            format!(
-                                "index {i}: length {l}; expected 1 to {t} (the steps of {})",
-                                x.display()
-                            ),
-                        )
-                    })
-                })
-                .collect::<Result<_>>()?
-        }
+        Some(lp) => read_lengths(lp, x, &shape)?,
     };
     let labels: Vec<Option<String>> = match (targets, kind) {
         (None, _) => vec![None; n],
@@ -122,6 +103,32 @@ pub fn read_npy_table(
         label_path: targets.map(Path::to_path_buf),
     };
     Ok(Table { src, rows })
+}
+
+/// Reads the lengths of the sequences of the array `x` of shape `[n, t, ...]`: `n` integers,
+/// each 1 to `t`.
+pub fn read_lengths(path: &Path, x: &Path, x_shape: &[usize]) -> Result<Vec<usize>> {
+    let (n, t) = (x_shape[0], x_shape.get(1).copied().unwrap_or(1));
+    let (shape, values) = npy::read_ints(path)?;
+    if shape[..] != [n] {
+        return Err(Error::Input(format!(
+            "{} has shape {shape:?} but {} has shape {x_shape:?}; expected [{n}] (one length per sequence)",
+            path.display(),
+            x.display()
+        )));
+    }
+    values
+        .iter()
+        .enumerate()
+        .map(|(i, &l)| {
+            usize::try_from(l).ok().filter(|l| (1..=t).contains(l)).ok_or_else(|| {
+                Error::format(
+                    path,
+                    format!("index {i}: length {l}; expected 1 to {t} (the steps of {})", x.display()),
+                )
+            })
+        })
+        .collect()
 }
 
 /// Whether `path` names a `.npy` file.

@@ -8,6 +8,7 @@
 use std::fmt::Write as _;
 
 use crate::data::classify::{Classify, ClassifySpec, Item};
+use crate::data::encoding::Encoder;
 use crate::data::rows::{Kind, Table};
 use crate::data::tagging::{Tagging, TaggingSpec};
 use crate::error::{Error, Result};
@@ -30,6 +31,13 @@ impl RowTask {
             "classify" | "regress" => serde_json::from_value(t.clone()).ok().map(RowTask::Classify),
             "label" => serde_json::from_value(t.clone()).ok().map(RowTask::Label),
             _ => None,
+        }
+    }
+    /// How the model's inputs are encoded.
+    pub fn encoder(&self) -> Result<Encoder> {
+        match self {
+            RowTask::Classify(s) => s.encoder(),
+            RowTask::Label(s) => Ok(s.encoder()),
         }
     }
     /// The (label, sequence) columns a text file is read by.
@@ -76,75 +84,83 @@ pub fn predict(
     task: &RowTask,
     table: &Table,
 ) -> Result<Predictions> {
-    let kind = table.src.kind;
     match task {
-        RowTask::Classify(spec) => {
-            let enc = spec.encoder()?;
-            let width = enc.width();
-            let items: Vec<Item> =
-                table.rows.iter().map(|r| Ok((enc.encode(&table.src, r)?, 0.0))).collect::<Result<_>>()?;
-            let (mut out, mut batch) = (Vec::with_capacity(items.len()), Batch::default());
-            for chunk in items.chunks(256) {
-                let refs: Vec<&Item> = chunk.iter().collect();
-                Classify::pad(&refs, spec.target.is_some(), width, &mut batch);
-                let o = sess.forward_padded(model, batch.seqs(), None)?;
-                match spec.target {
-                    Some((mean, sd)) => {
-                        out.extend(o.logits.iter().map(|&v| Predicted::Value(v as f64 * sd + mean)))
-                    }
-                    None => out.extend(o.logits.chunks(spec.classes.len()).map(|l| {
-                        let probs = softmax(l);
-                        let k = argmax(&probs);
-                        Predicted::Class { name: spec.classes[k].clone(), probability: probs[k], probs }
-                    })),
-                }
-            }
-            let rows: Vec<Prediction> = table
-                .rows
-                .iter()
-                .zip(out)
-                .map(|(r, predicted)| Prediction { line: r.line, predicted })
-                .collect();
-            let score = score_rows(spec, table, &rows)?;
-            Ok(Predictions { rows, score, classes: spec.classes.clone(), kind })
-        }
-        RowTask::Label(spec) => {
-            let enc = spec.encoder();
-            let width = enc.width();
-            let mut items = Vec::with_capacity(table.rows.len());
-            for r in &table.rows {
-                let x = enc.encode(&table.src, r)?;
-                let steps = x.len() / width;
-                items.push((x, vec![0u32; steps]));
-            }
-            let (mut rows, mut batch) = (Vec::with_capacity(items.len()), Batch::default());
-            let (mut right, mut seen) = (0usize, 0usize);
-            for (chunk, rchunk) in items.chunks(256).zip(table.rows.chunks(256)) {
-                let refs: Vec<_> = chunk.iter().collect();
-                Tagging::pad(&refs, width, &mut batch);
-                let o = sess.forward_padded(model, batch.seqs(), None)?;
-                let v = spec.tags.len();
-                for (i, (r, (_, y))) in rchunk.iter().zip(chunk).enumerate() {
-                    let logits = &o.logits[i * batch.steps * v..][..y.len() * v];
-                    let got: Vec<u32> = logits.chunks(v).map(|l| argmax(&softmax(l)) as u32).collect();
-                    if r.label.as_deref().is_some_and(|l| !l.is_empty()) {
-                        let want = spec.tags_of(table, r, y.len())?;
-                        right += got.iter().zip(&want).filter(|(a, b)| a == b).count();
-                        seen += want.len();
-                    }
-                    let labels = got.iter().map(|&k| spec.tags[k as usize].clone()).collect();
-                    rows.push(Prediction { line: r.line, predicted: Predicted::Labels(labels) });
-                }
-            }
-            let score = (seen > 0).then(|| {
-                format!(
-                    "per-step accuracy {:.2}% on {seen} labelled steps",
-                    100.0 * right as f64 / seen as f64
-                )
-            });
-            Ok(Predictions { rows, score, classes: spec.tags.clone(), kind })
+        RowTask::Classify(spec) => predict_classes(model, sess, spec, table),
+        RowTask::Label(spec) => predict_labels(model, sess, spec, table),
+    }
+}
+
+/// A class (with every class's probability) or a value per row, scored when rows carry labels.
+fn predict_classes(
+    model: &Model<f32>,
+    sess: &mut Session<f32>,
+    spec: &ClassifySpec,
+    table: &Table,
+) -> Result<Predictions> {
+    let kind = table.src.kind;
+    let enc = spec.encoder()?;
+    let width = enc.width();
+    let items: Vec<Item> =
+        table.rows.iter().map(|r| Ok((enc.encode(&table.src, r)?, 0.0))).collect::<Result<_>>()?;
+    let (mut out, mut batch) = (Vec::with_capacity(items.len()), Batch::default());
+    for chunk in items.chunks(256) {
+        let refs: Vec<&Item> = chunk.iter().collect();
+        Classify::pad(&refs, spec.target.is_some(), width, &mut batch);
+        let o = sess.forward_padded(model, batch.seqs(), None)?;
+        match spec.target {
+            Some((mean, sd)) => out.extend(o.logits.iter().map(|&v| Predicted::Value(v as f64 * sd + mean))),
+            None => out.extend(o.logits.chunks(spec.classes.len()).map(|l| {
+                let probs = softmax(l);
+                let k = argmax(&probs);
+                Predicted::Class { name: spec.classes[k].clone(), probability: probs[k], probs }
+            })),
         }
     }
+    let rows: Vec<Prediction> =
+        table.rows.iter().zip(out).map(|(r, predicted)| Prediction { line: r.line, predicted }).collect();
+    let score = score_rows(spec, table, &rows)?;
+    Ok(Predictions { rows, score, classes: spec.classes.clone(), kind })
+}
+
+/// A label per step of each row, scored per step when rows carry labels.
+fn predict_labels(
+    model: &Model<f32>,
+    sess: &mut Session<f32>,
+    spec: &TaggingSpec,
+    table: &Table,
+) -> Result<Predictions> {
+    let kind = table.src.kind;
+    let enc = spec.encoder();
+    let width = enc.width();
+    let mut items = Vec::with_capacity(table.rows.len());
+    for r in &table.rows {
+        let x = enc.encode(&table.src, r)?;
+        let steps = x.len() / width;
+        items.push((x, vec![0u32; steps]));
+    }
+    let (mut rows, mut batch) = (Vec::with_capacity(items.len()), Batch::default());
+    let (mut right, mut seen) = (0usize, 0usize);
+    for (chunk, rchunk) in items.chunks(256).zip(table.rows.chunks(256)) {
+        let refs: Vec<_> = chunk.iter().collect();
+        Tagging::pad(&refs, width, &mut batch);
+        let o = sess.forward_padded(model, batch.seqs(), None)?;
+        let v = spec.tags.len();
+        for (i, (r, (_, y))) in rchunk.iter().zip(chunk).enumerate() {
+            let logits = &o.logits[i * batch.steps * v..][..y.len() * v];
+            let got: Vec<u32> = logits.chunks(v).map(|l| argmax(&softmax(l)) as u32).collect();
+            if r.label.as_deref().is_some_and(|l| !l.is_empty()) {
+                let want = spec.tags_of(table, r, y.len())?;
+                right += got.iter().zip(&want).filter(|(a, b)| a == b).count();
+                seen += want.len();
+            }
+            let labels = got.iter().map(|&k| spec.tags[k as usize].clone()).collect();
+            rows.push(Prediction { line: r.line, predicted: Predicted::Labels(labels) });
+        }
+    }
+    let score = (seen > 0).then(|| {
+        format!("per-step accuracy {:.2}% on {seen} labelled steps", 100.0 * right as f64 / seen as f64)
+    });
+    Ok(Predictions { rows, score, classes: spec.tags.clone(), kind })
 }
 
 /// Accuracy or RMSE over the rows that carry a label; an unseen class is an error.
@@ -238,7 +254,8 @@ fn csv_field(s: &str) -> String {
     if s.contains([',', '"', '\n', '\r']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() }
 }
 
-fn softmax(logits: &[f32]) -> Vec<f64> {
+/// Probabilities from logits, computed in f64 after subtracting the largest logit.
+pub fn softmax(logits: &[f32]) -> Vec<f64> {
     let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     let e: Vec<f64> = logits.iter().map(|&v| ((v - max) as f64).exp()).collect();
     let z: f64 = e.iter().sum();

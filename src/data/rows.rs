@@ -192,6 +192,8 @@ pub fn read_table(path: &Path, label_column: &str, sequence_column: &str, need_l
 fn read_jsonl(path: &Path, need_label: bool) -> Result<Vec<Row>> {
     use serde_json::Value;
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    // A byte-order mark, as some Windows editors write, is not part of the first object.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
     let mut rows = Vec::new();
     for (i, l) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
         let line = i + 1;

@@ -274,14 +274,14 @@ impl Dtype {
                     self.size * 8
                 ));
             }
-            (b'u', 1) => conv_i(data, |b: [u8; 1]| b[0] as i64),
-            (b'i', 1) => conv_i(data, |b| i8::from_le_bytes(b) as i64),
-            (b'b', 1) => conv_i(data, |b: [u8; 1]| (b[0] != 0) as i64),
-            (b'i', 2) => conv_i(data, |b| i16::from_le_bytes(b) as i64),
-            (b'u', 2) => conv_i(data, |b| u16::from_le_bytes(b) as i64),
-            (b'i', 4) => conv_i(data, |b| i32::from_le_bytes(b) as i64),
-            (b'u', 4) => conv_i(data, |b| u32::from_le_bytes(b) as i64),
-            (b'i', 8) => conv_i(data, i64::from_le_bytes),
+            (b'u', 1) => conv(data, |b: [u8; 1]| b[0] as i64),
+            (b'i', 1) => conv(data, |b| i8::from_le_bytes(b) as i64),
+            (b'b', 1) => conv(data, |b: [u8; 1]| (b[0] != 0) as i64),
+            (b'i', 2) => conv(data, |b| i16::from_le_bytes(b) as i64),
+            (b'u', 2) => conv(data, |b| u16::from_le_bytes(b) as i64),
+            (b'i', 4) => conv(data, |b| i32::from_le_bytes(b) as i64),
+            (b'u', 4) => conv(data, |b| u32::from_le_bytes(b) as i64),
+            (b'i', 8) => conv(data, i64::from_le_bytes),
             (b'u', 8) => {
                 let u: Vec<u64> = data
                     .chunks_exact(8)
@@ -298,17 +298,8 @@ impl Dtype {
     }
 }
 
-fn conv_i<const N: usize>(data: &[u8], f: impl Fn([u8; N]) -> i64) -> Vec<i64> {
-    data.chunks_exact(N)
-        .map(|c| {
-            let mut a = [0u8; N];
-            a.copy_from_slice(c);
-            f(a)
-        })
-        .collect()
-}
-
-fn conv<const N: usize>(data: &[u8], f: impl Fn([u8; N]) -> f32) -> Vec<f32> {
+/// Converts `data` element by element, `N` bytes each, with `f`.
+fn conv<const N: usize, T>(data: &[u8], f: impl Fn([u8; N]) -> T) -> Vec<T> {
     data.chunks_exact(N)
         .map(|c| {
             let mut a = [0u8; N];

@@ -123,7 +123,7 @@ impl Chart {
         for (area, panel) in areas.iter().zip(panels) {
             let ys =
                 span(panel.curves.iter().flat_map(|c| c.points.iter().filter(|p| finite(p)).map(|p| p.1)));
-            if panel.allow_log && ys.start > 0.0 && ys.end / ys.start >= 20.0 {
+            if panel.allow_log && log_worthy(&ys) {
                 let y = (ys.start / 1.25..ys.end * 1.25).log_scale();
                 self.draw_panel(area, panel, pad(xs.clone(), 0.02), y)?;
             } else {
@@ -240,6 +240,13 @@ fn finite(p: &(f64, f64)) -> bool {
 }
 
 /// min..max of the finite values (0..1 if there are none).
+/// Whether values spanning `ys` want a log axis: all positive and 20x or more apart, but not
+/// so far apart that the ratio overflows (plotters then never finishes its tick marks).
+fn log_worthy(ys: &Range<f64>) -> bool {
+    let ratio = ys.end / ys.start;
+    ys.start > 0.0 && ratio >= 20.0 && ratio.is_finite()
+}
+
 fn span(v: impl Iterator<Item = f64>) -> Range<f64> {
     let (lo, hi) = v
         .filter(|x| x.is_finite())
@@ -276,6 +283,16 @@ pub fn short(v: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_log_axis_only_for_a_finite_positive_span_of_20x_or_more() {
+        assert!(log_worthy(&(0.01..1.0)));
+        assert!(!log_worthy(&(0.1..1.0)));
+        assert!(!log_worthy(&(0.0..1.0)));
+        // A loss of 1e-310 (subnormal) against 1: the ratio is inf; this hung `recur plot`.
+        assert!(!log_worthy(&(1e-310..1.0)));
+        assert!(!log_worthy(&(1e-300..1e300)));
+    }
 
     #[test]
     fn tick_labels_are_short() {

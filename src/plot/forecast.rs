@@ -45,7 +45,8 @@ pub fn one_step(
     from: usize,
 ) -> Result<Vec<Vec<f64>>> {
     let cols = spec.columns.len();
-    let normed: Vec<Vec<f32>> = series.iter().map(|r| spec.norm_row(r)).collect();
+    let normed: Vec<Vec<f32>> =
+        series.iter().enumerate().map(|(i, r)| spec.norm_row(i, r)).collect::<Result<_>>()?;
     let targets: Vec<usize> = (from.max(spec.window)..series.len()).collect();
     let mut out = Vec::with_capacity(targets.len());
     for chunk in targets.chunks(256) {
@@ -93,6 +94,9 @@ pub fn plot(
                 spec.window
             ),
         });
+    }
+    for (i, row) in series.iter().enumerate() {
+        spec.norm_row(i, row).map_err(|e| Error::format(path, e.to_string()))?;
     }
     let first = if opts.rows == 0 { 0 } else { n.saturating_sub(opts.rows) };
     let steps = one_step(model, spec, sess, &series, first)?;
