@@ -14,7 +14,7 @@
 use crate::cell::{CellKind, gru, lstm, rnn};
 use crate::float::Float;
 use crate::model::{LayerGrads, LayerParams};
-use crate::ops::{MatMut, MatRef, fill_rows, gemm, gemm_bias, set_colsum};
+use crate::ops::{MatMut, MatRef, add_colsum, fill_rows, gemm, gemm_bias};
 
 /// Per-layer activations of one chunk, kept from forward for backward.
 #[derive(Default, Debug)]
@@ -207,6 +207,9 @@ pub fn backward<T: Float>(
     let w_hh = MatRef::new(p.w_hh, g, hid); // [G, H]
     cache.dh_rec.fill(T::ZERO);
     cache.dc.fill(T::ZERO);
+    // Bias gradients: each step's column sums, added while its gate gradients are in cache.
+    grads.b_ih.fill(T::ZERO);
+    grads.b_hh.fill(T::ZERO);
 
     for t in (0..steps).rev() {
         let gates = &mut cache.gates[t * bg..(t + 1) * bg];
@@ -270,6 +273,10 @@ pub fn backward<T: Float>(
                 }
             }
         }
+        add_colsum(grads.b_ih, &cache.gates[t * bg..(t + 1) * bg]);
+        if cell == CellKind::Gru {
+            add_colsum(grads.b_hh, &cache.dgh[t * bg..(t + 1) * bg]);
+        }
     }
 
     // Weight gradients over all steps at once.
@@ -281,10 +288,7 @@ pub fn backward<T: Float>(
     let dgh = MatRef::new(&dgh_buf[first * g..], tb - first, g);
     let h_prev = MatRef::new(&cache.h[first * hid..tb * hid], tb - first, hid);
     gemm(T::ONE, dgh.t(), h_prev, T::ZERO, MatMut::new(grads.w_hh, g, hid));
-    set_colsum(grads.b_ih, &cache.gates);
-    if cell == CellKind::Gru {
-        set_colsum(grads.b_hh, &cache.dgh);
-    } else {
+    if cell != CellKind::Gru {
         // Both biases enter the same preactivation: their gradients are equal.
         grads.b_hh.copy_from_slice(grads.b_ih);
     }
