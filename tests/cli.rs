@@ -1,57 +1,10 @@
 //! The real `recur` binary in a temp dir: train a small bitcount model to a real accuracy, then
 //! eval, predict and the error paths; exact output where it is seeded.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
+use common::*;
 
-struct Run {
-    out: Output,
-}
-
-impl Run {
-    fn stdout(&self) -> String {
-        String::from_utf8_lossy(&self.out.stdout).into_owned()
-    }
-    fn stderr(&self) -> String {
-        String::from_utf8_lossy(&self.out.stderr).into_owned()
-    }
-    fn ok(self) -> Self {
-        assert!(
-            self.out.status.success(),
-            "failed:\n--- stdout\n{}\n--- stderr\n{}\n---",
-            self.stdout(),
-            self.stderr()
-        );
-        self
-    }
-    fn fails(self) -> Self {
-        assert_eq!(self.out.status.code(), Some(1), "expected exit 1:\n{}\n{}", self.stdout(), self.stderr());
-        assert!(self.stderr().starts_with("recur: "), "{}", self.stderr());
-        self
-    }
-}
-
-fn recur(dir: &Path, args: &[&str]) -> Run {
-    let out = Command::new(env!("CARGO_BIN_EXE_recur")).args(args).current_dir(dir).output().unwrap();
-    Run { out }
-}
-
-/// The number after the first `key ` in `line`, as in `accuracy 99.17%` or `RMSE 0.043 (`.
-fn number_after(line: &str, key: &str) -> f64 {
-    let rest = line.split(&format!("{key} ")).nth(1).unwrap_or_default();
-    let num: String =
-        rest.chars().take_while(|c| c.is_ascii_digit() || matches!(c, '.' | '-' | 'e')).collect();
-    num.parse().unwrap_or_else(|_| panic!("no number after `{key}` in: {line}"))
-}
-
-/// [`number_after`] on the last line of `out` (the summary line).
-fn last_number(out: &str, key: &str) -> f64 {
-    number_after(out.lines().last().unwrap_or_default(), key)
-}
-
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
-}
+use std::path::Path;
 
 /// A small bitcount run: 10-bit strings, 500 to train on, the other 524 held out.
 fn small<'a>(out: &'a str, epochs: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
@@ -352,20 +305,6 @@ fn fashion_mnist_default_preset_beats_89_percent() {
         .parse()
         .unwrap();
     assert!(acc >= 89.0, "{out}");
-}
-
-fn recur_stdin(dir: &Path, args: &[&str], input: &str) -> Run {
-    use std::io::Write;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_recur"))
-        .args(args)
-        .current_dir(dir)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
-    Run { out: child.wait_with_output().unwrap() }
 }
 
 #[test]

@@ -8,54 +8,10 @@
 //! predicts it at most 75% of the time (the sums' difference correlates 1/sqrt(2) with
 //! either sum, and 1/2 + asin(1/sqrt(2))/pi = 3/4), so the 90% asked for below needs both.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
+use common::*;
 
-struct Run {
-    out: Output,
-}
-
-impl Run {
-    fn stdout(&self) -> String {
-        String::from_utf8_lossy(&self.out.stdout).into_owned()
-    }
-    fn stderr(&self) -> String {
-        String::from_utf8_lossy(&self.out.stderr).into_owned()
-    }
-    fn ok(self) -> Self {
-        assert!(
-            self.out.status.success(),
-            "failed:\n--- stdout\n{}\n--- stderr\n{}\n---",
-            self.stdout(),
-            self.stderr()
-        );
-        self
-    }
-    /// Fails with status 1 and an error that contains `msg`; returns the error.
-    fn fails_with(self, msg: &str) -> String {
-        let e = self.stderr();
-        assert_eq!(self.out.status.code(), Some(1), "expected exit 1:\n{}\n{e}", self.stdout());
-        assert!(e.starts_with("recur: ") && e.contains(msg), "expected\n  {msg}\nin\n  {e}");
-        e
-    }
-}
-
-fn recur(dir: &Path, args: &[&str]) -> Run {
-    let out = Command::new(env!("CARGO_BIN_EXE_recur")).args(args).current_dir(dir).output().unwrap();
-    Run { out }
-}
-
-fn example(name: &str) -> String {
-    let p: PathBuf = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/data").join(name);
-    p.to_str().unwrap().to_string()
-}
-
-/// The number after `key` in the last line of `out` (`accuracy 97.50%` -> 97.5).
-fn number_after(out: &str, key: &str) -> f64 {
-    let last = out.lines().last().unwrap_or("");
-    let rest = last.split(key).nth(1).unwrap_or_else(|| panic!("no `{key}` in {out}"));
-    rest.trim_start().split(|c: char| !(c.is_ascii_digit() || c == '.')).next().unwrap().parse().unwrap()
-}
+use std::path::Path;
 
 /// Writes a version 1.0 `.npy` file with this dtype, shape and little-endian data.
 fn npy(path: &Path, descr: &str, shape: &[usize], data: &[u8]) {
@@ -125,7 +81,7 @@ fn two_features_learned_from_csv_jsonl_and_npy_alike() {
         args.extend(data.iter().map(String::as_str));
         let o = recur(d, &args).ok().stdout();
         assert!(o.contains("lstm 2 -> ") && o.contains("on 120 sequences"), "input size 2: {o}");
-        accs.push(number_after(&o, "accuracy "));
+        accs.push(last_number(&o, "accuracy"));
     }
     // The same rows, the same seeded split and the same values: the same model.
     assert!(accs[0] >= 90.0 && accs[0] == accs[1] && accs[1] == accs[2], "{accs:?}");
@@ -133,7 +89,7 @@ fn two_features_learned_from_csv_jsonl_and_npy_alike() {
     // Predicting the training file reports the accuracy; the npy model's classes are the ids.
     let r = recur(d, &["predict", "-m", "m0.safetensors", "--input", &example("pairs.csv")]).ok();
     assert!(r.stdout().starts_with("line,predicted,probability\n2,"), "{}", r.stdout());
-    assert!(number_after(&r.stderr(), "accuracy ") >= 95.0, "{}", r.stderr());
+    assert!(last_number(&r.stderr(), "accuracy") >= 95.0, "{}", r.stderr());
     let r = recur(d, &["predict", "-m", "m2.safetensors", "--input", &x, "--lengths", &len]).ok();
     let out = r.stdout();
     let lines: Vec<&str> = out.lines().collect();
@@ -161,8 +117,8 @@ fn regress_and_label_read_several_features_per_step() {
     }
     std::fs::write(d.join("r.jsonl"), jsonl).unwrap();
     let o = recur(d, &["train", "regress", "--data", "r.jsonl", "-q", "-o", "r.safetensors"]).ok().stdout();
-    let rmse = number_after(&o, "RMSE ");
-    let sd = number_after(&o.replace("deviation is", "deviation"), "deviation ");
+    let rmse = last_number(&o, "RMSE");
+    let sd = last_number(&o.replace("deviation is", "deviation"), "deviation");
     assert!(rmse < 0.25 * sd, "RMSE {rmse} vs deviation {sd}: {o}");
     std::fs::write(d.join("q.jsonl"), "{\"x\": [[1, 0], [0.5, 0], [0, -0.5]], \"y\": 2}\n").unwrap();
     let r = recur(d, &["predict", "-m", "r.safetensors", "--input", "q.jsonl", "--output", "p.jsonl"]).ok();
@@ -188,7 +144,7 @@ fn regress_and_label_read_several_features_per_step() {
     std::fs::write(d.join("l.csv"), csv).unwrap();
     let o = recur(d, &["train", "label", "--data", "l.csv", "-q", "-o", "l.safetensors"]).ok().stdout();
     assert!(o.contains("2 features per step"), "{o}");
-    assert!(number_after(&o, "accuracy ") >= 90.0, "{o}");
+    assert!(last_number(&o, "accuracy") >= 90.0, "{o}");
     // Leads 1, 1.5, 0.5, -0.5, -1.5.
     std::fs::write(d.join("q.csv"), "sequence\n1 0;0.5 0;0 1;0 1;0 1\n").unwrap();
     let r = recur(d, &["predict", "-m", "l.safetensors", "--input", "q.csv"]).ok().stdout();
@@ -397,7 +353,7 @@ fn separate_valid_and_test_files_use_the_training_spec() {
     ];
     let o = recur(d, &args).ok().stdout();
     assert!(o.contains("400 training / 100 held-out"), "no rows taken from train.csv: {o}");
-    assert!(number_after(&o.replace("; test", "\n"), "accuracy ") >= 85.0, "{o}");
+    assert!(last_number(&o.replace("; test", "\n"), "accuracy") >= 85.0, "{o}");
     assert!(o.contains("test accuracy") && o.contains("on 100 after"), "{o}");
     // A label, a symbol or a feature count the training file does not have is an error there.
     std::fs::write(d.join("v1.csv"), "label,sequence\nmore,1 2;3 4\nsame,1 2;\n").unwrap();
@@ -440,7 +396,7 @@ fn separate_valid_and_test_files_use_the_training_spec() {
     )
     .ok()
     .stdout();
-    assert!(number_after(&o, "RMSE ") < 0.05, "{o}");
+    assert!(last_number(&o, "RMSE") < 0.05, "{o}");
     std::fs::write(d.join("s3.csv"), "t,value\n0,1\n").unwrap();
     recur(d, &["train", "forecast", "--data", "s1.csv", "--valid-data", "s3.csv", "-q"])
         .fails_with("s3.csv: 1 rows; a window of 20 and a horizon of 1 need 21 to score one");

@@ -2,48 +2,15 @@
 //! drawn into PNGs that are decoded and checked (size, not blank, each curve's colour present
 //! in a curve's quantity, text drawn), SVG output, and one test per error message.
 
+mod common;
+use common::*;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 use std::sync::OnceLock;
 
 const BLUE: (u8, u8, u8) = (31, 119, 180); // the first curve
 const ORANGE: (u8, u8, u8) = (255, 127, 14); // the second
 const RED: (u8, u8, u8) = (214, 39, 40); // the fourth; the forecast past the end
-
-struct Run(Output);
-
-impl Run {
-    fn stdout(&self) -> String {
-        String::from_utf8_lossy(&self.0.stdout).into_owned()
-    }
-    fn stderr(&self) -> String {
-        String::from_utf8_lossy(&self.0.stderr).into_owned()
-    }
-    fn ok(self) -> Self {
-        assert!(
-            self.0.status.success(),
-            "failed:\n--- stdout\n{}\n--- stderr\n{}\n---",
-            self.stdout(),
-            self.stderr()
-        );
-        self
-    }
-    /// Exit 1 with `recur: ` and every piece of `want` in the message.
-    fn fails_with(self, want: &[&str]) -> Self {
-        assert_eq!(self.0.status.code(), Some(1), "expected exit 1:\n{}\n{}", self.stdout(), self.stderr());
-        let err = self.stderr();
-        assert!(err.starts_with("recur: "), "{err}");
-        for w in want {
-            assert!(err.contains(w), "expected `{w}` in the error:\n{err}");
-        }
-        assert!(!err.contains("panicked"), "{err}");
-        self
-    }
-}
-
-fn recur(dir: &Path, args: &[&str]) -> Run {
-    Run(Command::new(env!("CARGO_BIN_EXE_recur")).args(args).current_dir(dir).output().unwrap())
-}
 
 fn sine() -> String {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/data/sine.csv").display().to_string()
@@ -241,51 +208,52 @@ fn errors_say_what_is_wrong() {
     std::fs::write(p.join("bad.jsonl"), "{\"epoch\":1,\"train_loss\":0.5}\nepoch 2 loss 0.4\n").unwrap();
     let plot = |args: &[&str]| recur(p, &[&["plot"], args].concat());
 
-    plot(&["--metrics", "nope.jsonl", "-o", "a.png"]).fails_with(&["nope.jsonl", "No such file"]);
-    plot(&["--metrics", "empty.jsonl", "-o", "a.png"]).fails_with(&["empty.jsonl: no metrics"]);
-    plot(&["--metrics", "bad.jsonl", "-o", "a.png"]).fails_with(&["bad.jsonl: line 2: not JSON"]);
+    plot(&["--metrics", "nope.jsonl", "-o", "a.png"]).fails_with_all(&["nope.jsonl", "No such file"]);
+    plot(&["--metrics", "empty.jsonl", "-o", "a.png"]).fails_with_all(&["empty.jsonl: no metrics"]);
+    plot(&["--metrics", "bad.jsonl", "-o", "a.png"]).fails_with_all(&["bad.jsonl: line 2: not JSON"]);
     plot(&["--metrics", "good.jsonl", "--only", "valid_accuracy", "-o", "a.png"])
-        .fails_with(&["no metric `valid_accuracy` in good.jsonl", "it has: train_loss"]);
-    plot(&["--metrics", "good.jsonl", "-o", "no/such/dir/a.png"]).fails_with(&["no/such/dir/a.png"]);
-    plot(&["--metrics", "good.jsonl", "-o", "a.jpg"]).fails_with(&["a.jpg", ".png or .svg"]);
-    plot(&["--metrics", "good.jsonl", "-o", "a.png", "--size", "big"]).fails_with(&["size", "WIDTHxHEIGHT"]);
+        .fails_with_all(&["no metric `valid_accuracy` in good.jsonl", "it has: train_loss"]);
+    plot(&["--metrics", "good.jsonl", "-o", "no/such/dir/a.png"]).fails_with_all(&["no/such/dir/a.png"]);
+    plot(&["--metrics", "good.jsonl", "-o", "a.jpg"]).fails_with_all(&["a.jpg", ".png or .svg"]);
+    plot(&["--metrics", "good.jsonl", "-o", "a.png", "--size", "big"])
+        .fails_with_all(&["size", "WIDTHxHEIGHT"]);
     assert!(!p.join("a.png").exists() && !p.join("a.jpg").exists(), "nothing written on error");
 
     // An existing picture survives a failed redraw.
     plot(&["--metrics", "good.jsonl", "-o", "a.png"]).ok();
     let before = std::fs::read(p.join("a.png")).unwrap();
-    plot(&["--metrics", "bad.jsonl", "-o", "a.png"]).fails_with(&["line 2"]);
+    plot(&["--metrics", "bad.jsonl", "-o", "a.png"]).fails_with_all(&["line 2"]);
     assert_eq!(std::fs::read(p.join("a.png")).unwrap(), before);
 
     // Forecast mode.
     let torch = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/torch_model_lstm.safetensors");
     plot(&["--model", torch.to_str().unwrap(), "--input", &sine(), "-o", "f.png"])
-        .fails_with(&["not a forecaster"]);
+        .fails_with_all(&["not a forecaster"]);
     let (_, model, _) = trained();
     std::fs::write(p.join("short.csv"), "t,value\n0,0.1\n1,0.2\n2,0.3\n").unwrap();
-    plot(&["--model", model.to_str().unwrap(), "--input", "short.csv", "-o", "f.png"]).fails_with(&[
+    plot(&["--model", model.to_str().unwrap(), "--input", "short.csv", "-o", "f.png"]).fails_with_all(&[
         "short.csv",
         "3 rows",
         "windows of 20",
     ]);
     std::fs::write(p.join("other.csv"), "t,price\n0,1\n").unwrap();
     plot(&["--model", model.to_str().unwrap(), "--input", "other.csv", "-o", "f.png"])
-        .fails_with(&["no column `value`"]);
+        .fails_with_all(&["no column `value`"]);
     let n = (0..60).map(|i| format!("{i},{}\n", (i as f64 * 0.1).sin())).collect::<String>();
     std::fs::write(p.join("sixty.csv"), format!("t,value\n{n}")).unwrap();
     plot(&["--model", model.to_str().unwrap(), "--input", "sixty.csv", "--backtest", "50", "-o", "f.png"])
-        .fails_with(&["backtest", "60 rows"]);
+        .fails_with_all(&["backtest", "60 rows"]);
 
     // Usage errors are clap's: exit 2.
-    assert_eq!(plot(&["-o", "a.png"]).0.status.code(), Some(2));
+    assert_eq!(plot(&["-o", "a.png"]).out.status.code(), Some(2));
     assert_eq!(
-        plot(&["--metrics", "good.jsonl", "--model", "m", "--input", "x", "-o", "a.png"]).0.status.code(),
+        plot(&["--metrics", "good.jsonl", "--model", "m", "--input", "x", "-o", "a.png"]).out.status.code(),
         Some(2)
     );
     for wrong in
         [&["--metrics", "good.jsonl", "--ahead", "5"][..], &["--model", "m", "--input", "x", "--only", "a"]]
     {
-        assert_eq!(plot(&[wrong, &["-o", "a.png"]].concat()).0.status.code(), Some(2), "{wrong:?}");
+        assert_eq!(plot(&[wrong, &["-o", "a.png"]].concat()).out.status.code(), Some(2), "{wrong:?}");
     }
 }
 
@@ -298,6 +266,6 @@ fn a_series_value_too_far_from_training_is_an_error() {
     s.push_str("2000,1e300\n");
     std::fs::write(d.join("big.csv"), s).unwrap();
     let msg = "big.csv: row 2001 of the series, column `value`: 1e300 is too far from the training values";
-    recur(d, &["plot", "--model", m, "--input", "big.csv", "-o", "f.png"]).fails_with(&[msg]);
-    recur(d, &["predict", "--model", m, "--input", "big.csv"]).fails_with(&[msg]);
+    recur(d, &["plot", "--model", m, "--input", "big.csv", "-o", "f.png"]).fails_with_all(&[msg]);
+    recur(d, &["predict", "--model", m, "--input", "big.csv"]).fails_with_all(&[msg]);
 }
