@@ -46,8 +46,8 @@ fn forward_in(
         tc: tanh_c.as_mut_ptr(),
         h: h.as_mut_ptr(),
     };
-    // SAFETY: the lengths were checked above; the caller detected the features.
-    match width {
+    // SAFETY: the lengths were checked above; the width is narrowed to the CPU's features.
+    match width.min(vf32::width()) {
         #[cfg(target_arch = "x86_64")]
         Width::Avx512 => unsafe { forward_avx512(&bufs) },
         #[cfg(target_arch = "x86_64")]
@@ -97,8 +97,8 @@ fn backward_in(
         dr: dh_rec.as_ptr(),
         dc: dc.as_mut_ptr(),
     };
-    // SAFETY: the lengths were checked above; the caller detected the features.
-    match width {
+    // SAFETY: the lengths were checked above; the width is narrowed to the CPU's features.
+    match width.min(vf32::width()) {
         #[cfg(target_arch = "x86_64")]
         Width::Avx512 => unsafe { backward_avx512(&bufs) },
         #[cfg(target_arch = "x86_64")]
@@ -258,12 +258,7 @@ mod tests {
     /// The SIMD kernels agree with the generic reference in f64 on odd shapes.
     #[test]
     fn simd_steps_match_the_f64_reference() {
-        let widths = match vf32::width() {
-            Width::Avx512 => vec![Width::Avx512, Width::Avx2],
-            Width::Avx2 => vec![Width::Avx2],
-            Width::None => return,
-        };
-        for w in widths {
+        for w in vf32::test_widths() {
             check_width(w);
         }
     }
@@ -291,6 +286,99 @@ mod tests {
             assert!(backward_in(w, hid, &mut g32, &f32s(&cp), &t32, &f32s(&da), &f32s(&dr), &mut dc32));
             close(&format!("{tag} da"), &g32, &g64);
             close(&format!("{tag} dc"), &dc32, &dc64);
+        }
+    }
+
+    const GUARD: f32 = 12345.0;
+
+    /// `v` followed by `GUARD`s (the kernel gets `&buf[..v.len()]`).
+    fn guarded(v: &[f32]) -> Vec<f32> {
+        v.iter().copied().chain([GUARD; 17]).collect()
+    }
+
+    fn guards_kept(what: &str, buf: &[f32], len: usize) {
+        assert!(buf[len..].iter().all(|&x| x == GUARD), "{what}: wrote past the end");
+    }
+
+    /// Every H in 1..=40 and rows 1..=9 at every width, against the generic step in f32 and
+    /// f64: read-only inputs exactly as long as needed (at the end of their allocations),
+    /// outputs followed by guard values that must survive.
+    #[test]
+    fn simd_steps_property_all_hidden_sizes() {
+        for w in vf32::test_widths() {
+            for hid in 1..=40 {
+                for rows in 1..=9 {
+                    let n = rows * hid;
+                    let seed = (hid * 100 + rows) as u64;
+                    let gates = pseudo(4 * n, seed, 6.0);
+                    let cp = pseudo(n, seed + 1, 2.0);
+                    let tag = format!("{w:?} rows={rows} H={hid}");
+
+                    let (mut g64, mut c64, mut t64, mut h64) =
+                        (gates.clone(), vec![0.0; n], vec![0.0; n], vec![0.0; n]);
+                    lstm::forward_step_ref(hid, &mut g64, &cp, &mut c64, &mut t64, &mut h64);
+                    let mut g32 = guarded(&f32s(&gates));
+                    let nan = guarded(&vec![f32::NAN; n]);
+                    let (mut c32, mut t32, mut h32) = (nan.clone(), nan.clone(), nan);
+                    let cp32 = f32s(&cp);
+                    assert!(forward_in(
+                        w,
+                        hid,
+                        &mut g32[..4 * n],
+                        &cp32,
+                        &mut c32[..n],
+                        &mut t32[..n],
+                        &mut h32[..n]
+                    ));
+                    guards_kept(&format!("{tag} gates"), &g32, 4 * n);
+                    for (name, v) in [("c", &c32), ("tanh_c", &t32), ("h", &h32)] {
+                        guards_kept(&format!("{tag} {name}"), v, n);
+                    }
+                    close(&format!("{tag} gates"), &g32[..4 * n], &g64);
+                    close(&format!("{tag} c"), &c32[..n], &c64);
+                    close(&format!("{tag} tanh_c"), &t32[..n], &t64);
+                    close(&format!("{tag} h"), &h32[..n], &h64);
+
+                    let (da, dr, dc) =
+                        (pseudo(n, seed + 2, 1.0), pseudo(n, seed + 3, 1.0), pseudo(n, seed + 4, 1.0));
+                    let mut dc64 = dc.clone();
+                    lstm::backward_step_ref(hid, &mut g64, &cp, &t64, &da, &dr, &mut dc64);
+                    let mut dc32 = guarded(&f32s(&dc));
+                    let (tc32, da32, dr32) = (t32[..n].to_vec(), f32s(&da), f32s(&dr));
+                    assert!(backward_in(
+                        w,
+                        hid,
+                        &mut g32[..4 * n],
+                        &cp32,
+                        &tc32,
+                        &da32,
+                        &dr32,
+                        &mut dc32[..n]
+                    ));
+                    guards_kept(&format!("{tag} da"), &g32, 4 * n);
+                    guards_kept(&format!("{tag} dc"), &dc32, n);
+                    close(&format!("{tag} da"), &g32[..4 * n], &g64);
+                    close(&format!("{tag} dc"), &dc32[..n], &dc64);
+
+                    // And against the generic f32 step (the fallback on CPUs without AVX2).
+                    let (mut gr, mut cr, mut tr, mut hr) =
+                        (f32s(&gates), vec![0.0f32; n], vec![0.0f32; n], vec![0.0f32; n]);
+                    lstm::forward_step_ref(hid, &mut gr, &cp32, &mut cr, &mut tr, &mut hr);
+                    let (mut gs, mut cs, mut ts, mut hs) =
+                        (f32s(&gates), vec![0.0f32; n], vec![0.0f32; n], vec![0.0f32; n]);
+                    assert!(forward_in(w, hid, &mut gs, &cp32, &mut cs, &mut ts, &mut hs));
+                    for (name, x, y) in
+                        [("gates", &gs, &gr), ("c", &cs, &cr), ("tanh_c", &ts, &tr), ("h", &hs, &hr)]
+                    {
+                        for (k, (a, b)) in x.iter().zip(y.iter()).enumerate() {
+                            assert!(
+                                (a - b).abs() <= 1e-6 * b.abs().max(1.0),
+                                "{tag} f32 {name}[{k}]: {a} vs {b}"
+                            );
+                        }
+                    }
+                }
+            }
         }
     }
 }

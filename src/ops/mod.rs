@@ -144,7 +144,7 @@ pub fn gemm<T: Float>(alpha: T, a: MatRef<T>, b: MatRef<T>, beta: T, mut c: MatM
     if alpha == T::ONE
         && (beta == T::ZERO || beta == T::ONE)
         && is_f32::<T>()
-        && f32_kernels(a, b, beta, &mut c)
+        && f32_kernels(vf32::width(), a, b, beta, &mut c)
     {
         return;
     }
@@ -194,8 +194,15 @@ unsafe impl Sync for Part {}
 const SPLIT_MIN: usize = 1 << 18;
 
 /// `C = A B (+ C)` in f32 by [`small_gemm`]'s kernels when the layout fits one of them; false
-/// if not (the caller then uses the `gemm` crate). T must be f32.
-fn f32_kernels<T: Float>(a: MatRef<T>, b: MatRef<T>, beta: T, c: &mut MatMut<T>) -> bool {
+/// if not (the caller then uses the `gemm` crate). T must be f32. `w`: the vector width to
+/// run (narrowed to what the CPU has).
+pub(crate) fn f32_kernels<T: Float>(
+    w: vf32::Width,
+    a: MatRef<T>,
+    b: MatRef<T>,
+    beta: T,
+    c: &mut MatMut<T>,
+) -> bool {
     let (m, k, n) = (a.rows, a.cols, b.cols);
     // A single column's (row's) stride is never used, so it counts as unit stride.
     let unit = |cols: usize, cs: usize| cs == 1 || cols == 1;
@@ -218,9 +225,9 @@ fn f32_kernels<T: Float>(a: MatRef<T>, b: MatRef<T>, beta: T, c: &mut MatMut<T>)
             let (b0, c0) = (p.b.add(j0 * bcs), p.c.add(j0 * ccs));
             if rowmajor {
                 let (ar, br) = (small_gemm::Raw { ptr: p.a, ld: lda }, small_gemm::Raw { ptr: b0, ld: ldb });
-                small_gemm::gemm_rowmajor(m, k, j1 - j0, ar, br, c0, ldc, acc, std::ptr::null())
+                small_gemm::gemm_rowmajor_in(w, m, k, j1 - j0, ar, br, c0, ldc, acc, std::ptr::null())
             } else {
-                small_gemm::gemm_dots_cols(k, j1 - j0, p.a, b0, bcs, c0, ccs, acc)
+                small_gemm::gemm_dots_cols_in(w, k, j1 - j0, p.a, b0, bcs, c0, ccs, acc)
             }
         }
     };
@@ -411,6 +418,31 @@ mod tests {
                 }
             }
             assert_eq!(got, want, "n={n}");
+        }
+    }
+
+    /// Every width 1..=140 (all block counts and partial blocks) and 0..=9 rows, src at the
+    /// end of its allocation, bit-exact against the row-order sum.
+    #[test]
+    fn colsum_property_all_widths_and_rows() {
+        for n in 1..=140 {
+            for rows in 0..=9 {
+                let mut src = Vec::with_capacity(n * rows);
+                src.extend(pseudo(n * rows, (n * 10 + rows) as u64).iter().map(|&x| x as f32));
+                let mut got: Vec<f32> = pseudo(n, 5).iter().map(|&x| x as f32).collect();
+                let mut want = got.clone();
+                add_colsum(&mut got, &src);
+                for row in src.chunks_exact(n) {
+                    for (d, s) in want.iter_mut().zip(row) {
+                        *d += s;
+                    }
+                }
+                assert_eq!(got, want, "n={n} rows={rows}");
+                set_colsum(&mut got, &src);
+                let mut zero = vec![0.0f32; n];
+                add_colsum(&mut zero, &src);
+                assert_eq!(got, zero, "set n={n} rows={rows}");
+            }
         }
     }
 

@@ -44,9 +44,30 @@ pub unsafe fn gemm_rowmajor(
     accumulate: bool,
     row: *const f32,
 ) -> bool {
+    // SAFETY: forwarded contract.
+    unsafe { gemm_rowmajor_in(width(), m, k, n, a, b, c, ldc, accumulate, row) }
+}
+
+/// [`gemm_rowmajor`] at vector width `w` (narrowed to what the CPU supports).
+///
+/// # Safety
+/// As [`gemm_rowmajor`].
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn gemm_rowmajor_in(
+    w: Width,
+    m: usize,
+    k: usize,
+    n: usize,
+    a: Raw,
+    b: Raw,
+    c: *mut f32,
+    ldc: usize,
+    accumulate: bool,
+    row: *const f32,
+) -> bool {
     let p = Problem { m, k, n, a, b, c, ldc, accumulate, row };
-    // SAFETY: forwarded contract; features detected.
-    match width() {
+    // SAFETY: forwarded contract; `w` narrowed to the detected features.
+    match w.min(width()) {
         #[cfg(target_arch = "x86_64")]
         Width::Avx512 => unsafe { run_avx512(&p) },
         #[cfg(target_arch = "x86_64")]
@@ -75,9 +96,29 @@ pub unsafe fn gemm_dots_cols(
     cs: usize,
     accumulate: bool,
 ) -> bool {
+    // SAFETY: forwarded contract.
+    unsafe { gemm_dots_cols_in(width(), k, n, x, b, ldb, c, cs, accumulate) }
+}
+
+/// [`gemm_dots_cols`] at vector width `w` (narrowed to what the CPU supports).
+///
+/// # Safety
+/// As [`gemm_dots_cols`].
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn gemm_dots_cols_in(
+    w: Width,
+    k: usize,
+    n: usize,
+    x: *const f32,
+    b: *const f32,
+    ldb: usize,
+    c: *mut f32,
+    cs: usize,
+    accumulate: bool,
+) -> bool {
     let p = Dots { k, n, x, b, ldb, c, cs, accumulate };
-    // SAFETY: forwarded contract; features detected.
-    match width() {
+    // SAFETY: forwarded contract; `w` narrowed to the detected features.
+    match w.min(width()) {
         #[cfg(target_arch = "x86_64")]
         Width::Avx512 => unsafe { dots_avx512(&p) },
         #[cfg(target_arch = "x86_64")]
@@ -333,6 +374,242 @@ mod tests {
                     let tol = 1e-5 * (k as f32).sqrt().max(1.0);
                     assert!((x - y).abs() < tol, "({m},{k},{n}) beta={beta} at {i}: {x} vs {y}");
                 }
+            }
+        }
+    }
+
+    use super::{Raw, gemm_dots_cols_in, gemm_rowmajor_in};
+    use crate::ops::vf32::{Width, test_widths};
+
+    /// Marks the memory around and between the used elements of an output.
+    const GUARD: f32 = 12345.0;
+
+    /// A seeded generator of shapes and values (no crates).
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            self.0 >> 33
+        }
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n as u64) as usize
+        }
+        fn unit(&mut self) -> f32 {
+            (self.next() as f64 / (1u64 << 31) as f64 * 2.0 - 1.0) as f32
+        }
+        fn vec(&mut self, n: usize) -> Vec<f32> {
+            (0..n).map(|_| self.unit()).collect()
+        }
+        /// A size, mostly from the edges of the vector widths.
+        fn size(&mut self) -> usize {
+            const EDGES: [usize; 18] = [1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 24, 31, 32, 33, 63, 65, 100];
+            if self.below(4) == 0 { 1 + self.below(130) } else { EDGES[self.below(EDGES.len())] }
+        }
+    }
+
+    /// Row-major `[rows, cols]` with row stride `ld`, exactly as long as its extent (so a read
+    /// past the last element leaves the allocation).
+    fn exact(rng: &mut Rng, rows: usize, cols: usize, ld: usize) -> Vec<f32> {
+        let mut v = Vec::with_capacity((rows - 1) * ld + cols);
+        v.extend(rng.vec((rows - 1) * ld + cols));
+        v
+    }
+
+    /// Asserts `got` is within the f32 error bound of a sequential FMA sum: `(terms + 1) eps`
+    /// times the sum of the magnitudes.
+    fn near(what: &str, got: f32, want: f64, mag: f64, terms: usize) {
+        let tol = 2.0 * (terms as f64 + 2.0) * f32::EPSILON as f64 * mag + 1e-30;
+        assert!((got as f64 - want).abs() <= tol, "{what}: {got} vs {want} (tol {tol})");
+    }
+
+    /// The row-major kernel at every width against an f64 triple loop, on random shapes (row
+    /// strides wider than the rows, operands at the very end of their allocations), with
+    /// accumulation, a bias row, or neither over NaN in C; every element of C's buffer outside
+    /// the product (row gaps and a tail) must keep its guard value.
+    #[test]
+    fn rowmajor_kernel_property_all_widths() {
+        for w in test_widths() {
+            let mut rng = Rng(7);
+            for case in 0..600 {
+                let (m, k, n) = (rng.size(), rng.size(), rng.size());
+                let pad = |rng: &mut Rng| if rng.below(2) == 0 { 0 } else { 1 + rng.below(20) };
+                let (lda, ldb, ldc) = (k + pad(&mut rng), n + pad(&mut rng), n + pad(&mut rng));
+                let mode = case % 3; // 0: C = AB over NaN, 1: C += AB, 2: C = AB + row
+                let a = exact(&mut rng, m, k, lda);
+                let b = exact(&mut rng, k, n, ldb);
+                let row = rng.vec(n);
+                let c_len = (m - 1) * ldc + n;
+                let mut c = vec![GUARD; c_len + 17];
+                let c0 = rng.vec(m * n);
+                for i in 0..m {
+                    for j in 0..n {
+                        c[i * ldc + j] = if mode == 0 { f32::NAN } else { c0[i * n + j] };
+                    }
+                }
+                // SAFETY: the buffers hold the extents of their strided matrices.
+                let ran = unsafe {
+                    gemm_rowmajor_in(
+                        w,
+                        m,
+                        k,
+                        n,
+                        Raw { ptr: a.as_ptr(), ld: lda },
+                        Raw { ptr: b.as_ptr(), ld: ldb },
+                        c.as_mut_ptr(),
+                        ldc,
+                        mode == 1,
+                        if mode == 2 { row.as_ptr() } else { std::ptr::null() },
+                    )
+                };
+                assert!(ran);
+                let tag = format!("{w:?} ({m},{k},{n}) ld ({lda},{ldb},{ldc}) mode {mode}");
+                for i in 0..m {
+                    for j in 0..n {
+                        let init = match mode {
+                            0 => 0.0,
+                            1 => c0[i * n + j] as f64,
+                            _ => row[j] as f64,
+                        };
+                        let (mut s, mut mag) = (init, init.abs());
+                        for q in 0..k {
+                            let t = a[i * lda + q] as f64 * b[q * ldb + j] as f64;
+                            s += t;
+                            mag += t.abs();
+                        }
+                        near(&format!("{tag} C[{i},{j}]"), c[i * ldc + j], s, mag, k);
+                    }
+                }
+                for (idx, &x) in c.iter().enumerate() {
+                    if idx >= c_len || idx % ldc >= n {
+                        assert_eq!(x, GUARD, "{tag}: wrote outside C at {idx}");
+                    }
+                }
+            }
+        }
+    }
+
+    /// The dots kernel (`x W^T`) at every width: random k and n, column stride >= k, output
+    /// stride >= 1, inputs at the end of their allocations, guards around the output.
+    #[test]
+    fn dots_kernel_property_all_widths() {
+        for w in test_widths() {
+            let mut rng = Rng(11);
+            for case in 0..600 {
+                let (k, n) = (rng.size() * (1 + rng.below(3)), rng.size());
+                let ldb = k + if rng.below(2) == 0 { 0 } else { 1 + rng.below(9) };
+                let cs = 1 + rng.below(3);
+                let acc = case % 2 == 1;
+                let x = exact(&mut rng, 1, k, k);
+                let b = exact(&mut rng, n, k, ldb);
+                let c_len = (n - 1) * cs + 1;
+                let mut c = vec![GUARD; c_len + 17];
+                let c0 = rng.vec(n);
+                for j in 0..n {
+                    c[j * cs] = if acc { c0[j] } else { f32::NAN };
+                }
+                // SAFETY: x holds k floats, b n columns of k floats ldb apart, c n floats cs apart.
+                let ran = unsafe {
+                    gemm_dots_cols_in(w, k, n, x.as_ptr(), b.as_ptr(), ldb, c.as_mut_ptr(), cs, acc)
+                };
+                assert!(ran);
+                let tag = format!("{w:?} k={k} n={n} ldb={ldb} cs={cs} acc={acc}");
+                for j in 0..n {
+                    let init = if acc { c0[j] as f64 } else { 0.0 };
+                    let (mut s, mut mag) = (init, init.abs());
+                    for q in 0..k {
+                        let t = x[q] as f64 * b[j * ldb + q] as f64;
+                        s += t;
+                        mag += t.abs();
+                    }
+                    near(&format!("{tag} c[{j}]"), c[j * cs], s, mag, k);
+                }
+                for (idx, &v) in c.iter().enumerate() {
+                    if idx >= c_len || idx % cs != 0 {
+                        assert_eq!(v, GUARD, "{tag}: wrote outside c at {idx}");
+                    }
+                }
+            }
+        }
+    }
+
+    /// [`gemm`]'s f32 dispatch (`f32_kernels`) at every width, including the two-thread column
+    /// split (n not a multiple of 16) for both kernels, views into the ends of larger buffers,
+    /// m = 1 with `b.rs == 1`, and NaN in C with beta = 0; compared with [`gemm_naive`].
+    #[test]
+    fn dispatch_matches_naive_all_widths_and_splits() {
+        use crate::ops::f32_kernels;
+        // (m, k, n, transposed B): the last ones are over the split threshold (m k n >= 2^18).
+        let shapes = [
+            (1, 1, 1, true),
+            (1, 17, 9, true),
+            (1, 33, 65, true),
+            (1, 1, 40, true),
+            (3, 1, 33, false),
+            (9, 63, 17, false),
+            (1, 64, 31, false),
+            (64, 128, 100, false),
+            (33, 80, 97, false),
+            (1, 600, 457, true),
+            (1, 513, 1001, true),
+        ];
+        for w in test_widths().into_iter().chain([Width::None]) {
+            for &(m, k, n, bt) in &shapes {
+                for beta in [0.0f32, 1.0] {
+                    let mut rng = Rng((m * 1000 + k * 10 + n) as u64);
+                    let (lda, ldc) = (k + 3, n + 5);
+                    let a = exact(&mut rng, m, k, lda);
+                    let bbuf = if bt { exact(&mut rng, n, k, k + 2) } else { exact(&mut rng, k, n, n + 1) };
+                    let av = MatRef::strided(&a, m, k, lda, 1);
+                    let bv = if bt {
+                        MatRef::strided(&bbuf, n, k, k + 2, 1).t()
+                    } else {
+                        MatRef::strided(&bbuf, k, n, n + 1, 1)
+                    };
+                    let c_len = (m - 1) * ldc + n;
+                    let mut c1 = vec![GUARD; c_len + 9];
+                    let c0 = rng.vec(c_len);
+                    for i in 0..c_len {
+                        c1[i] = if beta == 0.0 && i % ldc < n { f32::NAN } else { c0[i] };
+                    }
+                    let mut c2 = c1.clone();
+                    let done =
+                        f32_kernels(w, av, bv, beta, &mut MatMut::strided(&mut c1[..c_len], m, n, ldc, 1));
+                    let tag = format!("{w:?} ({m},{k},{n}) bt={bt} beta={beta}");
+                    assert_eq!(done, w != Width::None, "{tag}");
+                    if !done {
+                        continue;
+                    }
+                    gemm_naive(1.0, av, bv, beta, MatMut::strided(&mut c2[..c_len], m, n, ldc, 1));
+                    for (i, (x, y)) in c1.iter().zip(&c2).enumerate() {
+                        if i >= c_len || i % ldc >= n {
+                            assert_eq!(x.to_bits(), y.to_bits(), "{tag}: wrote outside C at {i}");
+                        } else {
+                            let tol = 4e-7 * (k as f32 + 2.0) * (k as f32).sqrt().max(1.0);
+                            assert!((x - y).abs() < tol, "{tag} at {i}: {x} vs {y}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// [`crate::ops::gemm_bias`] over NaN in C, with views at the ends of their buffers.
+    #[test]
+    fn gemm_bias_matches_fill_then_naive() {
+        let mut rng = Rng(5);
+        for _ in 0..200 {
+            let (m, k, n) = (rng.size(), rng.size(), rng.size());
+            let a = exact(&mut rng, m, k, k);
+            let b = exact(&mut rng, k, n, n);
+            let bias = rng.vec(n);
+            let mut c1 = vec![f32::NAN; m * n];
+            let mut c2: Vec<f32> = (0..m).flat_map(|_| bias.iter().copied()).collect();
+            let (av, bv) = (MatRef::new(&a, m, k), MatRef::new(&b, k, n));
+            crate::ops::gemm_bias(av, bv, &bias, MatMut::new(&mut c1, m, n));
+            gemm_naive(1.0, av, bv, 1.0, MatMut::new(&mut c2, m, n));
+            for (i, (x, y)) in c1.iter().zip(&c2).enumerate() {
+                let tol = 4e-7 * (k as f32 + 2.0) * (k as f32).sqrt().max(1.0);
+                assert!((x - y).abs() < tol, "({m},{k},{n}) at {i}: {x} vs {y}");
             }
         }
     }

@@ -288,27 +288,53 @@ pub unsafe fn tanh<W: V>(x: W) -> W {
     }
 }
 
-/// Which explicit SIMD width this CPU runs, if any.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Which explicit SIMD width this CPU runs, if any (narrowest first, so `min` narrows).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Width {
-    Avx512,
-    Avx2,
     None,
+    Avx2,
+    Avx512,
 }
 
-/// The widest supported of [`Width`] (std caches the feature checks).
+/// The widest supported of [`Width`], narrowed by the environment variable
+/// `RECUR_SIMD=avx512|avx2|none` when set (read once; it can only narrow, never enable a
+/// width the CPU lacks). `avx2` runs the 8-lane kernels on an AVX-512 machine (for valgrind,
+/// which has no AVX-512, or to compare); `none` runs the plain-Rust and `gemm`-crate paths.
 #[inline]
 pub fn width() -> Width {
+    static W: std::sync::OnceLock<Width> = std::sync::OnceLock::new();
+    *W.get_or_init(|| {
+        let var = std::env::var("RECUR_SIMD").ok();
+        detected().min(cap(var.as_deref()))
+    })
+}
+
+/// The widest width `RECUR_SIMD` allows: `none`, `avx2`, else (unset, `avx512`, anything else)
+/// no limit.
+fn cap(var: Option<&str>) -> Width {
+    match var.map(|s| s.trim().to_ascii_lowercase()).as_deref() {
+        Some("none") => Width::None,
+        Some("avx2") => Width::Avx2,
+        _ => Width::Avx512,
+    }
+}
+
+/// What the CPU supports. AVX-512 counts only with AVX2+FMA too, since its kernels are
+/// compiled with all three enabled (every AVX-512 CPU has them, but a VM may mask features).
+fn detected() -> Width {
     #[cfg(target_arch = "x86_64")]
     {
-        if std::is_x86_feature_detected!("avx512f") {
-            return Width::Avx512;
-        }
         if crate::ops::has_avx2() {
-            return Width::Avx2;
+            return if std::is_x86_feature_detected!("avx512f") { Width::Avx512 } else { Width::Avx2 };
         }
     }
     Width::None
+}
+
+/// The explicit widths this run can test: AVX-512 and AVX2, each if [`width`] allows it.
+#[cfg(test)]
+pub(crate) fn test_widths() -> Vec<Width> {
+    [Width::Avx512, Width::Avx2].into_iter().filter(|&w| w <= width()).collect()
 }
 
 #[cfg(all(test, target_arch = "x86_64"))]
@@ -375,6 +401,16 @@ mod tests {
             "{name}: {s:?}"
         );
         assert!(e[3].is_finite() && e[4] >= 0.0, "{name}: {e:?}");
+    }
+
+    #[test]
+    fn recur_simd_only_narrows() {
+        assert_eq!(cap(None), Width::Avx512);
+        assert_eq!(cap(Some("AVX2")), Width::Avx2);
+        assert_eq!(cap(Some(" none ")), Width::None);
+        assert_eq!(cap(Some("avx512")), Width::Avx512);
+        assert_eq!(cap(Some("sse9")), Width::Avx512);
+        assert!(width() <= detected());
     }
 
     #[test]
