@@ -631,6 +631,11 @@ fn an_empty_label_is_an_error_not_a_class() {
         .unwrap();
     recur(d, &["train", "classify", "--data", "e.jsonl", "--valid-fraction", "0", "-q"])
         .fails_with("e.jsonl: line 2: the label is empty");
+    // In a held-out file too (not "label `` was not seen in training").
+    std::fs::write(d.join("t.csv"), "label,sequence\na,AB\nb,BA\na,ABB\nb,BBA\n").unwrap();
+    std::fs::write(d.join("v.csv"), "label,sequence\na,AB\n,BA\n").unwrap();
+    recur(d, &["train", "classify", "--data", "t.csv", "--valid-data", "v.csv", "-q"])
+        .fails_with("v.csv: line 3: the label is empty; every row needs its class");
 }
 
 #[test]

@@ -55,6 +55,9 @@ impl ClassifySpec {
                 Ok(v) if v.is_finite() => Ok(((v - mean) / sd) as f32),
                 _ => Err(t.src.label_err(r.line, format!("target `{label}` is not a number"))),
             },
+            None if label.is_empty() => {
+                Err(t.src.label_err(r.line, "the label is empty; every row needs its class"))
+            }
             None => self.classes.iter().position(|c| *c == label).map(|i| i as f32).ok_or_else(|| {
                 let known = self.classes.join(", ");
                 t.src.label_err(r.line, format!("label `{label}` was not seen in training (known: {known})"))
