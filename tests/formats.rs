@@ -96,6 +96,18 @@ fn two_features_learned_from_csv_jsonl_and_npy_alike() {
     assert_eq!(lines[0], "index,predicted,probability");
     assert_eq!(lines.len(), 601);
     assert!(lines[1].starts_with("0,1,") || lines[1].starts_with("0,0,"), "{}", lines[1]);
+    assert!(r.stderr().is_empty(), "no targets, no score: {}", r.stderr());
+    // With --targets, the array's predictions are scored like a labelled file's.
+    let r = recur(d, &["predict", "-m", "m2.safetensors", "--input", &x, "--lengths", &len, "--targets", &y])
+        .ok();
+    assert_eq!(r.stdout(), out, "the same predictions");
+    assert!(
+        last_number(&r.stderr(), "accuracy") >= 95.0 && r.stderr().contains("on 600 labelled rows"),
+        "{}",
+        r.stderr()
+    );
+    let e = recur(d, &["predict", "-m", "m0.safetensors", "--input", &example("pairs.csv"), "--targets", &y]);
+    e.fails_with("--targets is for .npy inputs");
     // A CSV model runs on the array and the array model on the CSV: both read two features.
     let a = recur(d, &["predict", "-m", "m0.safetensors", "--input", &x, "--lengths", &len]).ok().stdout();
     let b = recur(d, &["predict", "-m", "m0.safetensors", "--input", &example("pairs.jsonl")]).ok().stdout();

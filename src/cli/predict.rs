@@ -14,7 +14,7 @@ use crate::data::addition::{AdditionSpec, decode, encode as encode_addition, par
 use crate::data::bitcount::{BitCountSpec, parse_bits};
 use crate::data::forecast::{ForecastSpec, read_series};
 use crate::data::mnist::{MnistSpec, draw, read_set};
-use crate::data::npy_rows::{TargetKind, is_npy, read_lengths, read_npy_table};
+use crate::data::npy_rows::{is_npy, read_lengths, read_npy_table};
 use crate::data::predictions::{RowTask, not_a_row_task, predict, softmax};
 use crate::data::rows::read_table;
 use crate::io::atomic::write_atomic;
@@ -37,6 +37,10 @@ pub struct PredictArgs {
     /// With --input X.npy: integer lengths [batch] of its sequences padded to its steps.
     #[arg(long)]
     pub lengths: Option<PathBuf>,
+    /// With --input X.npy for a classify/regress/label model: the true targets (as for
+    /// `recur train --targets`), to report the accuracy or RMSE.
+    #[arg(long)]
+    pub targets: Option<PathBuf>,
     /// Write the outputs here instead of printing them: .npy (logits or --probs), .jsonl (one
     /// JSON object per input row) or else CSV.
     #[arg(long)]
@@ -100,7 +104,8 @@ pub fn run(a: PredictArgs) -> anyhow::Result<ExitCode> {
         let rows_model = RowTask::from_json(file.task.as_ref()).is_some();
         let raw = a.output.as_deref().is_some_and(is_npy);
         if text || (rows_model && !raw) {
-            return predict_rows(&file, path, a.lengths.as_deref(), a.output.as_deref(), &mut sess);
+            let arrays = (a.lengths.as_deref(), a.targets.as_deref());
+            return predict_rows(&file, path, arrays, a.output.as_deref(), &mut sess);
         }
         return predict_npy(
             &file,
@@ -250,16 +255,19 @@ fn predict_npy(
 fn predict_rows(
     file: &ModelFile,
     path: &Path,
-    lengths: Option<&Path>,
+    (lengths, targets): (Option<&Path>, Option<&Path>),
     output: Option<&Path>,
     sess: &mut Session<f32>,
 ) -> anyhow::Result<ExitCode> {
     let task = RowTask::from_json(file.task.as_ref()).ok_or_else(|| not_a_row_task(path))?;
     let table = if is_npy(path) {
-        read_npy_table(path, None, lengths, TargetKind::Classes)?
+        read_npy_table(path, targets, lengths, task.target_kind())?
     } else {
         if lengths.is_some() {
             bail!("--lengths is for .npy inputs; {} gives each sequence's own length", path.display());
+        }
+        if targets.is_some() {
+            bail!("--targets is for .npy inputs; {} holds its labels in a column", path.display());
         }
         let (label, seq) = task.columns();
         read_table(path, label, seq, false)?

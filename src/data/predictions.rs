@@ -9,6 +9,7 @@ use std::fmt::Write as _;
 
 use crate::data::classify::{Classify, ClassifySpec, Item};
 use crate::data::encoding::Encoder;
+use crate::data::npy_rows::TargetKind;
 use crate::data::rows::{Kind, Table};
 use crate::data::tagging::{Tagging, TaggingSpec};
 use crate::error::{Error, Result};
@@ -38,6 +39,14 @@ impl RowTask {
         match self {
             RowTask::Classify(s) => s.encoder(),
             RowTask::Label(s) => Ok(s.encoder()),
+        }
+    }
+    /// What a targets array holds for this task (`--targets Y.npy`).
+    pub fn target_kind(&self) -> TargetKind {
+        match self {
+            RowTask::Classify(s) if s.target.is_some() => TargetKind::Values,
+            RowTask::Classify(_) => TargetKind::Classes,
+            RowTask::Label(_) => TargetKind::Steps,
         }
     }
     /// The (label, sequence) columns a text file is read by.
