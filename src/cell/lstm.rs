@@ -32,6 +32,7 @@ use crate::cell::lstm_simd;
 use crate::float::Float;
 use crate::ops::lanes::{LANES, load, store};
 use crate::ops::simd_fn;
+use crate::ops::vf32;
 
 /// `s` as `&mut [f32]` when `T` is f32.
 fn as_f32<T: Float>(s: &mut [T]) -> Option<&mut [f32]> {
@@ -58,7 +59,7 @@ pub fn forward_step<T: Float>(
     h: &mut [T],
 ) {
     if let (Some(g), Some(cn), Some(tc), Some(hn)) = (as_f32(gates), as_f32(c), as_f32(tanh_c), as_f32(h))
-        && lstm_simd::forward(hidden, g, as_f32_ref(c_prev), cn, tc, hn)
+        && lstm_simd::forward(vf32::width(), hidden, g, as_f32_ref(c_prev), cn, tc, hn)
     {
         return;
     }
@@ -81,7 +82,7 @@ pub fn backward_step<T: Float>(
     if let (Some(g), Some(d)) = (as_f32(gates), as_f32(dc)) {
         let (cp, tc, da, dr) =
             (as_f32_ref(c_prev), as_f32_ref(tanh_c), as_f32_ref(dh_above), as_f32_ref(dh_rec));
-        if lstm_simd::backward(hidden, g, cp, tc, da, dr, d) {
+        if lstm_simd::backward(vf32::width(), hidden, g, cp, tc, da, dr, d) {
             return;
         }
     }

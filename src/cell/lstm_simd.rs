@@ -12,20 +12,10 @@ use std::arch::x86_64::{__m256, __m512};
 
 use crate::ops::vf32::{self, V, Width};
 
-/// Forward of one step on `rows` rows; see [`super::lstm::forward_step`] for the buffers.
+/// Forward of one step on `rows` rows at vector width `width` (callers pass
+/// [`vf32::width`]; tests pick one); see [`super::lstm::forward_step`] for the buffers.
 /// Returns false (doing nothing) when the CPU has neither AVX-512 nor AVX2+FMA.
 pub fn forward(
-    hidden: usize,
-    gates: &mut [f32],
-    c_prev: &[f32],
-    c: &mut [f32],
-    tanh_c: &mut [f32],
-    h: &mut [f32],
-) -> bool {
-    forward_in(vf32::width(), hidden, gates, c_prev, c, tanh_c, h)
-}
-
-fn forward_in(
     width: Width,
     hidden: usize,
     gates: &mut [f32],
@@ -57,23 +47,10 @@ fn forward_in(
     true
 }
 
-/// Backward of one step; see [`super::lstm::backward_step`]. Returns false (doing nothing)
-/// without AVX-512 or AVX2+FMA.
+/// Backward of one step at vector width `width`; see [`super::lstm::backward_step`].
+/// Returns false (doing nothing) without AVX-512 or AVX2+FMA.
 #[allow(clippy::too_many_arguments)]
 pub fn backward(
-    hidden: usize,
-    gates: &mut [f32],
-    c_prev: &[f32],
-    tanh_c: &[f32],
-    dh_above: &[f32],
-    dh_rec: &[f32],
-    dc: &mut [f32],
-) -> bool {
-    backward_in(vf32::width(), hidden, gates, c_prev, tanh_c, dh_above, dh_rec, dc)
-}
-
-#[allow(clippy::too_many_arguments)]
-fn backward_in(
     width: Width,
     hidden: usize,
     gates: &mut [f32],
@@ -273,7 +250,7 @@ mod tests {
             lstm::forward_step(hid, &mut g64, &cp, &mut c64, &mut t64, &mut h64);
             let (mut g32, mut c32, mut t32, mut h32) =
                 (f32s(&gates), vec![0.0; n], vec![0.0; n], vec![0.0; n]);
-            assert!(forward_in(w, hid, &mut g32, &f32s(&cp), &mut c32, &mut t32, &mut h32));
+            assert!(forward(w, hid, &mut g32, &f32s(&cp), &mut c32, &mut t32, &mut h32));
             let tag = format!("{w:?} rows={rows} H={hid}");
             close(&format!("{tag} gates"), &g32, &g64);
             close(&format!("{tag} c"), &c32, &c64);
@@ -283,7 +260,7 @@ mod tests {
             let (da, dr, dc) = (pseudo(n, 3, 1.0), pseudo(n, 4, 1.0), pseudo(n, 5, 1.0));
             let (mut dc64, mut dc32) = (dc.clone(), f32s(&dc));
             lstm::backward_step(hid, &mut g64, &cp, &t64, &da, &dr, &mut dc64);
-            assert!(backward_in(w, hid, &mut g32, &f32s(&cp), &t32, &f32s(&da), &f32s(&dr), &mut dc32));
+            assert!(backward(w, hid, &mut g32, &f32s(&cp), &t32, &f32s(&da), &f32s(&dr), &mut dc32));
             close(&format!("{tag} da"), &g32, &g64);
             close(&format!("{tag} dc"), &dc32, &dc64);
         }
@@ -321,7 +298,7 @@ mod tests {
                     let nan = guarded(&vec![f32::NAN; n]);
                     let (mut c32, mut t32, mut h32) = (nan.clone(), nan.clone(), nan);
                     let cp32 = f32s(&cp);
-                    assert!(forward_in(
+                    assert!(forward(
                         w,
                         hid,
                         &mut g32[..4 * n],
@@ -345,16 +322,7 @@ mod tests {
                     lstm::backward_step_ref(hid, &mut g64, &cp, &t64, &da, &dr, &mut dc64);
                     let mut dc32 = guarded(&f32s(&dc));
                     let (tc32, da32, dr32) = (t32[..n].to_vec(), f32s(&da), f32s(&dr));
-                    assert!(backward_in(
-                        w,
-                        hid,
-                        &mut g32[..4 * n],
-                        &cp32,
-                        &tc32,
-                        &da32,
-                        &dr32,
-                        &mut dc32[..n]
-                    ));
+                    assert!(backward(w, hid, &mut g32[..4 * n], &cp32, &tc32, &da32, &dr32, &mut dc32[..n]));
                     guards_kept(&format!("{tag} da"), &g32, 4 * n);
                     guards_kept(&format!("{tag} dc"), &dc32, n);
                     close(&format!("{tag} da"), &g32[..4 * n], &g64);
@@ -366,7 +334,7 @@ mod tests {
                     lstm::forward_step_ref(hid, &mut gr, &cp32, &mut cr, &mut tr, &mut hr);
                     let (mut gs, mut cs, mut ts, mut hs) =
                         (f32s(&gates), vec![0.0f32; n], vec![0.0f32; n], vec![0.0f32; n]);
-                    assert!(forward_in(w, hid, &mut gs, &cp32, &mut cs, &mut ts, &mut hs));
+                    assert!(forward(w, hid, &mut gs, &cp32, &mut cs, &mut ts, &mut hs));
                     for (name, x, y) in
                         [("gates", &gs, &gr), ("c", &cs, &cr), ("tanh_c", &ts, &tr), ("h", &hs, &hr)]
                     {

@@ -225,9 +225,9 @@ pub(crate) fn f32_kernels<T: Float>(
             let (b0, c0) = (p.b.add(j0 * bcs), p.c.add(j0 * ccs));
             if rowmajor {
                 let (ar, br) = (small_gemm::Raw { ptr: p.a, ld: lda }, small_gemm::Raw { ptr: b0, ld: ldb });
-                small_gemm::gemm_rowmajor_in(w, m, k, j1 - j0, ar, br, c0, ldc, acc, std::ptr::null())
+                small_gemm::gemm_rowmajor(w, m, k, j1 - j0, ar, br, c0, ldc, acc, std::ptr::null())
             } else {
-                small_gemm::gemm_dots_cols_in(w, k, j1 - j0, p.a, b0, bcs, c0, ccs, acc)
+                small_gemm::gemm_dots_cols(w, k, j1 - j0, p.a, b0, bcs, c0, ccs, acc)
             }
         }
     };
@@ -275,6 +275,7 @@ pub fn gemm_bias<T: Float>(a: MatRef<T>, b: MatRef<T>, bias: &[T], c: MatMut<T>)
         // `c` is a unique borrow.
         let done = unsafe {
             small_gemm::gemm_rowmajor(
+                vf32::width(),
                 m,
                 k,
                 n,

@@ -27,33 +27,14 @@ pub struct Raw {
 
 /// `C[m, n] = A[m, k] B[k, n]`, plus the old C when `accumulate`, else plus the row vector
 /// `row[..n]` (broadcast over the rows) when it is not null. Returns false (doing nothing) if
-/// the CPU lacks the vector features.
+/// the CPU lacks the vector features. Runs at vector width `w` (callers pass
+/// [`width`]; tests pick one), narrowed to what the CPU supports.
 ///
 /// # Safety
 /// `a`, `b` and `c` must address valid `[m, k]`, `[k, n]` and `[m, n]` row-major matrices
 /// with their leading dimensions, and `c` must not overlap `a` or `b`.
 #[allow(clippy::too_many_arguments)]
 pub unsafe fn gemm_rowmajor(
-    m: usize,
-    k: usize,
-    n: usize,
-    a: Raw,
-    b: Raw,
-    c: *mut f32,
-    ldc: usize,
-    accumulate: bool,
-    row: *const f32,
-) -> bool {
-    // SAFETY: forwarded contract.
-    unsafe { gemm_rowmajor_in(width(), m, k, n, a, b, c, ldc, accumulate, row) }
-}
-
-/// [`gemm_rowmajor`] at vector width `w` (narrowed to what the CPU supports).
-///
-/// # Safety
-/// As [`gemm_rowmajor`].
-#[allow(clippy::too_many_arguments)]
-pub(crate) unsafe fn gemm_rowmajor_in(
     w: Width,
     m: usize,
     k: usize,
@@ -80,32 +61,13 @@ pub(crate) unsafe fn gemm_rowmajor_in(
 /// `c[j * cs] = dot(x[..k], b[j * ldb..][..k])` for j in 0..n (plus the old value when
 /// `accumulate`): a row vector times a matrix whose columns are contiguous, i.e. `x W^T` for a
 /// row-major W (a recurrent step's `h W_hh^T` at batch size 1). Returns false without the
-/// vector features.
+/// vector features. Runs at vector width `w`, narrowed to what the CPU supports.
 ///
 /// # Safety
 /// `x` must hold k floats, `b` n columns of k floats `ldb` apart, `c` n floats `cs` apart, not
 /// overlapping the inputs.
 #[allow(clippy::too_many_arguments)]
 pub unsafe fn gemm_dots_cols(
-    k: usize,
-    n: usize,
-    x: *const f32,
-    b: *const f32,
-    ldb: usize,
-    c: *mut f32,
-    cs: usize,
-    accumulate: bool,
-) -> bool {
-    // SAFETY: forwarded contract.
-    unsafe { gemm_dots_cols_in(width(), k, n, x, b, ldb, c, cs, accumulate) }
-}
-
-/// [`gemm_dots_cols`] at vector width `w` (narrowed to what the CPU supports).
-///
-/// # Safety
-/// As [`gemm_dots_cols`].
-#[allow(clippy::too_many_arguments)]
-pub(crate) unsafe fn gemm_dots_cols_in(
     w: Width,
     k: usize,
     n: usize,
@@ -378,7 +340,7 @@ mod tests {
         }
     }
 
-    use super::{Raw, gemm_dots_cols_in, gemm_rowmajor_in};
+    use super::{Raw, gemm_dots_cols, gemm_rowmajor};
     use crate::ops::vf32::{Width, test_widths};
 
     /// Marks the memory around and between the used elements of an output.
@@ -448,7 +410,7 @@ mod tests {
                 }
                 // SAFETY: the buffers hold the extents of their strided matrices.
                 let ran = unsafe {
-                    gemm_rowmajor_in(
+                    gemm_rowmajor(
                         w,
                         m,
                         k,
@@ -508,9 +470,8 @@ mod tests {
                     c[j * cs] = if acc { c0[j] } else { f32::NAN };
                 }
                 // SAFETY: x holds k floats, b n columns of k floats ldb apart, c n floats cs apart.
-                let ran = unsafe {
-                    gemm_dots_cols_in(w, k, n, x.as_ptr(), b.as_ptr(), ldb, c.as_mut_ptr(), cs, acc)
-                };
+                let ran =
+                    unsafe { gemm_dots_cols(w, k, n, x.as_ptr(), b.as_ptr(), ldb, c.as_mut_ptr(), cs, acc) };
                 assert!(ran);
                 let tag = format!("{w:?} k={k} n={n} ldb={ldb} cs={cs} acc={acc}");
                 for j in 0..n {
