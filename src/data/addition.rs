@@ -166,7 +166,7 @@ impl Task for Addition {
     }
 
     fn task_json(&self) -> serde_json::Value {
-        serde_json::to_value(&self.spec).expect("plain struct")
+        crate::train::spec_json(&self.spec)
     }
 }
 

@@ -268,7 +268,7 @@ impl Task for Mnist {
     }
 
     fn task_json(&self) -> serde_json::Value {
-        serde_json::to_value(&self.spec).expect("plain struct")
+        crate::train::spec_json(&self.spec)
     }
 }
 

@@ -176,6 +176,6 @@ impl Task for Tagging {
     }
 
     fn task_json(&self) -> serde_json::Value {
-        serde_json::to_value(&self.spec).expect("plain struct")
+        crate::train::spec_json(&self.spec)
     }
 }

@@ -75,6 +75,12 @@ impl Shuffled {
 /// A named held-out measurement, e.g. `("test_error", 0.0012)`.
 pub type Metric = (String, f64);
 
+/// A task's spec as the model file's `task` JSON. Specs are plain data (strings, numbers,
+/// lists, string-keyed maps), which always serialize.
+pub fn spec_json<S: serde::Serialize>(spec: &S) -> serde_json::Value {
+    serde_json::to_value(spec).expect("specs are plain data")
+}
+
 /// What a task supplies to the loop.
 pub trait Task {
     /// Training batches per epoch at this batch size.
