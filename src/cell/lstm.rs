@@ -26,26 +26,11 @@
 //! Worked by hand: H = 1, all preactivations 0, c = 1: i = f = o = 0.5, g = 0, so
 //! c' = 0.5 and h' = 0.5 tanh(0.5) = 0.23105858.
 
-use std::any::TypeId;
-
 use crate::cell::lstm_simd;
 use crate::float::Float;
 use crate::ops::lanes::{LANES, load, store};
 use crate::ops::simd_fn;
-use crate::ops::vf32;
-
-/// `s` as `&mut [f32]` when `T` is f32.
-fn as_f32<T: Float>(s: &mut [T]) -> Option<&mut [f32]> {
-    // SAFETY: T is f32 (same type, so same layout and validity).
-    (TypeId::of::<T>() == TypeId::of::<f32>())
-        .then(|| unsafe { std::slice::from_raw_parts_mut(s.as_mut_ptr().cast::<f32>(), s.len()) })
-}
-
-fn as_f32_ref<T: Float>(s: &[T]) -> &[f32] {
-    assert_eq!(TypeId::of::<T>(), TypeId::of::<f32>());
-    // SAFETY: T is f32, checked above.
-    unsafe { std::slice::from_raw_parts(s.as_ptr().cast::<f32>(), s.len()) }
-}
+use crate::ops::vf32::{self, as_f32, as_f32_ref};
 
 /// One step over `b` rows. `gates`: `[b, 4H]` preactivations in, activated gates out.
 /// `c_prev`, `c`, `tanh_c`, `h`: `[b, H]`. f32 runs the explicit SIMD kernel of

@@ -143,7 +143,7 @@ pub fn gemm<T: Float>(alpha: T, a: MatRef<T>, b: MatRef<T>, beta: T, mut c: MatM
     }
     if alpha == T::ONE
         && (beta == T::ZERO || beta == T::ONE)
-        && is_f32::<T>()
+        && vf32::is_f32::<T>()
         && f32_kernels(vf32::width(), a, b, beta, &mut c)
     {
         return;
@@ -173,10 +173,6 @@ pub fn gemm<T: Float>(alpha: T, a: MatRef<T>, b: MatRef<T>, beta: T, mut c: MatM
 /// Largest `k * n` (B's size) sent to [`small_gemm`]: B (64 KiB) stays in L2 while every
 /// block of A's rows streams it.
 const SMALL_KN: usize = 1 << 14;
-
-fn is_f32<T: 'static>() -> bool {
-    std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>()
-}
 
 /// Raw f32 views of a product, sendable to another thread (each part writes its own columns).
 #[derive(Clone, Copy)]
@@ -269,7 +265,7 @@ pub fn gemm_bias<T: Float>(a: MatRef<T>, b: MatRef<T>, bias: &[T], c: MatMut<T>)
     let (m, k, n) = (a.rows, a.cols, b.cols);
     let unit = |cols: usize, cs: usize| cs == 1 || cols == 1;
     let fits = unit(k, a.cs) && unit(n, b.cs) && unit(n, c.cs) && k * n <= SMALL_KN;
-    if fits && m > 0 && n > 0 && k > 0 && is_f32::<T>() {
+    if fits && m > 0 && n > 0 && k > 0 && vf32::is_f32::<T>() {
         let (ap, bp) = (a.data.as_ptr().cast::<f32>(), b.data.as_ptr().cast::<f32>());
         // SAFETY: T is f32; the constructors checked the extents and `bias` has n elements;
         // `c` is a unique borrow.

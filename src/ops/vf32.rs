@@ -288,6 +288,24 @@ pub unsafe fn tanh<W: V>(x: W) -> W {
     }
 }
 
+/// Whether `T` is f32 (the generic float code dispatches its f32 case to these kernels).
+pub fn is_f32<T: 'static>() -> bool {
+    std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>()
+}
+
+/// `s` as `&mut [f32]` when `T` is f32.
+pub fn as_f32<T: 'static>(s: &mut [T]) -> Option<&mut [f32]> {
+    // SAFETY: T is f32 (same type, so same layout and validity).
+    is_f32::<T>().then(|| unsafe { std::slice::from_raw_parts_mut(s.as_mut_ptr().cast::<f32>(), s.len()) })
+}
+
+/// `s` as `&[f32]`; T must be f32.
+pub fn as_f32_ref<T: 'static>(s: &[T]) -> &[f32] {
+    assert!(is_f32::<T>(), "as_f32_ref on a non-f32 slice");
+    // SAFETY: T is f32, checked above.
+    unsafe { std::slice::from_raw_parts(s.as_ptr().cast::<f32>(), s.len()) }
+}
+
 /// Which explicit SIMD width this CPU runs, if any (narrowest first, so `min` narrows).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Width {
