@@ -1,19 +1,31 @@
-//! Measures the GEMM throughput of this machine with the kernel recur uses (the `gemm`
-//! crate), on a large square product and on the shapes of the tutorial configurations, to
-//! put `recur bench`'s GFLOP/s in context. `cargo run --release --example gemm_peak`.
+//! Measures the GEMM throughput of this machine with the kernels recur uses (the `gemm`
+//! crate, and the packed kernel of the recurrent steps), on a large square product and on the
+//! shapes of the tutorial configurations, to put `recur bench`'s GFLOP/s in context.
+//! `cargo run --release --example gemm_peak`.
 
 use std::time::Instant;
 
+use recur::ops::packed::{Packed, gemm_packed};
 use recur::ops::{MatMut, MatRef, gemm};
 
-fn time(m: usize, k: usize, n: usize, reps: usize) -> f64 {
+/// Best GFLOP/s of `reps` products, through [`gemm`] or, with `packed`, [`gemm_packed`].
+fn time(m: usize, k: usize, n: usize, reps: usize, packed: bool) -> f64 {
     let a = vec![0.5f32; m * k];
     let b = vec![0.25f32; k * n];
     let mut c = vec![0.0f32; m * n];
+    let mut pack = Packed::default();
+    if packed {
+        pack.pack(MatRef::new(&b, k, n));
+    }
     let mut best = f64::INFINITY;
     for _ in 0..reps {
         let t0 = Instant::now();
-        gemm(1.0, MatRef::new(&a, m, k), MatRef::new(&b, k, n), 0.0, MatMut::new(&mut c, m, n));
+        let (av, bv, cv) = (MatRef::new(&a, m, k), MatRef::new(&b, k, n), MatMut::new(&mut c, m, n));
+        if packed {
+            gemm_packed(av, bv, &pack, 1.0, cv);
+        } else {
+            gemm(1.0, av, bv, 1.0, cv);
+        }
         best = best.min(t0.elapsed().as_secs_f64());
     }
     2.0 * (m * k * n) as f64 / best / 1e9
@@ -28,7 +40,9 @@ fn main() {
         (1, 512, 2048, "aesop step (GEMV)"),
         (500, 96, 24, "bitcount backward dh (B/2 rows)"),
         (64, 512, 128, "mnist backward dh"),
+        (8, 20, 80, "addition step (B/2 rows)"),
     ] {
-        println!("{what:<36} [{m}x{k}]x[{k}x{n}]: {:.1} GFLOP/s (1 thread)", time(m, k, n, 50));
+        let (plain, packed) = (time(m, k, n, 200, false), time(m, k, n, 200, true));
+        println!("{what:<36} [{m}x{k}]x[{k}x{n}]: {plain:6.1} GFLOP/s, packed {packed:6.1} (1 thread)");
     }
 }

@@ -14,6 +14,7 @@
 use crate::cell::{CellKind, gru, lstm, rnn};
 use crate::float::Float;
 use crate::model::{LayerGrads, LayerParams};
+use crate::ops::packed::{Packed, gemm_packed};
 use crate::ops::{MatMut, MatRef, add_colsum, fill_rows, gemm, gemm_bias};
 
 /// Per-layer activations of one chunk, kept from forward for backward.
@@ -57,6 +58,10 @@ pub struct LayerCache<T> {
     pub w_hh_t: Vec<T>,
     /// `[G]` the bias folded into the input projection (b_ih + b_hh; GRU: b_ih).
     pub bias: Vec<T>,
+    /// `W_hh^T` (forward) or `W_hh` (backward) packed once per pass for the step products
+    /// when a chunk has several rows ([`crate::ops::packed`]); at one row the step is a
+    /// matrix-vector product that reads W_hh in place faster than packing it.
+    pub packed: Packed,
 }
 
 /// Largest weight matrix (elements) copied transposed for the step GEMMs: 64 KiB in f32.
@@ -75,6 +80,16 @@ fn transposed<'a, T: Float>(w: &'a [T], rows: usize, cols: usize, buf: &'a mut V
         }
     }
     MatRef::new(&buf[..], cols, rows)
+}
+
+/// Packs the matrix every step multiplies by, when the chunk has several rows and more than
+/// one step will use it; otherwise leaves the pack empty (the products then run unpacked).
+fn pack_step_matrix<T: Float>(packed: &mut Packed, w: MatRef<T>, rows: usize, steps: usize) {
+    if rows > 1 && steps > 1 {
+        packed.pack(w);
+    } else {
+        packed.clear();
+    }
 }
 
 fn resize<T: Float>(v: &mut Vec<T>, n: usize) {
@@ -145,6 +160,8 @@ pub fn forward<T: Float>(
     let w_hh_t = transposed(p.w_hh, g, hid, &mut cache.w_hh_t); // [H, G]
     let xm = MatRef::new(x, tb, input_size);
     gemm_bias(xm, w_ih_t, &cache.bias, MatMut::new(&mut cache.gates, tb, g));
+    pack_step_matrix(&mut cache.packed, w_hh_t, rows, steps);
+    let packed = &cache.packed;
 
     for t in 0..steps {
         let gates = &mut cache.gates[t * rows * g..(t + 1) * rows * g];
@@ -153,13 +170,25 @@ pub fn forward<T: Float>(
         match cell {
             CellKind::Rnn => {
                 if recur {
-                    gemm(T::ONE, MatRef::new(h_prev, rows, hid), w_hh_t, T::ONE, MatMut::new(gates, rows, g));
+                    gemm_packed(
+                        MatRef::new(h_prev, rows, hid),
+                        w_hh_t,
+                        packed,
+                        T::ONE,
+                        MatMut::new(gates, rows, g),
+                    );
                 }
                 rnn::forward_step(gates, h_next);
             }
             CellKind::Lstm => {
                 if recur {
-                    gemm(T::ONE, MatRef::new(h_prev, rows, hid), w_hh_t, T::ONE, MatMut::new(gates, rows, g));
+                    gemm_packed(
+                        MatRef::new(h_prev, rows, hid),
+                        w_hh_t,
+                        packed,
+                        T::ONE,
+                        MatMut::new(gates, rows, g),
+                    );
                 }
                 let (c_prev, c_next) = cache.c[t * bh..(t + 2) * bh].split_at_mut(bh);
                 let tanh_c = &mut cache.aux[t * bh..(t + 1) * bh];
@@ -169,7 +198,7 @@ pub fn forward<T: Float>(
                 fill_rows(&mut cache.scratch, p.b_hh);
                 if recur {
                     let scratch = MatMut::new(&mut cache.scratch, rows, g);
-                    gemm(T::ONE, MatRef::new(h_prev, rows, hid), w_hh_t, T::ONE, scratch);
+                    gemm_packed(MatRef::new(h_prev, rows, hid), w_hh_t, packed, T::ONE, scratch);
                 }
                 let ghn = &mut cache.aux[t * bh..(t + 1) * bh];
                 gru::forward_step(hid, gates, &cache.scratch, ghn, h_prev, h_next);
@@ -205,6 +234,8 @@ pub fn backward<T: Float>(
     let bh = rows * hid;
     let bg = rows * g;
     let w_hh = MatRef::new(p.w_hh, g, hid); // [G, H]
+    pack_step_matrix(&mut cache.packed, w_hh, rows, steps);
+    let packed = &cache.packed;
     cache.dh_rec.fill(T::ZERO);
     cache.dc.fill(T::ZERO);
     // Bias gradients: each step's column sums, added while its gate gradients are in cache.
@@ -236,7 +267,7 @@ pub fn backward<T: Float>(
                 rnn::backward_step(h, dh_above, &cache.dh_rec, gates);
                 if recur {
                     let dh_rec = MatMut::new(&mut cache.dh_rec, rows, hid);
-                    gemm(T::ONE, MatRef::new(gates, rows, g), w_hh, T::ZERO, dh_rec);
+                    gemm_packed(MatRef::new(gates, rows, g), w_hh, packed, T::ZERO, dh_rec);
                 }
             }
             CellKind::Lstm => {
@@ -245,7 +276,7 @@ pub fn backward<T: Float>(
                 lstm::backward_step(hid, gates, c_prev, tanh_c, dh_above, &cache.dh_rec, &mut cache.dc);
                 if recur {
                     let dh_rec = MatMut::new(&mut cache.dh_rec, rows, hid);
-                    gemm(T::ONE, MatRef::new(gates, rows, g), w_hh, T::ZERO, dh_rec);
+                    gemm_packed(MatRef::new(gates, rows, g), w_hh, packed, T::ZERO, dh_rec);
                 }
             }
             CellKind::Gru => {
@@ -255,7 +286,7 @@ pub fn backward<T: Float>(
                 gru::backward_step(hid, gates, dgh, ghn, h_prev, dh_above, &mut cache.dh_rec);
                 if recur {
                     let dh_rec = MatMut::new(&mut cache.dh_rec, rows, hid);
-                    gemm(T::ONE, MatRef::new(dgh, rows, g), w_hh, T::ONE, dh_rec);
+                    gemm_packed(MatRef::new(dgh, rows, g), w_hh, packed, T::ONE, dh_rec);
                 }
             }
         }

@@ -5,6 +5,7 @@
 
 pub mod act;
 pub mod lanes;
+pub mod packed;
 pub mod small_gemm;
 pub mod vf32;
 
