@@ -70,6 +70,7 @@ fn main() {
         (64, 128, 512, "mnist step (B/2 rows)"),
         (1, 512, 2048, "aesop step (GEMV)"),
         (500, 96, 24, "bitcount backward dh (B/2 rows)"),
+        (1, 2048, 512, "aesop backward dh (GEMV)"),
         (64, 512, 128, "mnist backward dh"),
         (8, 20, 80, "addition step (B/2 rows)"),
     ] {

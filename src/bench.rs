@@ -103,8 +103,9 @@ pub fn run(c: &BenchConfig, threads: usize, min_seconds: f64) -> Result<BenchRes
     let mut opt = Optimizer::new(c.optim.clone());
     let mut step = |model: &mut Model<f32>| -> Result<f64> {
         let t0 = Instant::now();
-        sess.loss_and_grad(model, &input, c.batch, c.steps, None, targets, GradOptions::default())?;
-        opt.step(&mut model.params, sess.param_grads());
+        let opts = GradOptions { fused_update: true, ..Default::default() };
+        sess.loss_and_grad(model, &input, c.batch, c.steps, None, targets, opts)?;
+        sess.update(model, &mut opt);
         Ok(t0.elapsed().as_secs_f64())
     };
     for _ in 0..5 {

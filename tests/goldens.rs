@@ -122,7 +122,15 @@ fn run_fixture<T: Float>(name: &str, threads: usize, tol: f64) {
     }
 
     let sum = sess
-        .loss_and_grad(&model, &input, b, t, Some(&init), targets, GradOptions { input: true, state: true })
+        .loss_and_grad(
+            &model,
+            &input,
+            b,
+            t,
+            Some(&init),
+            targets,
+            GradOptions { input: true, state: true, ..Default::default() },
+        )
         .unwrap();
     let loss = recur::model::pass::mean_loss(&cfg, &sum, b, t);
     check(&format!("{tag} loss"), &[loss], fx.get("loss"), tol);

@@ -86,8 +86,16 @@ fn case_with(
 
     let given = if learn_init { None } else { Some(&init) };
     let mut sess = Session::<f64>::new(threads).with_chunk_rows(1);
-    sess.loss_and_grad(&model, &input, B, T, given, targets, GradOptions { input: true, state: !learn_init })
-        .unwrap();
+    sess.loss_and_grad(
+        &model,
+        &input,
+        B,
+        T,
+        given,
+        targets,
+        GradOptions { input: true, state: !learn_init, ..Default::default() },
+    )
+    .unwrap();
     let grads = sess.grads.clone();
     let param_grads = sess.param_grads().to_vec();
 
@@ -228,7 +236,7 @@ fn zero_initial_state_shortcut_matches_explicit_zeros() {
         let zeros = State::<f64>::zeros(&cfg, B);
         let run = |init: Option<&State<f64>>, state: bool| {
             let mut s = Session::<f64>::new(2).with_chunk_rows(1);
-            let opts = GradOptions { input: true, state };
+            let opts = GradOptions { input: true, state, ..Default::default() };
             let sum = s.loss_and_grad(&model, &input, B, T, init, Targets::Dense(&target), opts).unwrap();
             (sum.loss, s.param_grads().to_vec(), s.grads.input.clone())
         };

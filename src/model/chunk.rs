@@ -49,6 +49,8 @@ pub(crate) struct Job<'a, T> {
     pub(crate) scale: Option<T>,
     pub(crate) want_dx: bool,
     pub(crate) want_dh0: bool,
+    /// Weight gradients may be left as factors for [`crate::model::Session::update`].
+    pub(crate) defer_outer: bool,
 }
 
 /// Forward (and, for training, loss and backward) of one chunk of batch rows.
@@ -112,6 +114,7 @@ pub(crate) fn run_chunk<T: Float>(m: &Model<T>, ws: &mut Workspace<T>, job: &Job
             let learned = cfg.learn_init && job.init.is_none();
             cache.h0_zero = job.init.is_none() && !cfg.learn_init;
             cache.need_dh0 = job.want_dh0 || learned;
+            cache.defer_allowed = job.defer_outer;
             let span = job.b0 * hid..(job.b0 + rows) * hid;
             match job.init {
                 Some(s) => cache.h[..rows * hid].copy_from_slice(&s.h[u][span.clone()]),

@@ -7,6 +7,9 @@
 //! `dh = da W_hh`), and accumulates all weight gradients afterwards in one GEMM each over all
 //! steps: `dW_ih += da^T x`, `dW_hh += da^T h_prev`, which works because the hidden states are
 //! stored as one `[T+1, b, H]` buffer whose first T slots are exactly the h_prev of every step.
+//! When the caller applies the gradients with [`crate::model::Session::update`] and `dW_hh` is
+//! a sum of only a few outer products of a large matrix (batch 1, as in the next-word
+//! tutorial), backward leaves it as its factors and the optimizer forms it block by block.
 //! Nothing is allocated inside the step loops; buffers are resized only when T or b change.
 //!
 //! Layout is time-major inside a chunk: row `t*b + r` is batch row r at step t.
@@ -46,6 +49,12 @@ pub struct LayerCache<T> {
     pub h0_zero: bool,
     /// dL/dh0 is wanted; if not, step 0's `da W_hh` is skipped.
     pub need_dh0: bool,
+    /// The caller applies the gradients with [`crate::model::Session::update`], so `dW_hh` may
+    /// be left as its factors when it is a sum of a few outer products of a large matrix.
+    pub defer_allowed: bool,
+    /// Set by backward when it left `dW_hh` unformed: it is `sum_q da_q^T h_q` over rows
+    /// `first..T b` of the gate gradients (GRU: `dgh`) and of `h`, where this is `Some(first)`.
+    pub deferred: Option<usize>,
     /// `[b]` real lengths of padded sequences (empty: none padded). At a step past its end a
     /// row keeps its state (h, c) and passes its gradient straight back, adding nothing.
     pub lengths: Vec<usize>,
@@ -63,6 +72,13 @@ pub struct LayerCache<T> {
     /// matrix-vector product that reads W_hh in place faster than packing it.
     pub packed: Packed,
 }
+
+/// `dW_hh` is left as its factors (when allowed) if it sums at most this many outer products
+/// (batch rows times steps after the first) ...
+const DEFER_MAX_ROWS: usize = 8;
+/// ... of a matrix of at least this many elements (256 KiB in f32), where writing it and
+/// reading it back costs more than forming it again inside the update.
+const DEFER_MIN_SIZE: usize = 1 << 16;
 
 /// Largest weight matrix (elements) copied transposed for the step GEMMs: 64 KiB in f32.
 const TRANSPOSE_MAX: usize = 1 << 14;
@@ -316,9 +332,14 @@ pub fn backward<T: Float>(
     gemm(T::ONE, dgx.t(), MatRef::new(x, tb, input_size), T::ZERO, MatMut::new(grads.w_ih, g, input_size));
     // dW_hh = sum over steps of da_t^T h_{t-1}; with h0 = 0, step 0 adds nothing.
     let first = if cache.h0_zero { rows } else { 0 };
-    let dgh = MatRef::new(&dgh_buf[first * g..], tb - first, g);
-    let h_prev = MatRef::new(&cache.h[first * hid..tb * hid], tb - first, hid);
-    gemm(T::ONE, dgh.t(), h_prev, T::ZERO, MatMut::new(grads.w_hh, g, hid));
+    cache.deferred = None;
+    if cache.defer_allowed && tb - first <= DEFER_MAX_ROWS && g * hid >= DEFER_MIN_SIZE {
+        cache.deferred = Some(first);
+    } else {
+        let dgh = MatRef::new(&dgh_buf[first * g..], tb - first, g);
+        let h_prev = MatRef::new(&cache.h[first * hid..tb * hid], tb - first, hid);
+        gemm(T::ONE, dgh.t(), h_prev, T::ZERO, MatMut::new(grads.w_hh, g, hid));
+    }
     if cell != CellKind::Gru {
         // Both biases enter the same preactivation: their gradients are equal.
         grads.b_hh.copy_from_slice(grads.b_ih);

@@ -385,6 +385,13 @@ fn tensor_sizes(cfg: &ModelConfig) -> (usize, Vec<[usize; 4]>, usize, usize) {
     )
 }
 
+/// Where unit u's (layer k, direction d: u = k D + d) `weight_hh` starts in the flat
+/// parameter buffer.
+pub(crate) fn w_hh_offset(cfg: &ModelConfig, u: usize) -> usize {
+    let (e, layers, _, _) = tensor_sizes(cfg);
+    e + layers[..u].iter().flatten().sum::<usize>() + layers[u][0]
+}
+
 pub(crate) fn split<'a, T>(cfg: &ModelConfig, buf: &'a [T]) -> Split<'a, T> {
     let (e, layer_sizes, hw, hb) = tensor_sizes(cfg);
     let mut rest = buf;

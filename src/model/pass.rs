@@ -13,13 +13,15 @@
 
 use rayon::prelude::*;
 
+use crate::cell::CellKind;
 use crate::error::{Error, Result};
 use crate::float::Float;
 use crate::model::chunk::{Job, Workspace, run_chunk};
 use crate::model::layer::LayerCache;
 use crate::model::loss::{LossKind, LossSum};
-use crate::model::{HeadKind, Model, ModelConfig};
+use crate::model::{HeadKind, Model, ModelConfig, w_hh_offset};
 use crate::ops::add_assign;
+use crate::optim::{Optimizer, OuterSum};
 
 /// Recurrent state per unit, in PyTorch's `h_n` order: `h[k * D + d]` is `[B, H_k]` for layer
 /// k and direction d (D = 2 when bidirectional, else 1); `c` likewise for LSTM (empty
@@ -66,6 +68,11 @@ pub struct GradOptions {
     pub input: bool,
     /// dL/d h0 (and c0).
     pub state: bool,
+    /// The caller applies the gradients with [`Session::update`] and does not read
+    /// [`Session::param_grads`]: a weight gradient that is a sum of a few outer products of
+    /// a large matrix (batch 1, few steps, as in the next-word tutorial) may then be formed
+    /// inside the update instead of in memory. Takes effect only for a batch run as one chunk.
+    pub fused_update: bool,
 }
 
 /// Input and state gradients of the last [`Session::loss_and_grad`] (parameter gradients
@@ -104,6 +111,8 @@ pub struct Session<T> {
     pub last_normalizer: f64,
     work: Vec<Workspace<T>>,
     chunks: usize,
+    /// The last pass left some weight gradients as factors (see [`GradOptions::fused_update`]).
+    deferred: bool,
     pub grads: Gradients<T>,
 }
 
@@ -121,6 +130,7 @@ impl<T: Float> Session<T> {
             last_normalizer: 1.0,
             work: Vec::new(),
             chunks: 0,
+            deferred: false,
             grads: Gradients::default(),
         }
     }
@@ -235,11 +245,14 @@ impl<T: Float> Session<T> {
         if n == 1 {
             run_chunk(m, &mut self.work[0], &mk(0, batch));
         } else {
+            // Factored weight gradients of several chunks would need summing: never deferred.
+            let job = |b0, rows| Job { defer_outer: false, ..mk(b0, rows) };
             self.work[..n]
                 .par_iter_mut()
                 .zip(spans)
-                .for_each(|(ws, (b0, rows))| run_chunk(m, ws, &mk(b0, rows)));
+                .for_each(|(ws, (b0, rows))| run_chunk(m, ws, &job(b0, rows)));
         }
+        self.deferred = self.work[..n].iter().any(|ws| ws.layers.iter().any(|c| c.deferred.is_some()));
     }
 
     /// Forward pass; fills logits, top-layer outputs and the final state.
@@ -276,6 +289,7 @@ impl<T: Float> Session<T> {
                 scale: None,
                 want_dx: false,
                 want_dh0: false,
+                defer_outer: false,
             },
             x.batch,
         );
@@ -323,6 +337,7 @@ impl<T: Float> Session<T> {
                 scale: None,
                 want_dx: false,
                 want_dh0: false,
+                defer_outer: false,
             },
             x.batch,
         );
@@ -393,6 +408,7 @@ impl<T: Float> Session<T> {
                 scale: Some(scale),
                 want_dx: opts.input,
                 want_dh0: opts.state,
+                defer_outer: opts.fused_update,
             },
             batch,
         );
@@ -420,13 +436,55 @@ impl<T: Float> Session<T> {
 
     /// Parameter gradients of the last [`Session::loss_and_grad`], laid out like
     /// `Model::params`.
+    ///
+    /// # Panics
+    /// After a pass with [`GradOptions::fused_update`] that left gradients unformed.
     pub fn param_grads(&self) -> &[T] {
+        assert!(!self.deferred, "param_grads after a fused_update pass: apply it with Session::update");
         self.work.first().map_or(&[], |w| &w.grads)
     }
 
     /// Mutable parameter gradients, e.g. for clipping.
+    ///
+    /// # Panics
+    /// As [`Session::param_grads`].
     pub fn param_grads_mut(&mut self) -> &mut [T] {
+        assert!(!self.deferred, "param_grads_mut after a fused_update pass: apply it with Session::update");
         self.work.first_mut().map_or(&mut [], |w| &mut w.grads)
+    }
+
+    /// Whether the last pass left weight gradients as factors, to be formed in
+    /// [`Session::update`] ([`GradOptions::fused_update`]); [`Session::param_grads`] is not
+    /// available until then.
+    pub fn grads_pending(&self) -> bool {
+        self.deferred
+    }
+
+    /// One optimizer step on `m` with the gradients of the last [`Session::loss_and_grad`]:
+    /// `opt.step(params, param_grads)`, with any weight gradient the pass left as factors
+    /// ([`GradOptions::fused_update`]) formed inside the update.
+    pub fn update(&mut self, m: &mut Model<T>, opt: &mut Optimizer<T>) {
+        let Some(ws) = self.work.first() else { return };
+        let cfg = &m.config;
+        let mut outer = Vec::new();
+        if self.deferred {
+            for (u, cache) in ws.layers.iter().enumerate() {
+                let Some(first) = cache.deferred else { continue };
+                let (g, hid) = (cfg.cell.gates() * cache.hidden, cache.hidden);
+                let tb = cache.steps * cache.rows;
+                let da = if cfg.cell == CellKind::Gru { &cache.dgh } else { &cache.gates };
+                outer.push(OuterSum {
+                    offset: w_hh_offset(cfg, u),
+                    rows: g,
+                    cols: hid,
+                    k: tb - first,
+                    u: &da[first * g..tb * g],
+                    w: &cache.h[first * hid..tb * hid],
+                });
+            }
+        }
+        opt.step_outer(&mut m.params, &ws.grads, &outer);
+        self.deferred = false;
     }
 
     fn sum(&self) -> LossSum {

@@ -204,9 +204,10 @@ pub(crate) fn f32_kernels<T: Float>(
     let (m, k, n) = (a.rows, a.cols, b.cols);
     // A single column's (row's) stride is never used, so it counts as unit stride.
     let unit = |cols: usize, cs: usize| cs == 1 || cols == 1;
-    // Row-major with B small (a recurrent step at any batch size). A large B is left to the
-    // crate, whose blocking streams it better (aesop's `[1, 2048] x [2048, 512]`).
-    let rowmajor = unit(k, a.cs) && unit(n, b.cs) && unit(n, c.cs) && k * n <= SMALL_KN;
+    // Row-major with B small (a recurrent step at any batch size), or one row of A (aesop's
+    // backward `[1, 2048] x [2048, 512]`, split by columns over two threads below). A large B
+    // with several rows is left to the crate, whose blocking streams it better.
+    let rowmajor = unit(k, a.cs) && unit(n, b.cs) && unit(n, c.cs) && (k * n <= SMALL_KN || m == 1);
     // One row times column-contiguous B: `x W^T` at batch size 1.
     let dots = m == 1 && unit(k, a.cs) && (b.rs == 1 || k == 1);
     if !rowmajor && !dots {

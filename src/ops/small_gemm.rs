@@ -243,11 +243,19 @@ unsafe fn panel<W: V, const NV: usize, const MR: usize>(p: &Problem, j0: usize, 
     }
 }
 
-/// Columns in panels of up to 4 vectors; 8 rows per block for narrow panels, 4 for wide.
+/// Columns in panels of up to 4 vectors; 8 rows per block for narrow panels, 4 for wide. A
+/// single row (a vector times a matrix, aesop's backward `[1, 2048] x [2048, 512]`) takes
+/// panels of 16 vectors, so each row of B is read in long contiguous runs.
 #[inline(always)]
 unsafe fn run<W: V>(p: &Problem) {
     unsafe {
         let mut j = 0;
+        if p.m == 1 {
+            while j + 16 * W::N <= p.n {
+                block::<W, 1, 16, true>(p, 0, j, W::N);
+                j += 16 * W::N;
+            }
+        }
         while j < p.n {
             let rest = p.n - j;
             let nv = rest.div_ceil(W::N).min(4);

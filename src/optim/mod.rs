@@ -98,20 +98,128 @@ impl<T: Float> Optimizer<T> {
 
     /// One update of `params` with `grads` (same layout).
     pub fn step(&mut self, params: &mut [T], grads: &[T]) {
+        self.step_outer(params, grads, &[]);
+    }
+
+    /// [`Optimizer::step`] where the ranges of `outer` are not read from `grads` but formed
+    /// from their factors a block of rows at a time, inside the update, so that the gradient
+    /// tensor never goes through memory: aesop's `dW_hh` (batch 1, two steps) is a sum of two
+    /// outer products, and forming it apart would write and then reread 4 MB per step. The
+    /// ranges must not overlap; `grads` outside them is read as usual.
+    pub fn step_outer(&mut self, params: &mut [T], grads: &[T], outer: &[OuterSum<T>]) {
         assert_eq!(params.len(), grads.len(), "params and grads differ in length");
         if self.m.len() != params.len() {
             self.m = vec![T::ZERO; params.len()];
             self.v = vec![T::ZERO; params.len()];
         }
         self.step += 1;
-        let c = &self.config;
-        match c.kind {
-            OptimizerKind::Sgd => sgd::step(c, self.step, params, grads, &mut self.m, &mut self.v),
-            OptimizerKind::Adam | OptimizerKind::AdamW => {
-                adam::step(c, self.step, params, grads, &mut self.m, &mut self.v)
-            }
-            OptimizerKind::RmsProp => rmsprop::step(c, params, grads, &mut self.v, &mut self.m),
+        let mut outer: Vec<&OuterSum<T>> = outer.iter().collect();
+        outer.sort_by_key(|o| o.offset);
+        let (c, step) = (&self.config, self.step);
+        let (mut p, mut g, mut m, mut v) = (&mut params[..], grads, &mut self.m[..], &mut self.v[..]);
+        let mut at = 0;
+        for o in outer {
+            o.check();
+            assert!(
+                o.offset >= at && o.offset + o.rows * o.cols <= at + p.len(),
+                "outer-product range out of place"
+            );
+            let (dense, len) = (o.offset - at, o.rows * o.cols);
+            let (pd, rest_p) = std::mem::take(&mut p).split_at_mut(dense);
+            let (md, rest_m) = std::mem::take(&mut m).split_at_mut(dense);
+            let (vd, rest_v) = std::mem::take(&mut v).split_at_mut(dense);
+            apply(c, step, pd, &g[..dense], md, vd);
+            let (po, rest_p) = rest_p.split_at_mut(len);
+            let (mo, rest_m) = rest_m.split_at_mut(len);
+            let (vo, rest_v) = rest_v.split_at_mut(len);
+            update_outer(c, step, po, o, mo, vo);
+            (p, m, v, g) = (rest_p, rest_m, rest_v, &g[dense + len..]);
+            at = o.offset + len;
         }
+        apply(c, step, p, g, m, v);
+    }
+}
+
+/// A gradient tensor given as a sum of K outer products: `G[r, c] = sum_q u[q, r] w[q, c]`,
+/// `u` `[K, rows]` and `w` `[K, cols]` row-major, at `offset` in the flat layout.
+#[derive(Clone, Copy, Debug)]
+pub struct OuterSum<'a, T> {
+    pub offset: usize,
+    pub rows: usize,
+    pub cols: usize,
+    pub k: usize,
+    pub u: &'a [T],
+    pub w: &'a [T],
+}
+
+impl<T> OuterSum<'_, T> {
+    fn check(&self) {
+        assert!(
+            self.u.len() == self.k * self.rows && self.w.len() == self.k * self.cols,
+            "outer-product factors: u has {} elements for [{}, {}], w {} for [{}, {}]",
+            self.u.len(),
+            self.k,
+            self.rows,
+            self.w.len(),
+            self.k,
+            self.cols
+        );
+    }
+}
+
+/// The update rule of `c.kind` on matching slices.
+fn apply<T: Float>(c: &OptimConfig, step: u64, p: &mut [T], g: &[T], m: &mut [T], v: &mut [T]) {
+    match c.kind {
+        OptimizerKind::Sgd => sgd::step(c, step, p, g, m, v),
+        OptimizerKind::Adam | OptimizerKind::AdamW => adam::step(c, step, p, g, m, v),
+        OptimizerKind::RmsProp => rmsprop::step(c, p, g, v, m),
+    }
+}
+
+/// Elements of an [`OuterSum`] gradient per block: 16 KiB of f32, formed in a per-thread
+/// buffer that stays in L1 while the update reads it.
+const OUTER_BLOCK: usize = 1 << 12;
+
+/// [`apply`] on the tensor of `o`, a block of rows at a time (blocks in parallel): each
+/// block's gradient is `u[:, rows]^T w`, one small GEMM, then the update reads it.
+fn update_outer<T: Float>(
+    c: &OptimConfig,
+    step: u64,
+    p: &mut [T],
+    o: &OuterSum<T>,
+    m: &mut [T],
+    v: &mut [T],
+) {
+    use crate::ops::{MatMut, MatRef, gemm};
+    use rayon::prelude::*;
+    let rows_per = (OUTER_BLOCK / o.cols.max(1)).max(1);
+    let chunk = rows_per * o.cols;
+    // u transposed, `[rows, K]`, so a block's rows are one row-major operand.
+    let mut ut = vec![T::ZERO; o.rows * o.k];
+    for q in 0..o.k {
+        for r in 0..o.rows {
+            ut[r * o.k + q] = o.u[q * o.rows + r];
+        }
+    }
+    let w = MatRef::new(o.w, o.k, o.cols);
+    // One block: its index, and its parameters and two state buffers.
+    type Block<'b, T> = (usize, ((&'b mut [T], &'b mut [T]), &'b mut [T]));
+    let block = |g: &mut Vec<T>, (i, ((p, m), v)): Block<T>| {
+        let rows = p.len() / o.cols;
+        let r0 = i * rows_per;
+        g.resize(rows * o.cols, T::ZERO);
+        let ub = MatRef::new(&ut[r0 * o.k..(r0 + rows) * o.k], rows, o.k);
+        gemm(T::ONE, ub, w, T::ZERO, MatMut::new(&mut g[..], rows, o.cols));
+        apply(c, step, p, g, m, v);
+    };
+    let len = p.len();
+    if len >= 4 * chunk {
+        let blocks = p.par_chunks_mut(chunk).zip(m.par_chunks_mut(chunk)).zip(v.par_chunks_mut(chunk));
+        blocks.enumerate().for_each_init(Vec::new, block);
+    } else {
+        let mut g = Vec::new();
+        let blocks = p.chunks_mut(chunk).zip(m.chunks_mut(chunk)).zip(v.chunks_mut(chunk));
+        blocks.enumerate().for_each(|b| block(&mut g, b));
     }
 }
 
@@ -176,6 +284,53 @@ mod tests {
         opt.step(&mut p, &[1.0]);
         opt.step(&mut p, &[1.0]);
         assert!((p[0] + 0.1 + 0.19).abs() < 1e-12, "{p:?}");
+    }
+
+    /// Two outer-product ranges (one large enough for the parallel blocks, one not) between
+    /// dense ranges give exactly the update of the materialized gradient, for every kind.
+    #[test]
+    fn step_outer_matches_step_on_the_formed_gradient() {
+        let (r1, c1, k1, r2, c2, k2) = (300, 64, 3, 7, 5, 2);
+        let len = 11 + r1 * c1 + 4 + r2 * c2 + 6;
+        let (o1, o2) = (11, 11 + r1 * c1 + 4);
+        let val = |i: usize, s: f64| ((i as f64 * 0.37 + s).sin() * 0.5) as f32;
+        let u1: Vec<f32> = (0..k1 * r1).map(|i| val(i, 1.0)).collect();
+        let w1: Vec<f32> = (0..k1 * c1).map(|i| val(i, 2.0)).collect();
+        let u2: Vec<f32> = (0..k2 * r2).map(|i| val(i, 3.0)).collect();
+        let w2: Vec<f32> = (0..k2 * c2).map(|i| val(i, 4.0)).collect();
+        let mut dense: Vec<f32> = (0..len).map(|i| val(i, 5.0)).collect();
+        let mut grads = dense.clone();
+        for (o, r, c, k, u, w) in [(o1, r1, c1, k1, &u1, &w1), (o2, r2, c2, k2, &u2, &w2)] {
+            for i in 0..r {
+                for j in 0..c {
+                    // The order the kernels sum in: q ascending, one rounding each.
+                    let mut g = 0.0f32;
+                    for q in 0..k {
+                        g = u[q * r + i].mul_add(w[q * c + j], g);
+                    }
+                    dense[o + i * c + j] = g;
+                    grads[o + i * c + j] = f32::NAN; // never read
+                }
+            }
+        }
+        let outer = [
+            OuterSum { offset: o2, rows: r2, cols: c2, k: k2, u: &u2, w: &w2 },
+            OuterSum { offset: o1, rows: r1, cols: c1, k: k1, u: &u1, w: &w1 },
+        ];
+        for kind in [OptimizerKind::Sgd, OptimizerKind::Adam, OptimizerKind::AdamW, OptimizerKind::RmsProp] {
+            let mut cfg = OptimConfig::new(kind, 0.01);
+            cfg.momentum = 0.5;
+            let (mut a, mut b) = (Optimizer::<f32>::new(cfg.clone()), Optimizer::<f32>::new(cfg));
+            let mut pa: Vec<f32> = (0..len).map(|i| val(i, 6.0)).collect();
+            let mut pb = pa.clone();
+            for _ in 0..3 {
+                a.step(&mut pa, &dense);
+                b.step_outer(&mut pb, &grads, &outer);
+            }
+            for (i, (x, y)) in pa.iter().zip(&pb).enumerate() {
+                assert!((x - y).abs() <= 1e-6 * x.abs().max(1.0), "{kind} at {i}: {x} vs {y}");
+            }
+        }
     }
 
     #[test]

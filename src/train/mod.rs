@@ -17,7 +17,7 @@ use rand_chacha::ChaCha8Rng;
 use crate::error::{Error, Result};
 use crate::io::model_file::{self, ModelFile};
 use crate::model::pass::Seqs;
-use crate::model::{Model, Session, Targets};
+use crate::model::{GradOptions, Model, Session, Targets};
 use crate::optim::{OptimConfig, Optimizer, clip_grad_norm};
 use metrics::{MetricsLog, Record};
 
@@ -196,7 +196,9 @@ pub fn train<K: Task>(
         for s in 0..per_epoch {
             task.train_batch(epoch, s, cfg.batch_size, &mut rng, &mut batch);
             let seqs = batch.seqs();
-            let sum = sess.loss_and_grad_padded(model, seqs, None, batch.targets(), Default::default())?;
+            // Without clipping nothing reads the gradients but the update.
+            let opts = GradOptions { fused_update: cfg.clip.is_none(), ..Default::default() };
+            let sum = sess.loss_and_grad_padded(model, seqs, None, batch.targets(), opts)?;
             let loss = sum.loss / sess.last_normalizer;
             step += 1;
             if !loss.is_finite() {
@@ -211,7 +213,7 @@ pub fn train<K: Task>(
                 }
             }
             opt.config.lr = cfg.schedule.lr(cfg.optim.lr, step - 1, total);
-            opt.step(&mut model.params, sess.param_grads());
+            sess.update(model, &mut opt);
             loss_acc += loss;
             loss_n += 1;
             right += sum.correct;
