@@ -80,6 +80,9 @@ const DEFER_MAX_ROWS: usize = 8;
 /// reading it back costs more than forming it again inside the update.
 const DEFER_MIN_SIZE: usize = 1 << 16;
 
+/// Smallest step matrix (elements) worth packing: 64 KiB in f32.
+const PACK_MIN: usize = 1 << 14;
+
 /// Largest weight matrix (elements) copied transposed for the step GEMMs: 64 KiB in f32.
 const TRANSPOSE_MAX: usize = 1 << 14;
 
@@ -98,10 +101,12 @@ fn transposed<'a, T: Float>(w: &'a [T], rows: usize, cols: usize, buf: &'a mut V
     MatRef::new(&buf[..], cols, rows)
 }
 
-/// Packs the matrix every step multiplies by, when the chunk has several rows and more than
-/// one step will use it; otherwise leaves the pack empty (the products then run unpacked).
+/// Packs the matrix every step multiplies by, when the chunk has several rows, more than one
+/// step will use it, and it is larger than the small matrices the unpacked kernel reads well
+/// in place (bitcount's and addition's, where packing measured no faster and its cost
+/// showed); otherwise leaves the pack empty (the products then run unpacked).
 fn pack_step_matrix<T: Float>(packed: &mut Packed, w: MatRef<T>, rows: usize, steps: usize) {
-    if rows > 1 && steps > 1 {
+    if rows > 1 && steps > 1 && w.rows() * w.cols() > PACK_MIN {
         packed.pack(w);
     } else {
         packed.clear();
