@@ -27,6 +27,15 @@ pub trait V: Copy {
     unsafe fn load(p: *const f32, n: usize) -> Self;
     /// Stores the first `n <= N` lanes.
     unsafe fn store(self, p: *mut f32, n: usize);
+    /// Lanes `0..m` from `a[0..m]` and lanes `m..n` from `b[0..n-m]` (`0 < m <= n <= N`),
+    /// zero in the others: a vector of cells that straddles two rows (the end of one at `a`,
+    /// the start of the next at `b`). Only those floats are read. For store forwarding, the
+    /// masked accesses span the `N` floats that end at `a + m` and the `N` that start at `b`.
+    unsafe fn load_split(a: *const f32, b: *const f32, m: usize, n: usize) -> Self;
+    /// Stores lanes `0..m` to `a[0..m]` and lanes `m..n` to `b[0..n-m]` (as
+    /// [`V::load_split`]); nothing else is written. The masked accesses span the `N` floats
+    /// that start at `a` and the `N` that start at `b`.
+    unsafe fn store_split(self, a: *mut f32, b: *mut f32, m: usize, n: usize);
     unsafe fn add(self, b: Self) -> Self;
     unsafe fn sub(self, b: Self) -> Self;
     unsafe fn mul(self, b: Self) -> Self;
@@ -62,6 +71,20 @@ unsafe fn mask8(n: usize) -> __m256i {
     unsafe { _mm256_cmpgt_epi32(_mm256_set1_epi32(n as i32), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)) }
 }
 
+/// Lanes `lo..hi` set (`lo <= hi <= 8`).
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn mask8_range(lo: usize, hi: usize) -> __m256i {
+    unsafe { _mm256_andnot_si256(mask8(lo), mask8(hi)) }
+}
+
+/// Lanes `lo..hi` set (`lo <= hi <= 16`).
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn mask16_range(lo: usize, hi: usize) -> u16 {
+    (((1u32 << hi) - 1) & !((1u32 << lo) - 1)) as u16
+}
+
 #[cfg(target_arch = "x86_64")]
 impl V for __m256 {
     const N: usize = 8;
@@ -76,6 +99,36 @@ impl V for __m256 {
     #[inline(always)]
     unsafe fn store(self, p: *mut f32, n: usize) {
         unsafe { if n == 8 { _mm256_storeu_ps(p, self) } else { _mm256_maskstore_ps(p, mask8(n), self) } }
+    }
+    #[inline(always)]
+    unsafe fn load_split(a: *const f32, b: *const f32, m: usize, n: usize) -> Self {
+        // SAFETY: the caller's contract (AVX2, `a[0..m]` and `b[0..n-m]` readable). The
+        // first load's lanes 8-m..8 are `a[0..m]` (its base, `a - (8-m)`, is only formed, with
+        // wrapping_sub); the second's lanes 0..n-m are `b[0..n-m]`; vmaskmovps neither reads
+        // nor faults on the other lanes. Each is then rotated into place: lane l takes lane
+        // (l + 8 - m) mod 8, which is a[l] for l < m and b[l - m] for l >= m.
+        unsafe {
+            let lo = _mm256_maskload_ps(a.wrapping_sub(8 - m), mask8_range(8 - m, 8));
+            let hi = _mm256_maskload_ps(b, mask8(n - m));
+            let idx = _mm256_add_epi32(
+                _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+                _mm256_set1_epi32((8 - m) as i32),
+            );
+            let (lo, hi) = (_mm256_permutevar8x32_ps(lo, idx), _mm256_permutevar8x32_ps(hi, idx));
+            _mm256_blendv_ps(hi, lo, _mm256_castsi256_ps(mask8(m)))
+        }
+    }
+    #[inline(always)]
+    unsafe fn store_split(self, a: *mut f32, b: *mut f32, m: usize, n: usize) {
+        // SAFETY: the caller's contract (AVX2, `a[0..m]` and `b[0..n-m]` writable);
+        // vmaskmovps writes only the set lanes: lanes 0..m to a, and lanes m..n, rotated down
+        // to 0..n-m, to b.
+        unsafe {
+            _mm256_maskstore_ps(a, mask8(m), self);
+            let idx =
+                _mm256_add_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(m as i32));
+            _mm256_maskstore_ps(b, mask8(n - m), _mm256_permutevar8x32_ps(self, idx));
+        }
     }
     #[inline(always)]
     unsafe fn add(self, b: Self) -> Self {
@@ -166,6 +219,32 @@ impl V for __m512 {
             } else {
                 _mm512_mask_storeu_ps(p, ((1u32 << n) - 1) as u16, self)
             }
+        }
+    }
+    #[inline(always)]
+    unsafe fn load_split(a: *const f32, b: *const f32, m: usize, n: usize) -> Self {
+        // SAFETY: the caller's contract (AVX-512F, `a[0..m]` and `b[0..n-m]` readable). The
+        // first load's lanes 16-m..16 are `a[0..m]` (its base, `a - (16-m)`, is only formed,
+        // with wrapping_sub); the second's lanes 0..n-m are `b[0..n-m]`; masked-off lanes are
+        // neither read nor faulted on. vpermt2ps then picks lane l + 16 - m of (lo, hi):
+        // lo[l + 16 - m] = a[l] for l < m, hi[l - m] = b[l - m] for l >= m.
+        unsafe {
+            let lo = _mm512_maskz_loadu_ps(mask16_range(16 - m, 16), a.wrapping_sub(16 - m));
+            let hi = _mm512_maskz_loadu_ps(mask16_range(0, n - m), b);
+            let iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+            let idx = _mm512_add_epi32(iota, _mm512_set1_epi32((16 - m) as i32));
+            _mm512_permutex2var_ps(lo, idx, hi)
+        }
+    }
+    #[inline(always)]
+    unsafe fn store_split(self, a: *mut f32, b: *mut f32, m: usize, n: usize) {
+        // SAFETY: the caller's contract (AVX-512F, `a[0..m]` and `b[0..n-m]` writable); only
+        // the set lanes are written: lanes 0..m to a, and lanes m..n, moved down to 0..n-m, to b.
+        unsafe {
+            _mm512_mask_storeu_ps(a, mask16_range(0, m), self);
+            let iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+            let idx = _mm512_add_epi32(iota, _mm512_set1_epi32(m as i32));
+            _mm512_mask_storeu_ps(b, mask16_range(0, n - m), _mm512_permutexvar_ps(idx, self));
         }
     }
     #[inline(always)]
@@ -419,6 +498,68 @@ mod tests {
             "{name}: {s:?}"
         );
         assert!(e[3].is_finite() && e[4] >= 0.0, "{name}: {e:?}");
+    }
+
+    /// [`V::load_split`] / [`V::store_split`] for every `0 < m <= n <= N`: lanes `0..m` come
+    /// from (go to) `a`, lanes `m..n` from (to) `b`, the others load as 0 (are not written).
+    /// The sources are exactly as long as read (own allocations), the destinations have a
+    /// guard on each side.
+    #[inline(always)]
+    unsafe fn split_roundtrip<W: V>() {
+        const GUARD: f32 = 12345.0;
+        for n in 1..=W::N {
+            for m in 1..=n {
+                let a: Vec<f32> = (0..m).map(|l| 100.0 + l as f32).collect();
+                let b: Vec<f32> = (m..n).map(|l| 200.0 + l as f32).collect();
+                let mut out = vec![f32::NAN; W::N];
+                let (mut da, mut db) = (vec![GUARD; m + 2], vec![GUARD; n - m + 2]);
+                // SAFETY: the caller runs with W's features; `a` and `b` hold the m and n - m
+                // floats read, `da[1..]` and `db[1..]` the m and n - m written.
+                unsafe {
+                    let v = W::load_split(a.as_ptr(), b.as_ptr(), m, n);
+                    v.store(out.as_mut_ptr(), W::N);
+                    v.store_split(da.as_mut_ptr().add(1), db.as_mut_ptr().add(1), m, n);
+                }
+                let tag = format!("N={} m={m} n={n}", W::N);
+                for (l, &x) in out.iter().enumerate() {
+                    let want = if l < m {
+                        a[l]
+                    } else if l < n {
+                        b[l - m]
+                    } else {
+                        0.0
+                    };
+                    assert_eq!(x.to_bits(), want.to_bits(), "{tag} lane {l}");
+                }
+                assert_eq!(&da[1..=m], &a[..], "{tag}");
+                assert_eq!(&db[1..=n - m], &b[..], "{tag}");
+                for (what, d) in [("a", &da), ("b", &db)] {
+                    assert!(d[0] == GUARD && d[d.len() - 1] == GUARD, "{tag}: wrote outside {what}");
+                }
+            }
+        }
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn split256() {
+        unsafe { split_roundtrip::<__m256>() }
+    }
+
+    #[target_feature(enable = "avx512f")]
+    unsafe fn split512() {
+        unsafe { split_roundtrip::<__m512>() }
+    }
+
+    #[test]
+    fn split_loads_and_stores() {
+        for w in test_widths() {
+            // SAFETY: `test_widths` lists only widths this CPU runs.
+            match w {
+                Width::Avx2 => unsafe { split256() },
+                Width::Avx512 => unsafe { split512() },
+                Width::None => {}
+            }
+        }
     }
 
     #[test]
