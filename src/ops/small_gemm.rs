@@ -193,15 +193,16 @@ unsafe fn block<W: V, const MR: usize, const NV: usize, const FULL: bool>(
                 }
             }
         }
-        let a0 = p.a.ptr.add(i0 * p.a.ld);
+        // One pointer per row of A, so that no broadcast address waits on another's.
+        let a_rows: [*const f32; MR] = std::array::from_fn(|r| p.a.ptr.add((i0 + r) * p.a.ld));
         let mut brow = p.b.ptr.add(j0);
         for q in 0..p.k {
             let mut bv = [W::splat(0.0); NV];
             for (v, x) in bv.iter_mut().enumerate() {
                 *x = W::load(brow.add(v * W::N), lanes(v));
             }
-            for (r, row) in acc.iter_mut().enumerate() {
-                let av = W::splat(*a0.add(r * p.a.ld + q));
+            for (row, a) in acc.iter_mut().zip(&a_rows) {
+                let av = W::splat(*a.add(q));
                 for (v, x) in row.iter_mut().enumerate() {
                     *x = av.fma(bv[v], *x);
                 }
@@ -216,29 +217,40 @@ unsafe fn block<W: V, const MR: usize, const NV: usize, const FULL: bool>(
     }
 }
 
-/// Rows in blocks of `MR` (the remainder one by one size), for a panel of `NV` vectors.
+/// Rows in blocks of `MR`, the remainder as one smaller block, for a panel of `NV` vectors.
 #[inline(always)]
 unsafe fn panel<W: V, const NV: usize, const MR: usize>(p: &Problem, j0: usize, last: usize) {
     unsafe {
-        let mut i = 0;
         if last == W::N {
-            while i + MR <= p.m {
-                block::<W, MR, NV, true>(p, i, j0, last);
-                i += MR;
-            }
-            while i < p.m {
-                block::<W, 1, NV, true>(p, i, j0, last);
-                i += 1;
-            }
+            rows::<W, NV, MR, true>(p, j0, last)
         } else {
-            while i + MR <= p.m {
-                block::<W, MR, NV, false>(p, i, j0, last);
-                i += MR;
-            }
-            while i < p.m {
-                block::<W, 1, NV, false>(p, i, j0, last);
-                i += 1;
-            }
+            rows::<W, NV, MR, false>(p, j0, last)
+        }
+    }
+}
+
+#[inline(always)]
+unsafe fn rows<W: V, const NV: usize, const MR: usize, const FULL: bool>(
+    p: &Problem,
+    j0: usize,
+    last: usize,
+) {
+    unsafe {
+        let mut i = 0;
+        while i + MR <= p.m {
+            block::<W, MR, NV, FULL>(p, i, j0, last);
+            i += MR;
+        }
+        // MR <= 8, so at most 7 rows remain (addition's 16 rows at MR = 6: 6 + 6 + 4).
+        match p.m - i {
+            0 => {}
+            1 => block::<W, 1, NV, FULL>(p, i, j0, last),
+            2 => block::<W, 2, NV, FULL>(p, i, j0, last),
+            3 => block::<W, 3, NV, FULL>(p, i, j0, last),
+            4 => block::<W, 4, NV, FULL>(p, i, j0, last),
+            5 => block::<W, 5, NV, FULL>(p, i, j0, last),
+            6 => block::<W, 6, NV, FULL>(p, i, j0, last),
+            _ => block::<W, 7, NV, FULL>(p, i, j0, last),
         }
     }
 }
