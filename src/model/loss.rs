@@ -130,13 +130,16 @@ pub fn bce_with_logits<T: Float>(
             *x = T::ZERO;
             continue;
         }
-        let xv = *x;
-        let (xf, yf) = (xv.to_f64(), y.to_f64());
-        sum.loss += xf.max(0.0) - xf * yf + (-xf.abs()).exp().ln_1p();
+        let (xf, yf) = (x.to_f64(), y.to_f64());
+        // One exponential serves the loss and the gradient: with e = exp(-|x|),
+        // log(1 + exp(-|x|)) = ln_1p(e) and sigmoid(x) = 1 / (1 + e) for x >= 0, e / (1 + e) else.
+        let e = (-xf.abs()).exp();
+        sum.loss += xf.max(0.0) - xf * yf + e.ln_1p();
         sum.correct += ((xf > 0.0) == (yf > 0.5)) as usize;
         sum.count += 1;
         if let Some(s) = scale {
-            *x = (xv.sigmoid() - y) * s;
+            let sigmoid = if xf >= 0.0 { 1.0 / (1.0 + e) } else { e / (1.0 + e) };
+            *x = T::from_f64(sigmoid - yf) * s;
         }
     }
     sum

@@ -253,7 +253,7 @@ pub(crate) fn f32_kernels<T: Float>(
 
 /// `C = A B (+ C)` with A the transpose of a row-major `[k, m]` and B row-major, by
 /// [`gemm_tn`]; false without the vector features. When C's rows fill the kernel's column
-/// panels better than its columns (bitcount's `dW_hh` is `[96, 24]`), it computes `C^T = B^T A`
+/// panels better than its columns (bitcount's `dW_hh` is `[96, 24]` over K = 9500), it computes `C^T = B^T A`
 /// into a per-thread buffer and transposes.
 fn tn_product<T: Float>(w: vf32::Width, a: MatRef<T>, b: MatRef<T>, acc: bool, c: &mut MatMut<T>) -> bool {
     let w = w.min(vf32::width());
@@ -265,7 +265,8 @@ fn tn_product<T: Float>(w: vf32::Width, a: MatRef<T>, b: MatRef<T>, acc: bool, c
     let panel = if w == vf32::Width::Avx512 { 32 } else { 16 };
     let fill = |x: usize| x as f64 / x.next_multiple_of(panel) as f64;
     let part = Part { a: a.data.as_ptr().cast(), b: b.data.as_ptr().cast(), c: c.data.as_mut_ptr().cast() };
-    if fill(m) > fill(n) + 0.1 {
+    // Over a short K (addition's 144 rows) the two transposes cost what the lanes save.
+    if fill(m) > fill(n) + 0.1 && k >= 256 {
         thread_local!(static SCRATCH: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) });
         return SCRATCH.with_borrow_mut(|ct| {
             ct.clear();
