@@ -17,21 +17,32 @@ struct Case {
     threads: usize,
 }
 
-/// Three training steps (T = 3); returns the parameters and whether the fused pass left any
-/// gradient unformed.
-fn train<T: Float>(c: &Case, opt: &OptimConfig, fused: bool) -> (Vec<T>, bool) {
-    let cfg = ModelConfig {
-        cell: c.cell,
-        input_size: 2,
-        hidden_sizes: c.hidden.clone(),
-        output_size: 5,
+/// A classifier on the last step.
+fn config(
+    cell: CellKind,
+    input: usize,
+    hidden: &[usize],
+    classes: usize,
+    bidirectional: bool,
+) -> ModelConfig {
+    ModelConfig {
+        cell,
+        input_size: input,
+        hidden_sizes: hidden.to_vec(),
+        output_size: classes,
         head: HeadKind::Last,
         loss: LossKind::CrossEntropy,
         vocab_size: None,
         learn_init: false,
         dropout: 0.0,
-        bidirectional: c.bidirectional,
-    };
+        bidirectional,
+    }
+}
+
+/// Three training steps (T = 3); returns the parameters and whether the fused pass left any
+/// gradient unformed.
+fn train<T: Float>(c: &Case, opt: &OptimConfig, fused: bool) -> (Vec<T>, bool) {
+    let cfg = config(c.cell, 2, &c.hidden, 5, c.bidirectional);
     let mut rng = ChaCha8Rng::seed_from_u64(3);
     let mut model = Model::<T>::new(cfg, &mut rng).unwrap();
     let steps = 3;
@@ -117,18 +128,7 @@ fn fused_update_matches_plain_step_f32() {
 #[test]
 #[should_panic(expected = "param_grads after a fused_update pass: apply it with Session::update")]
 fn param_grads_of_a_fused_pass_panics() {
-    let cfg = ModelConfig {
-        cell: CellKind::Lstm,
-        input_size: 1,
-        hidden_sizes: vec![128],
-        output_size: 2,
-        head: HeadKind::Last,
-        loss: LossKind::CrossEntropy,
-        vocab_size: None,
-        learn_init: false,
-        dropout: 0.0,
-        bidirectional: false,
-    };
+    let cfg = config(CellKind::Lstm, 1, &[128], 2, false);
     let model = Model::<f32>::new(cfg, &mut ChaCha8Rng::seed_from_u64(1)).unwrap();
     let mut sess = Session::<f32>::new(1);
     let opts = GradOptions { fused_update: true, ..Default::default() };

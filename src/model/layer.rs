@@ -188,29 +188,14 @@ pub fn forward<T: Float>(
         let gates = &mut cache.gates[t * rows * g..(t + 1) * rows * g];
         let (h_prev, h_next) = cache.h[t * bh..(t + 2) * bh].split_at_mut(bh);
         let recur = t > 0 || !cache.h0_zero;
+        if recur && cell != CellKind::Gru {
+            // RNN and LSTM: gates += h W_hh^T (both biases are in the input projection).
+            let gates = MatMut::new(gates, rows, g);
+            gemm_packed(MatRef::new(h_prev, rows, hid), w_hh_t, packed, T::ONE, gates);
+        }
         match cell {
-            CellKind::Rnn => {
-                if recur {
-                    gemm_packed(
-                        MatRef::new(h_prev, rows, hid),
-                        w_hh_t,
-                        packed,
-                        T::ONE,
-                        MatMut::new(gates, rows, g),
-                    );
-                }
-                rnn::forward_step(gates, h_next);
-            }
+            CellKind::Rnn => rnn::forward_step(gates, h_next),
             CellKind::Lstm => {
-                if recur {
-                    gemm_packed(
-                        MatRef::new(h_prev, rows, hid),
-                        w_hh_t,
-                        packed,
-                        T::ONE,
-                        MatMut::new(gates, rows, g),
-                    );
-                }
                 let (c_prev, c_next) = cache.c[t * bh..(t + 2) * bh].split_at_mut(bh);
                 let tanh_c = &mut cache.aux[t * bh..(t + 1) * bh];
                 lstm::forward_step(hid, gates, c_prev, c_next, tanh_c, h_next);

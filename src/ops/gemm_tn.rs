@@ -202,25 +202,9 @@ mod tests {
     use super::gemm_tn;
     use crate::ops::vf32::test_widths;
 
-    struct Rng(u64);
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            self.0 >> 33
-        }
-        fn below(&mut self, n: usize) -> usize {
-            (self.next() % n as u64) as usize
-        }
-        fn vec(&mut self, n: usize) -> Vec<f32> {
-            (0..n).map(|_| (self.next() as f64 / (1u64 << 31) as f64 * 2.0 - 1.0) as f32).collect()
-        }
-        fn size(&mut self) -> usize {
-            const EDGES: [usize; 14] = [1, 2, 5, 8, 11, 12, 13, 16, 17, 24, 31, 32, 33, 96];
-            if self.below(4) == 0 { 1 + self.below(140) } else { EDGES[self.below(EDGES.len())] }
-        }
-    }
+    use crate::ops::test_util::{GUARD, Rng, check_product};
 
-    const GUARD: f32 = 12345.0;
+    const EDGES: [usize; 14] = [1, 2, 5, 8, 11, 12, 13, 16, 17, 24, 31, 32, 33, 96];
 
     /// Both widths against an f64 loop on random shapes (K up to several blocks), row
     /// strides wider than the rows, C = A^T B over NaN or C += A^T B; C's gaps and tail keep
@@ -230,10 +214,10 @@ mod tests {
         for w in test_widths() {
             let mut rng = Rng(5);
             for case in 0..400 {
-                let (m, n) = (rng.size(), rng.size());
+                let (m, n) = (rng.size(&EDGES, 140), rng.size(&EDGES, 140));
                 let k = match case % 4 {
                     0 => 1 + rng.below(4),
-                    1 => rng.size(),
+                    1 => rng.size(&EDGES, 140),
                     2 => 500 + rng.below(3000),
                     _ => 4000 + rng.below(6000),
                 };
@@ -253,31 +237,9 @@ mod tests {
                     gemm_tn(w, m, k, n, a.as_ptr(), lda, b.as_ptr(), ldb, c.as_mut_ptr(), ldc, accumulate)
                 };
                 assert!(ran);
-                for i in 0..m {
-                    for j in 0..n {
-                        let (mut want, mut mag) = if accumulate {
-                            (old[i * n + j] as f64, old[i * n + j].abs() as f64)
-                        } else {
-                            (0.0, 0.0)
-                        };
-                        for q in 0..k {
-                            let t = a[q * lda + i] as f64 * b[q * ldb + j] as f64;
-                            want += t;
-                            mag += t.abs();
-                        }
-                        let got = c[i * ldc + j] as f64;
-                        let tol = 2.0 * (k as f64 + 2.0) * f32::EPSILON as f64 * mag + 1e-30;
-                        assert!(
-                            (got - want).abs() <= tol,
-                            "{w:?} case {case} ({m},{k},{n}) acc={accumulate} at ({i},{j}): {got} vs {want}"
-                        );
-                    }
-                    assert!(
-                        c[i * ldc + n..(i + 1) * ldc].iter().all(|&g| g == GUARD),
-                        "{w:?} case {case}: gap"
-                    );
-                }
-                assert!(c[m * ldc..].iter().all(|&g| g == GUARD), "{w:?} case {case}: tail written");
+                let tag = format!("{w:?} case {case} ({m},{k},{n}) acc={accumulate}");
+                let old = accumulate.then_some(&old[..]);
+                check_product(&tag, &c, ldc, (m, k, n), old, |i, q| a[q * lda + i], |q, j| b[q * ldb + j]);
             }
         }
     }

@@ -8,6 +8,8 @@ pub mod gemm_tn;
 pub mod lanes;
 pub mod packed;
 pub mod small_gemm;
+#[cfg(test)]
+mod test_util;
 pub mod vf32;
 
 use crate::float::Float;

@@ -219,25 +219,9 @@ mod tests {
     use crate::ops::vf32::{Width, test_widths};
     use crate::ops::{MatMut, MatRef};
 
-    struct Rng(u64);
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            self.0 >> 33
-        }
-        fn below(&mut self, n: usize) -> usize {
-            (self.next() % n as u64) as usize
-        }
-        fn vec(&mut self, n: usize) -> Vec<f32> {
-            (0..n).map(|_| (self.next() as f64 / (1u64 << 31) as f64 * 2.0 - 1.0) as f32).collect()
-        }
-        fn size(&mut self) -> usize {
-            const EDGES: [usize; 16] = [1, 2, 5, 7, 8, 11, 12, 13, 16, 17, 24, 31, 32, 33, 64, 96];
-            if self.below(4) == 0 { 1 + self.below(140) } else { EDGES[self.below(EDGES.len())] }
-        }
-    }
+    use crate::ops::test_util::{GUARD, Rng, check_product};
 
-    const GUARD: f32 = 12345.0;
+    const EDGES: [usize; 16] = [1, 2, 5, 7, 8, 11, 12, 13, 16, 17, 24, 31, 32, 33, 64, 96];
 
     /// The packed kernel at every width against an f64 triple loop on random shapes, with B
     /// given transposed or not, A and C with row strides wider than their rows, C = AB over NaN
@@ -248,7 +232,7 @@ mod tests {
         for w in test_widths() {
             let mut rng = Rng(11);
             for case in 0..500 {
-                let (m, k, n) = (rng.size(), rng.size(), rng.size());
+                let (m, k, n) = (rng.size(&EDGES, 140), rng.size(&EDGES, 140), rng.size(&EDGES, 140));
                 let (lda, ldc) = (k + rng.below(3), n + rng.below(3));
                 let a = rng.vec((m - 1) * lda + k);
                 let transposed = case % 2 == 1;
@@ -273,30 +257,9 @@ mod tests {
                     beta,
                     MatMut::strided(&mut c, m, n, ldc, 1),
                 );
-                for i in 0..m {
-                    for j in 0..n {
-                        let (mut want, mut mag) = if accumulate {
-                            (old[i * n + j] as f64, old[i * n + j].abs() as f64)
-                        } else {
-                            (0.0, 0.0)
-                        };
-                        for q in 0..k {
-                            let t = a[i * lda + q] as f64 * b.at(q, j) as f64;
-                            want += t;
-                            mag += t.abs();
-                        }
-                        let got = c[i * ldc + j] as f64;
-                        let tol = 2.0 * (k as f64 + 2.0) * f32::EPSILON as f64 * mag + 1e-30;
-                        assert!(
-                            (got - want).abs() <= tol,
-                            "{w:?} case {case} ({m},{k},{n}) acc={accumulate} at ({i},{j}): {got} vs {want}"
-                        );
-                    }
-                    for (j, &g) in c[i * ldc + n..(i + 1) * ldc].iter().enumerate() {
-                        assert_eq!(g, GUARD, "{w:?} case {case}: gap ({i},{}) written", n + j);
-                    }
-                }
-                assert!(c[m * ldc..].iter().all(|&g| g == GUARD), "{w:?} case {case}: tail written");
+                let tag = format!("{w:?} case {case} ({m},{k},{n}) acc={accumulate}");
+                let old = accumulate.then_some(&old[..]);
+                check_product(&tag, &c, ldc, (m, k, n), old, |i, q| a[i * lda + q], |q, j| b.at(q, j));
             }
         }
     }

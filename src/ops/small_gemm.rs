@@ -363,31 +363,10 @@ mod tests {
     use super::{Raw, gemm_dots_cols, gemm_rowmajor};
     use crate::ops::vf32::{Width, test_widths};
 
-    /// Marks the memory around and between the used elements of an output.
-    const GUARD: f32 = 12345.0;
+    use crate::ops::test_util::{GUARD, Rng, near};
 
-    /// A seeded generator of shapes and values (no crates).
-    struct Rng(u64);
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            self.0 >> 33
-        }
-        fn below(&mut self, n: usize) -> usize {
-            (self.next() % n as u64) as usize
-        }
-        fn unit(&mut self) -> f32 {
-            (self.next() as f64 / (1u64 << 31) as f64 * 2.0 - 1.0) as f32
-        }
-        fn vec(&mut self, n: usize) -> Vec<f32> {
-            (0..n).map(|_| self.unit()).collect()
-        }
-        /// A size, mostly from the edges of the vector widths.
-        fn size(&mut self) -> usize {
-            const EDGES: [usize; 18] = [1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 24, 31, 32, 33, 63, 65, 100];
-            if self.below(4) == 0 { 1 + self.below(130) } else { EDGES[self.below(EDGES.len())] }
-        }
-    }
+    /// Sizes mostly from the edges of the vector widths.
+    const EDGES: [usize; 18] = [1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 24, 31, 32, 33, 63, 65, 100];
 
     /// Row-major `[rows, cols]` with row stride `ld`, exactly as long as its extent (so a read
     /// past the last element leaves the allocation).
@@ -395,13 +374,6 @@ mod tests {
         let mut v = Vec::with_capacity((rows - 1) * ld + cols);
         v.extend(rng.vec((rows - 1) * ld + cols));
         v
-    }
-
-    /// Asserts `got` is within the f32 error bound of a sequential FMA sum: `(terms + 1) eps`
-    /// times the sum of the magnitudes.
-    fn near(what: &str, got: f32, want: f64, mag: f64, terms: usize) {
-        let tol = 2.0 * (terms as f64 + 2.0) * f32::EPSILON as f64 * mag + 1e-30;
-        assert!((got as f64 - want).abs() <= tol, "{what}: {got} vs {want} (tol {tol})");
     }
 
     /// The row-major kernel at every width against an f64 triple loop, on random shapes (row
@@ -413,7 +385,7 @@ mod tests {
         for w in test_widths() {
             let mut rng = Rng(7);
             for case in 0..600 {
-                let (m, k, n) = (rng.size(), rng.size(), rng.size());
+                let (m, k, n) = (rng.size(&EDGES, 130), rng.size(&EDGES, 130), rng.size(&EDGES, 130));
                 let pad = |rng: &mut Rng| if rng.below(2) == 0 { 0 } else { 1 + rng.below(20) };
                 let (lda, ldb, ldc) = (k + pad(&mut rng), n + pad(&mut rng), n + pad(&mut rng));
                 let mode = case % 3; // 0: C = AB over NaN, 1: C += AB, 2: C = AB + row
@@ -477,7 +449,7 @@ mod tests {
         for w in test_widths() {
             let mut rng = Rng(11);
             for case in 0..600 {
-                let (k, n) = (rng.size() * (1 + rng.below(3)), rng.size());
+                let (k, n) = (rng.size(&EDGES, 130) * (1 + rng.below(3)), rng.size(&EDGES, 130));
                 let ldb = k + if rng.below(2) == 0 { 0 } else { 1 + rng.below(9) };
                 let cs = 1 + rng.below(3);
                 let acc = case % 2 == 1;
@@ -579,7 +551,7 @@ mod tests {
     fn gemm_bias_matches_fill_then_naive() {
         let mut rng = Rng(5);
         for _ in 0..200 {
-            let (m, k, n) = (rng.size(), rng.size(), rng.size());
+            let (m, k, n) = (rng.size(&EDGES, 130), rng.size(&EDGES, 130), rng.size(&EDGES, 130));
             let a = exact(&mut rng, m, k, k);
             let b = exact(&mut rng, k, n, n);
             let bias = rng.vec(n);
