@@ -53,6 +53,9 @@ fn time_tn(m: usize, k: usize, n: usize, reps: usize, crate_only: bool) -> f64 {
 }
 
 fn main() {
+    // One thread: `gemm` called outside a thread pool splits a big product over two threads,
+    // and waking the second costs ~20 us per call, which would swamp the kernels measured here.
+    rayon::ThreadPoolBuilder::new().num_threads(1).build_global().expect("the first pool");
     for &(m, k, n, what) in &[
         (96, 9500, 24, "bitcount dW_hh = da^T h (B/2 rows)"),
         (512, 1792, 128, "mnist dW_hh = da^T h (B/2 rows)"),
