@@ -249,7 +249,15 @@ fn par_chunks<T: Float>(
 /// `clip_grad_norm_`: by `max_norm / (norm + 1e-6)` when that is below 1. Returns the norm
 /// before clipping (infinite or NaN if a gradient is).
 pub fn clip_grad_norm<T: Float>(grads: &mut [T], max_norm: f64) -> f64 {
-    let norm = grads.iter().map(|g| g.to_f64() * g.to_f64()).sum::<f64>().sqrt();
+    // Eight independent partial sums (in f64), so the loop is not one chain of dependent adds:
+    // a single chain took 1.8 ms over aesop's 1.1M gradients, more than the rest of the step.
+    let mut acc = [0.0f64; 8];
+    for chunk in grads.chunks(8) {
+        for (a, g) in acc.iter_mut().zip(chunk) {
+            *a += g.to_f64() * g.to_f64();
+        }
+    }
+    let norm = acc.iter().sum::<f64>().sqrt();
     let coef = max_norm / (norm + 1e-6);
     if coef < 1.0 {
         let c = T::from_f64(coef);
