@@ -89,11 +89,13 @@ pub struct Optimizer<T> {
     m: Vec<T>,
     /// Second moment (Adam), square average (RMSProp).
     v: Vec<T>,
+    /// [`Optimizer::step_outer`]'s transposed factors, kept from step to step.
+    ut: Vec<T>,
 }
 
 impl<T: Float> Optimizer<T> {
     pub fn new(config: OptimConfig) -> Self {
-        Optimizer { config, step: 0, m: Vec::new(), v: Vec::new() }
+        Optimizer { config, step: 0, m: Vec::new(), v: Vec::new(), ut: Vec::new() }
     }
 
     /// One update of `params` with `grads` (same layout).
@@ -117,6 +119,7 @@ impl<T: Float> Optimizer<T> {
         outer.sort_by_key(|o| o.offset);
         let (c, step) = (&self.config, self.step);
         let (mut p, mut g, mut m, mut v) = (&mut params[..], grads, &mut self.m[..], &mut self.v[..]);
+        let ut = &mut self.ut;
         let mut at = 0;
         for o in outer {
             o.check();
@@ -132,7 +135,7 @@ impl<T: Float> Optimizer<T> {
             let (po, rest_p) = rest_p.split_at_mut(len);
             let (mo, rest_m) = rest_m.split_at_mut(len);
             let (vo, rest_v) = rest_v.split_at_mut(len);
-            update_outer(c, step, po, o, mo, vo);
+            update_outer(c, step, po, o, mo, vo, ut);
             (p, m, v, g) = (rest_p, rest_m, rest_v, &g[dense + len..]);
             at = o.offset + len;
         }
@@ -189,13 +192,15 @@ fn update_outer<T: Float>(
     o: &OuterSum<T>,
     m: &mut [T],
     v: &mut [T],
+    ut: &mut Vec<T>,
 ) {
     use crate::ops::{MatMut, MatRef, gemm};
     use rayon::prelude::*;
     let rows_per = (OUTER_BLOCK / o.cols.max(1)).max(1);
     let chunk = rows_per * o.cols;
     // u transposed, `[rows, K]`, so a block's rows are one row-major operand.
-    let mut ut = vec![T::ZERO; o.rows * o.k];
+    ut.clear();
+    ut.resize(o.rows * o.k, T::ZERO);
     for q in 0..o.k {
         for r in 0..o.rows {
             ut[r * o.k + q] = o.u[q * o.rows + r];
