@@ -148,3 +148,32 @@ fn fused_update_defers_only_large_low_rank_gradients() {
     let split = Case { cell: CellKind::Lstm, hidden: vec![128], bidirectional: false, batch: 40, threads: 2 };
     check::<f64>(&split, false, 0.0);
 }
+
+/// A pass run between `loss_and_grad` and `update` (an evaluation on other data) reuses the
+/// buffers that hold the factors: they are formed into the gradients first, so the update
+/// is still that of the plain step, and `param_grads` is readable again.
+#[test]
+fn a_pass_between_loss_and_update_keeps_the_update_right() {
+    let cfg = config(CellKind::Lstm, 1, &[128], 3, false);
+    let model = Model::<f64>::new(cfg, &mut ChaCha8Rng::seed_from_u64(2)).unwrap();
+    let (x, y) = ([0.5, -0.5, 1.0], [2u32]);
+    let other = [0.9, 0.1, -0.7];
+    let opt = OptimConfig::new(OptimizerKind::RmsProp, 1e-2);
+    let mut plain = model.clone();
+    let mut sess = Session::<f64>::new(1);
+    sess.loss_and_grad(&plain, &x, 1, 3, None, Targets::Classes(&y), GradOptions::default()).unwrap();
+    Optimizer::new(opt.clone()).step(&mut plain.params, sess.param_grads());
+
+    let mut fused = model.clone();
+    let mut sess = Session::<f64>::new(1);
+    let opts = GradOptions { fused_update: true, ..Default::default() };
+    sess.loss_and_grad(&fused, &x, 1, 3, None, Targets::Classes(&y), opts).unwrap();
+    assert!(sess.grads_pending());
+    sess.evaluate(&fused, &other, 1, 3, None, Targets::Classes(&[0])).unwrap();
+    assert!(!sess.grads_pending());
+    assert_eq!(sess.param_grads().len(), fused.params.len());
+    sess.update(&mut fused, &mut Optimizer::new(opt));
+    for (i, (a, b)) in plain.params.iter().zip(&fused.params).enumerate() {
+        assert!((a - b).abs() <= 1e-12 * a.abs().max(1.0), "param {i}: {a} vs {b}");
+    }
+}

@@ -150,6 +150,16 @@ impl<T: Float> LayerCache<T> {
         &self.h[self.steps * self.rows * self.hidden..]
     }
 
+    /// The factors of a `dW_hh` that backward left unformed: the gate gradients (GRU: of the
+    /// hidden projection) `[K, G]` and the previous hidden states `[K, H]`, whose product
+    /// `da^T h` it is.
+    pub fn w_hh_factors(&self, cell: CellKind) -> Option<(&[T], &[T])> {
+        let first = self.deferred?;
+        let (g, tb) = (cell.gates() * self.hidden, self.steps * self.rows);
+        let da = if cell == CellKind::Gru { &self.dgh } else { &self.gates };
+        Some((&da[first * g..tb * g], &self.h[first * self.hidden..tb * self.hidden]))
+    }
+
     /// `[b, H]` final cell state (LSTM).
     pub fn last_cell(&self) -> &[T] {
         &self.c[self.steps * self.rows * self.hidden..]

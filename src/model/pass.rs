@@ -13,14 +13,13 @@
 
 use rayon::prelude::*;
 
-use crate::cell::CellKind;
 use crate::error::{Error, Result};
 use crate::float::Float;
 use crate::model::chunk::{Job, Workspace, run_chunk};
 use crate::model::layer::LayerCache;
 use crate::model::loss::{LossKind, LossSum};
 use crate::model::{HeadKind, Model, ModelConfig, w_hh_offset};
-use crate::ops::add_assign;
+use crate::ops::{MatMut, MatRef, add_assign, gemm};
 use crate::optim::{Optimizer, OuterSum};
 
 /// Recurrent state per unit, in PyTorch's `h_n` order: `h[k * D + d]` is `[B, H_k]` for layer
@@ -232,8 +231,29 @@ impl<T: Float> Session<T> {
         Ok(())
     }
 
+    /// Forms the weight gradients the last pass left as factors into `param_grads`, before a
+    /// new pass overwrites the buffers they live in (so `update` stays right after any pass).
+    fn form_deferred(&mut self, m: &Model<T>) {
+        let cfg = &m.config;
+        let Some(ws) = self.work.first_mut() else { return };
+        let Workspace { layers, grads, .. } = ws;
+        for (u, cache) in layers.iter_mut().enumerate() {
+            if let Some((da, h)) = cache.w_hh_factors(cfg.cell) {
+                let (g, hid) = (cfg.cell.gates() * cache.hidden, cache.hidden);
+                let (k, at) = (h.len() / hid, w_hh_offset(cfg, u));
+                let dw = MatMut::new(&mut grads[at..at + g * hid], g, hid);
+                gemm(T::ONE, MatRef::new(da, k, g).t(), MatRef::new(h, k, hid), T::ZERO, dw);
+            }
+            cache.deferred = None;
+        }
+        self.deferred = false;
+    }
+
     /// Cuts `batch` rows into chunks and runs `jobs` on them, in parallel when more than one.
     fn run<'a>(&mut self, m: &Model<T>, mk: impl Fn(usize, usize) -> Job<'a, T> + Sync, batch: usize) {
+        if self.deferred {
+            self.form_deferred(m);
+        }
         let n = self.threads.min(batch.div_ceil(self.chunk_rows)).max(1);
         if self.work.len() < n {
             self.work.resize_with(n, Workspace::default);
@@ -469,18 +489,10 @@ impl<T: Float> Session<T> {
         let mut outer = Vec::new();
         if self.deferred {
             for (u, cache) in ws.layers.iter().enumerate() {
-                let Some(first) = cache.deferred else { continue };
-                let (g, hid) = (cfg.cell.gates() * cache.hidden, cache.hidden);
-                let tb = cache.steps * cache.rows;
-                let da = if cfg.cell == CellKind::Gru { &cache.dgh } else { &cache.gates };
-                outer.push(OuterSum {
-                    offset: w_hh_offset(cfg, u),
-                    rows: g,
-                    cols: hid,
-                    k: tb - first,
-                    u: &da[first * g..tb * g],
-                    w: &cache.h[first * hid..tb * hid],
-                });
+                let Some((da, h)) = cache.w_hh_factors(cfg.cell) else { continue };
+                let (rows, cols) = (cfg.cell.gates() * cache.hidden, cache.hidden);
+                let k = h.len() / cols;
+                outer.push(OuterSum { offset: w_hh_offset(cfg, u), rows, cols, k, u: da, w: h });
             }
         }
         opt.step_outer(&mut m.params, &ws.grads, &outer);
