@@ -1,0 +1,100 @@
+//! A batch too big for one thread's cache runs as several chunks per thread. Rows never
+//! interact, so every result must equal the one-chunk pass up to summation order, and a
+//! thread count must still reproduce a run bit for bit.
+
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use recur::cell::CellKind;
+use recur::model::{GradOptions, HeadKind, LossKind, Model, ModelConfig, Session, State, Targets};
+
+const BATCH: usize = 300;
+const STEPS: usize = 20;
+
+fn setup(cell: CellKind) -> (Model<f64>, Vec<f64>, Vec<u32>, State<f64>) {
+    let cfg = ModelConfig {
+        cell,
+        input_size: 1,
+        hidden_sizes: vec![24, 16],
+        output_size: 21,
+        head: HeadKind::Last,
+        loss: LossKind::CrossEntropy,
+        vocab_size: None,
+        learn_init: false,
+        dropout: 0.0,
+        bidirectional: false,
+    };
+    let mut rng = ChaCha8Rng::seed_from_u64(11);
+    let model = Model::<f64>::new(cfg.clone(), &mut rng).unwrap();
+    let input: Vec<f64> = (0..BATCH * STEPS).map(|_| rng.random_range(0..2) as f64).collect();
+    let classes: Vec<u32> = (0..BATCH).map(|_| rng.random_range(0..21)).collect();
+    let mut init = State::zeros(&cfg, BATCH);
+    for v in init.h.iter_mut().chain(init.c.iter_mut()).flatten() {
+        *v = rng.random_range(-0.5..0.5);
+    }
+    (model, input, classes, init)
+}
+
+fn close(a: &[f64], b: &[f64], what: &str) {
+    assert_eq!(a.len(), b.len(), "{what}: lengths");
+    for (i, (x, y)) in a.iter().zip(b).enumerate() {
+        assert!((x - y).abs() <= 1e-12 * (1.0 + y.abs()), "{what}[{i}]: {x} vs {y}");
+    }
+}
+
+#[test]
+fn a_batch_cut_for_the_cache_gives_the_one_chunk_results() {
+    for cell in [CellKind::Rnn, CellKind::Lstm, CellKind::Gru] {
+        let (model, input, classes, init) = setup(cell);
+        let opts = GradOptions { input: true, state: true, ..Default::default() };
+        let mut results = Vec::new();
+        for mut sess in [Session::<f64>::new(1).with_chunk_rows(BATCH), Session::new(1), Session::new(2)] {
+            let y = Targets::Classes(&classes);
+            let loss = sess.loss_and_grad(&model, &input, BATCH, STEPS, Some(&init), y, opts).unwrap();
+            let out = sess.forward(&model, &input, BATCH, STEPS, Some(&init)).unwrap();
+            results.push((sess.chunks(), loss.loss, sess.param_grads().to_vec(), sess.grads.clone(), out));
+        }
+        let chunks: Vec<usize> = results.iter().map(|r| r.0).collect();
+        // A row's 20 steps through [24, 16] units take over 16 KiB in f64, so the 1 MiB
+        // budget would allow under 64 rows: chunks are cut at 64 rows, 5 of them on one
+        // thread, and rounded up to 6 to share them evenly between two.
+        assert_eq!(chunks, [1, 5, 6], "{cell:?}");
+        let (_, loss, grads, g, out) = &results[0];
+        for (_, l, gr, gi, o) in &results[1..] {
+            close(&[*l], &[*loss], "loss");
+            close(gr, grads, "param grads");
+            close(&gi.input, &g.input, "input grads");
+            for (a, b) in gi.state.h.iter().zip(&g.state.h).chain(gi.state.c.iter().zip(&g.state.c)) {
+                close(a, b, "state grads");
+            }
+            close(&o.logits, &out.logits, "logits");
+            close(&o.outputs, &out.outputs, "outputs");
+            for (a, b) in o.state.h.iter().zip(&out.state.h).chain(o.state.c.iter().zip(&out.state.c)) {
+                close(a, b, "final state");
+            }
+        }
+    }
+}
+
+#[test]
+fn cut_batches_are_reproducible_bit_for_bit() {
+    let (model, input, classes, _) = setup(CellKind::Lstm);
+    let run = || {
+        let mut sess = Session::<f64>::new(2);
+        sess.loss_and_grad(
+            &model,
+            &input,
+            BATCH,
+            STEPS,
+            None,
+            Targets::Classes(&classes),
+            GradOptions::default(),
+        )
+        .unwrap();
+        assert!(sess.chunks() > 2);
+        sess.param_grads().to_vec()
+    };
+    let first = run();
+    for _ in 0..3 {
+        assert!(run().iter().zip(&first).all(|(a, b)| a.to_bits() == b.to_bits()));
+    }
+}
