@@ -1,6 +1,6 @@
-//! A batch too big for one thread's cache runs as several chunks per thread. Rows never
-//! interact, so every result must equal the one-chunk pass up to summation order, and a
-//! thread count must still reproduce a run bit for bit.
+//! A training batch too big for one thread's cache runs as several tiles per thread. Rows
+//! never interact, so every result must equal the one-chunk pass up to summation order, and
+//! a thread count must still reproduce a run bit for bit.
 
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -45,22 +45,32 @@ fn close(a: &[f64], b: &[f64], what: &str) {
 fn a_batch_cut_for_the_cache_gives_the_one_chunk_results() {
     for cell in [CellKind::Rnn, CellKind::Lstm, CellKind::Gru] {
         let (model, input, classes, init) = setup(cell);
-        let opts = GradOptions { input: true, state: true, ..Default::default() };
+        let y = Targets::Classes(&classes);
         let mut results = Vec::new();
         for mut sess in [Session::<f64>::new(1).with_chunk_rows(BATCH), Session::new(1), Session::new(2)] {
-            let y = Targets::Classes(&classes);
-            let loss = sess.loss_and_grad(&model, &input, BATCH, STEPS, Some(&init), y, opts).unwrap();
+            let loss =
+                sess.loss_and_grad(&model, &input, BATCH, STEPS, Some(&init), y, Default::default()).unwrap();
+            let pieces = sess.pieces();
+            let grads = sess.param_grads().to_vec();
+            let eval = sess.evaluate(&model, &input, BATCH, STEPS, Some(&init), y).unwrap();
+            assert_eq!(sess.pieces(), pieces, "{cell:?}: evaluate is cut as training is");
+            // Input and state gradients need every row's activations kept: not cut into tiles.
+            let opts = GradOptions { input: true, state: true, ..Default::default() };
+            sess.loss_and_grad(&model, &input, BATCH, STEPS, Some(&init), y, opts).unwrap();
+            assert!(sess.pieces() <= 2, "{cell:?}");
+            close(sess.param_grads(), &grads, "param grads of the uncut pass");
             let out = sess.forward(&model, &input, BATCH, STEPS, Some(&init)).unwrap();
-            results.push((sess.chunks(), loss.loss, sess.param_grads().to_vec(), sess.grads.clone(), out));
+            results.push((pieces, loss, grads, eval, sess.grads.clone(), out));
         }
-        let chunks: Vec<usize> = results.iter().map(|r| r.0).collect();
+        let pieces: Vec<usize> = results.iter().map(|r| r.0).collect();
         // A row's 20 steps through [24, 16] units take over 16 KiB in f64, so the 1 MiB
-        // budget would allow under 64 rows: chunks are cut at 64 rows, 5 of them on one
-        // thread, and rounded up to 6 to share them evenly between two.
-        assert_eq!(chunks, [1, 5, 6], "{cell:?}");
-        let (_, loss, grads, g, out) = &results[0];
-        for (_, l, gr, gi, o) in &results[1..] {
-            close(&[*l], &[*loss], "loss");
+        // budget would allow under 64 rows: tiles are cut at 64 rows, 5 of them on one
+        // thread, 3 on each of two.
+        assert_eq!(pieces, [1, 5, 6], "{cell:?}");
+        let (_, loss, grads, eval, g, out) = &results[0];
+        for (_, l, gr, ev, gi, o) in &results[1..] {
+            close(&[l.loss, ev.loss], &[loss.loss, eval.loss], "loss");
+            assert_eq!((l.correct, ev.correct), (loss.correct, eval.correct));
             close(gr, grads, "param grads");
             close(&gi.input, &g.input, "input grads");
             for (a, b) in gi.state.h.iter().zip(&g.state.h).chain(gi.state.c.iter().zip(&g.state.c)) {
@@ -90,7 +100,7 @@ fn cut_batches_are_reproducible_bit_for_bit() {
             GradOptions::default(),
         )
         .unwrap();
-        assert!(sess.chunks() > 2);
+        assert_eq!(sess.pieces(), 6);
         sess.param_grads().to_vec()
     };
     let first = run();

@@ -2,11 +2,12 @@
 //! split across threads by batch rows.
 //!
 //! Batch rows of a recurrent model never interact, so a batch is cut into contiguous chunks,
-//! one per thread (or several per thread, when one thread's rows would not fit its cache),
-//! and each chunk runs the entire forward and backward on its own [`Workspace`] with its own
-//! gradient buffer; the buffers are then summed in chunk order. There is no synchronisation
-//! inside the time loop, and the result depends only on the number of chunks, which the
-//! batch shape and thread count fix, so a seed and a thread count reproduce a run bit for bit.
+//! one per thread, and each chunk runs the entire forward and backward on its own
+//! [`Workspace`] with its own gradient buffer; the buffers are then summed in chunk order.
+//! A training chunk too big for its core's cache runs as several tiles in turn on the same
+//! workspace, which stays in cache, summing their gradients. There is no synchronisation
+//! inside the time loop, and the result depends only on the cut, which the batch shape and
+//! the thread count fix, so a seed and a thread count reproduce a run bit for bit.
 //!
 //! Shapes at this level are batch-first, as in PyTorch with `batch_first=True`: input
 //! `[B, T, I]`, logits `[B, C]` (last-step head) or `[B, T, C]` (per-step head), initial and
@@ -111,6 +112,8 @@ pub struct Session<T> {
     pub last_normalizer: f64,
     work: Vec<Workspace<T>>,
     chunks: usize,
+    /// Chunks and tiles of the last pass: how many pieces its batch ran as.
+    pieces: usize,
     /// The last pass left some weight gradients as factors (see [`GradOptions::fused_update`]).
     deferred: bool,
     pub grads: Gradients<T>,
@@ -119,21 +122,28 @@ pub struct Session<T> {
 /// Fewest rows worth giving a thread of its own.
 const MIN_ROWS_PER_CHUNK: usize = 16;
 
-/// Bytes of one chunk's activations (all layers and steps) meant to stay in a core's L2.
-const CHUNK_CACHE_BYTES: usize = 1 << 20;
-/// Fewest rows of a chunk cut to fit the cache: shorter step products lose more than that.
+/// `rows` rows from `b0` cut into `n` contiguous spans `(first row, rows)` of sizes that
+/// differ by at most one, the larger first.
+fn even_spans(b0: usize, rows: usize, n: usize) -> Vec<(usize, usize)> {
+    let (base, extra) = (rows / n, rows % n);
+    (0..n).map(|i| (b0 + i * base + i.min(extra), base + (i < extra) as usize)).collect()
+}
+
+/// Bytes of one tile's activations (all layers and steps) meant to stay in a core's L2.
+const TILE_CACHE_BYTES: usize = 1 << 20;
+/// Fewest rows of a tile: shorter step products lose more than the cache saves.
 const MIN_TILE_ROWS: usize = 64;
 
-/// Most rows per chunk whose activations stay in L2 from forward to backward, so backward
-/// reads them from cache rather than from memory. Bitcount (T=20, H=24) gets 67 rows: its
-/// 500 rows per thread run as 8 chunks of 62-63. Larger models get [`MIN_TILE_ROWS`], which
-/// leaves e.g. mnist's 128 rows as one chunk per thread.
+/// Most rows per tile whose activations stay in L2 from forward to backward and from one
+/// tile to the next, so that neither backward nor the next tile's forward goes to memory.
+/// Bitcount (T=20, H=24, f32) gets 67 rows: its 500 rows per thread run as 8 tiles of 62-63.
+/// Larger models get [`MIN_TILE_ROWS`], which leaves e.g. mnist's 64 rows per thread whole.
 fn tile_rows<T>(cfg: &ModelConfig, steps: usize) -> usize {
     // Per row and step: the gates, h, c, tanh(c) and dL/dh of every unit, and the input.
     let floats: usize = (0..cfg.num_layers())
         .map(|k| cfg.directions() * (cfg.cell.gates() + 4) * cfg.hidden_sizes[k] + cfg.layer_input(k))
         .sum();
-    (CHUNK_CACHE_BYTES / (steps.max(1) * floats * size_of::<T>())).max(MIN_TILE_ROWS)
+    (TILE_CACHE_BYTES / (steps.max(1) * floats * size_of::<T>())).max(MIN_TILE_ROWS)
 }
 
 impl<T: Float> Session<T> {
@@ -147,14 +157,15 @@ impl<T: Float> Session<T> {
             last_normalizer: 1.0,
             work: Vec::new(),
             chunks: 0,
+            pieces: 0,
             deferred: false,
             grads: Gradients::default(),
         }
     }
 
-    /// How many chunks the last pass cut its batch into.
-    pub fn chunks(&self) -> usize {
-        self.chunks
+    /// How many pieces (chunks, and tiles within them) the last pass cut its batch into.
+    pub fn pieces(&self) -> usize {
+        self.pieces
     }
 
     /// Sets the fewest rows a chunk may have (default 16), e.g. to force a tiny batch across
@@ -273,31 +284,56 @@ impl<T: Float> Session<T> {
     }
 
     /// Cuts `batch` rows into chunks and runs `jobs` on them, in parallel when more than one.
-    fn run<'a>(&mut self, m: &Model<T>, mk: impl Fn(usize, usize) -> Job<'a, T> + Sync, batch: usize) {
+    /// With `tiled`, for passes that keep only the loss and the parameter gradients, a chunk
+    /// whose activations would not stay in cache runs as several tiles in turn on its
+    /// thread's workspace, summing their gradients (see [`tile_rows`]).
+    fn run<'a>(
+        &mut self,
+        m: &Model<T>,
+        mk: impl Fn(usize, usize) -> Job<'a, T> + Sync,
+        batch: usize,
+        tiled: bool,
+    ) {
         if self.deferred {
             self.form_deferred(m);
         }
-        let par = self.threads.min(batch.div_ceil(self.chunk_rows)).max(1);
-        // More chunks than threads when a thread's share of the activations would not stay
-        // in its L2 cache from forward to backward; each thread then runs several in turn.
-        let tiles = batch.div_ceil(tile_rows::<T>(&m.config, mk(0, batch).steps).max(self.chunk_rows));
-        let n = if tiles > par { tiles.div_ceil(par) * par } else { par };
+        let n = self.threads.min(batch.div_ceil(self.chunk_rows)).max(1);
         if self.work.len() < n {
             self.work.resize_with(n, Workspace::default);
         }
         self.chunks = n;
-        let (base, extra) = (batch / n, batch % n);
-        let spans: Vec<(usize, usize)> =
-            (0..n).map(|i| (i * base + i.min(extra), base + (i < extra) as usize)).collect();
-        if n == 1 {
+        let tile = match tiled {
+            true => tile_rows::<T>(&m.config, mk(0, batch).steps).max(self.chunk_rows),
+            false => usize::MAX,
+        };
+        let spans = even_spans(0, batch, n);
+        self.pieces = spans.iter().map(|&(_, rows)| rows.div_ceil(tile)).sum();
+        if self.pieces == 1 {
             run_chunk(m, &mut self.work[0], &mk(0, batch));
         } else {
-            // Factored weight gradients of several chunks would need summing: never deferred.
+            // Factored weight gradients of several pieces would need summing: never deferred.
             let job = |b0, rows| Job { defer_outer: false, ..mk(b0, rows) };
-            self.work[..n]
-                .par_iter_mut()
-                .zip(spans)
-                .for_each(|(ws, (b0, rows))| run_chunk(m, ws, &job(b0, rows)));
+            self.work[..n].par_iter_mut().zip(spans).for_each(|(ws, (b0, rows))| {
+                let tiles = even_spans(b0, rows, rows.div_ceil(tile));
+                if tiles.len() == 1 {
+                    return run_chunk(m, ws, &job(b0, rows));
+                }
+                let mut grads = std::mem::take(&mut ws.grad_sum);
+                let mut sum = LossSum::default();
+                for (i, &(t0, t_rows)) in tiles.iter().enumerate() {
+                    let job = job(t0, t_rows);
+                    run_chunk(m, ws, &job);
+                    sum += ws.sum;
+                    match (job.scale, i) {
+                        (None, _) => {}
+                        (Some(_), 0) => grads.clone_from(&ws.grads),
+                        (Some(_), _) => add_assign(&mut grads, &ws.grads),
+                    }
+                }
+                std::mem::swap(&mut ws.grads, &mut grads);
+                ws.grad_sum = grads;
+                ws.sum = sum;
+            });
         }
         self.deferred = self.work[..n].iter().any(|ws| ws.layers.iter().any(|c| c.deferred.is_some()));
     }
@@ -339,6 +375,7 @@ impl<T: Float> Session<T> {
                 defer_outer: false,
             },
             x.batch,
+            false,
         );
         Ok(self.collect_output(m, x.batch, steps))
     }
@@ -387,6 +424,7 @@ impl<T: Float> Session<T> {
                 defer_outer: false,
             },
             x.batch,
+            true,
         );
         Ok(self.sum())
     }
@@ -458,6 +496,7 @@ impl<T: Float> Session<T> {
                 defer_outer: opts.fused_update,
             },
             batch,
+            !opts.input && !opts.state,
         );
         // Reduce the chunk gradients in chunk order.
         let n = self.chunks;
