@@ -18,7 +18,9 @@ use crate::cell::{CellKind, gru, lstm, rnn};
 use crate::float::Float;
 use crate::model::{LayerGrads, LayerParams};
 use crate::ops::packed::{Packed, gemm_packed};
-use crate::ops::{MatMut, MatRef, add_colsum, fill_rows, gemm, gemm_bias};
+use crate::ops::{
+    MatMut, MatRef, add_colsum, add_colsum_weighted, fill_rows, gemm, gemm_bias, gemm_bias_sum,
+};
 
 /// Per-layer activations of one chunk, kept from forward for backward.
 #[derive(Default, Debug)]
@@ -65,6 +67,8 @@ pub struct LayerCache<T> {
     /// GEMMs run in [`crate::ops::small_gemm`] rather than through the crate's packing.
     pub w_ih_t: Vec<T>,
     pub w_hh_t: Vec<T>,
+    /// `[I, G]` dW_ih^T summed step by step in backward, for inputs of few features.
+    pub dw_ih_t: Vec<T>,
     /// `[G]` the bias folded into the input projection (b_ih + b_hh; GRU: b_ih).
     pub bias: Vec<T>,
     /// `W_hh^T` (forward) or `W_hh` (backward) packed once per pass for the step products
@@ -79,6 +83,11 @@ const DEFER_MAX_ROWS: usize = 8;
 /// ... of a matrix of at least this many elements (256 KiB in f32), where writing it and
 /// reading it back costs more than forming it again inside the update.
 const DEFER_MIN_SIZE: usize = 1 << 16;
+
+/// Largest input size whose projection (forward) and weight gradient (backward) run step by
+/// step (bitcount's 1, addition's 2), on gates in L1, rather than as one product over all
+/// steps, which pays off when the products are long.
+const STEP_PROJECTION_MAX_INPUT: usize = 8;
 
 /// Smallest step matrix (elements) worth packing: 64 KiB in f32.
 const PACK_MIN: usize = 1 << 14;
@@ -179,8 +188,8 @@ pub fn forward<T: Float>(
     let g = cell.gates() * hid;
     let tb = steps * rows;
     let bh = rows * hid;
-    // Input projection of all steps at once; LSTM/RNN fold both biases in here, GRU keeps
-    // b_hh for the hidden projection because r multiplies (W_hn h + b_hn).
+    // Input projection (of all steps at once, or step by step); LSTM/RNN fold both biases in
+    // here, GRU keeps b_hh for the hidden projection because r multiplies (W_hn h + b_hn).
     cache.bias.clear();
     if cell == CellKind::Gru {
         cache.bias.extend_from_slice(p.b_ih);
@@ -189,8 +198,12 @@ pub fn forward<T: Float>(
     }
     let w_ih_t = transposed(p.w_ih, g, input_size, &mut cache.w_ih_t); // [I, G]
     let w_hh_t = transposed(p.w_hh, g, hid, &mut cache.w_hh_t); // [H, G]
-    let xm = MatRef::new(x, tb, input_size);
-    gemm_bias(xm, w_ih_t, &cache.bias, MatMut::new(&mut cache.gates, tb, g));
+    // Few input features: each step projects its own rows just before its product reads
+    // them, from L1; in one pass over all steps, the gates would go out to L2 and back.
+    let per_step = input_size <= STEP_PROJECTION_MAX_INPUT;
+    if !per_step {
+        gemm_bias(MatRef::new(x, tb, input_size), w_ih_t, &cache.bias, MatMut::new(&mut cache.gates, tb, g));
+    }
     pack_step_matrix(&mut cache.packed, w_hh_t, rows, steps);
     let packed = &cache.packed;
 
@@ -198,9 +211,22 @@ pub fn forward<T: Float>(
         let gates = &mut cache.gates[t * rows * g..(t + 1) * rows * g];
         let (h_prev, h_next) = cache.h[t * bh..(t + 2) * bh].split_at_mut(bh);
         let recur = t > 0 || !cache.h0_zero;
-        if recur && cell != CellKind::Gru {
-            // RNN and LSTM: gates += h W_hh^T (both biases are in the input projection).
-            let gates = MatMut::new(gates, rows, g);
+        // RNN and LSTM: gates += h W_hh^T (both biases are in the input projection).
+        let mut hidden_product = recur && cell != CellKind::Gru;
+        if per_step {
+            let x_t = MatRef::new(&x[t * rows * input_size..(t + 1) * rows * input_size], rows, input_size);
+            let out = MatMut::new(&mut *gates, rows, g);
+            if hidden_product && packed.is_empty() {
+                // Both products in one pass, the gates held in registers throughout.
+                let h = MatRef::new(&*h_prev, rows, hid);
+                gemm_bias_sum(x_t, w_ih_t, h, w_hh_t, &cache.bias, out);
+                hidden_product = false;
+            } else {
+                gemm_bias(x_t, w_ih_t, &cache.bias, out);
+            }
+        }
+        if hidden_product {
+            let gates = MatMut::new(&mut *gates, rows, g);
             gemm_packed(MatRef::new(h_prev, rows, hid), w_hh_t, packed, T::ONE, gates);
         }
         match cell {
@@ -254,9 +280,13 @@ pub fn backward<T: Float>(
     let packed = &cache.packed;
     cache.dh_rec.fill(T::ZERO);
     cache.dc.fill(T::ZERO);
-    // Bias gradients: each step's column sums, added while its gate gradients are in cache.
+    // Bias gradients: each step's column sums, added while its gate gradients are in cache;
+    // with few input features, dW_ih^T = sum_t x_t^T da_t likewise, one feature at a time.
     grads.b_ih.fill(T::ZERO);
     grads.b_hh.fill(T::ZERO);
+    let per_step = input_size <= STEP_PROJECTION_MAX_INPUT;
+    cache.dw_ih_t.clear();
+    cache.dw_ih_t.resize(if per_step { input_size * g } else { 0 }, T::ZERO);
 
     for t in (0..steps).rev() {
         let gates = &mut cache.gates[t * bg..(t + 1) * bg];
@@ -321,6 +351,12 @@ pub fn backward<T: Float>(
             }
         }
         add_colsum(grads.b_ih, &cache.gates[t * bg..(t + 1) * bg]);
+        if per_step {
+            let x_t = &x[t * rows * input_size..(t + 1) * rows * input_size];
+            for (i, dw) in cache.dw_ih_t.chunks_exact_mut(g).enumerate() {
+                add_colsum_weighted(dw, &cache.gates[t * bg..(t + 1) * bg], &x_t[i..], input_size);
+            }
+        }
         if cell == CellKind::Gru {
             add_colsum(grads.b_hh, &cache.dgh[t * bg..(t + 1) * bg]);
         }
@@ -329,7 +365,21 @@ pub fn backward<T: Float>(
     // Weight gradients over all steps at once.
     let dgx = MatRef::new(&cache.gates, tb, g);
     let dgh_buf: &[T] = if cell == CellKind::Gru { &cache.dgh } else { &cache.gates };
-    gemm(T::ONE, dgx.t(), MatRef::new(x, tb, input_size), T::ZERO, MatMut::new(grads.w_ih, g, input_size));
+    if per_step {
+        for (i, col) in cache.dw_ih_t.chunks_exact(g).enumerate() {
+            for (j, &v) in col.iter().enumerate() {
+                grads.w_ih[j * input_size + i] = v;
+            }
+        }
+    } else {
+        gemm(
+            T::ONE,
+            dgx.t(),
+            MatRef::new(x, tb, input_size),
+            T::ZERO,
+            MatMut::new(grads.w_ih, g, input_size),
+        );
+    }
     // dW_hh = sum over steps of da_t^T h_{t-1}; with h0 = 0, step 0 adds nothing.
     let first = if cache.h0_zero { rows } else { 0 };
     cache.deferred = None;

@@ -4,6 +4,7 @@
 //! they are declared.
 
 pub mod act;
+pub mod colsum;
 pub mod gemm_tn;
 pub mod lanes;
 pub mod packed;
@@ -298,6 +299,51 @@ fn tn_product<T: Float>(w: vf32::Width, a: MatRef<T>, b: MatRef<T>, acc: bool, c
     unsafe { gemm_tn::gemm_tn(w, m, k, n, part.a, lda, part.b, ldb, part.c, ldc, acc) }
 }
 
+/// `C = bias + A B + A2 B2`: [`gemm_bias`] with a second product summed in the same pass
+/// over C, e.g. a recurrent step's `b + x_t W_ih^T + h W_hh^T` when the input is small enough
+/// to project step by step. The same sums, in the same order, as [`gemm_bias`] of A B and
+/// then [`gemm`] of A2 B2 with `beta = 1`.
+pub fn gemm_bias_sum<T: Float>(
+    a: MatRef<T>,
+    b: MatRef<T>,
+    a2: MatRef<T>,
+    b2: MatRef<T>,
+    bias: &[T],
+    c: MatMut<T>,
+) {
+    assert_eq!(bias.len(), b.cols, "gemm_bias_sum: bias length");
+    assert_eq!((a.rows, b.cols, a.cols), (c.rows, c.cols, b.rows), "gemm_bias_sum shapes");
+    assert_eq!((a2.rows, b2.cols, a2.cols), (c.rows, c.cols, b2.rows), "gemm_bias_sum shapes");
+    let (m, n) = (c.rows, c.cols);
+    let unit = |cols: usize, cs: usize| cs == 1 || cols == 1;
+    let fits = |a: &MatRef<T>, b: &MatRef<T>| {
+        unit(a.cols, a.cs) && unit(n, b.cs) && a.cols * n <= SMALL_KN && a.cols > 0
+    };
+    if fits(&a, &b) && fits(&a2, &b2) && unit(n, c.cs) && m > 0 && n > 0 && vf32::is_f32::<T>() {
+        let raw = |x: &MatRef<T>| small_gemm::Raw { ptr: x.data.as_ptr().cast::<f32>(), ld: x.rs };
+        // SAFETY: T is f32; the constructors checked the extents and `bias` has n elements;
+        // `c` is a unique borrow.
+        let done = unsafe {
+            small_gemm::gemm_rowmajor_sum(
+                vf32::width(),
+                m,
+                n,
+                (raw(&a), raw(&b), a.cols),
+                (raw(&a2), raw(&b2), a2.cols),
+                c.data.as_mut_ptr().cast::<f32>(),
+                c.rs,
+                bias.as_ptr().cast::<f32>(),
+            )
+        };
+        if done {
+            return;
+        }
+    }
+    let c2 = MatMut::strided(&mut *c.data, c.rows, c.cols, c.rs, c.cs);
+    gemm_bias(a, b, bias, c2);
+    gemm(T::ONE, a2, b2, T::ONE, c);
+}
+
 /// The plain triple loop, for tests of [`gemm`] only.
 pub fn gemm_naive<T: Float>(alpha: T, a: MatRef<T>, b: MatRef<T>, beta: T, c: MatMut<T>) {
     for i in 0..c.rows {
@@ -351,11 +397,43 @@ pub fn gemm_bias<T: Float>(a: MatRef<T>, b: MatRef<T>, bias: &[T], c: MatMut<T>)
     gemm(T::ONE, a, b, T::ONE, c);
 }
 
+/// `dst[j] += sum_i src[i, j]` for a row-major `[rows, n]` src, rows in order: in
+/// [`colsum`]'s vector kernel for f32, else in [`add_colsum_generic`].
+pub fn add_colsum<T: Float>(dst: &mut [T], src: &[T]) {
+    if let Some(d) = vf32::as_f32(dst)
+        && colsum::add_colsum_f32(vf32::width(), d, vf32::as_f32_ref(src), None)
+    {
+        return;
+    }
+    add_colsum_generic(dst, src)
+}
+
+/// `dst[j] += sum_i w[i * ws] src[i, j]` for a row-major `[rows, n]` src, rows in order (f32:
+/// one FMA each): a product `w^T src` with a strided column `w` (for instance
+/// `dW_ih^T += x_t^T da_t`, one input feature at a time).
+pub fn add_colsum_weighted<T: Float>(dst: &mut [T], src: &[T], w: &[T], ws: usize) {
+    let n = dst.len();
+    if n == 0 {
+        return;
+    }
+    if let Some(d) = vf32::as_f32(dst)
+        && colsum::add_colsum_f32(vf32::width(), d, vf32::as_f32_ref(src), Some((vf32::as_f32_ref(w), ws)))
+    {
+        return;
+    }
+    for (r, row) in src.chunks_exact(n).enumerate() {
+        let wr = w[r * ws];
+        for (d, &x) in dst.iter_mut().zip(row) {
+            *d += x * wr;
+        }
+    }
+}
+
 simd_fn! {
-    /// `dst[j] += sum_i src[i, j]` for a row-major `[rows, n]` src, rows in order. Up to 64
-    /// columns at a time are summed in local 8-lane blocks (registers; see [`lanes`] for why
-    /// not a plain loop), so dst is read and written once per 64 columns, not once per row.
-    pub fn add_colsum<T: Float>(dst: &mut [T], src: &[T]) {
+    /// [`add_colsum`] in portable code. Up to 64 columns at a time are summed in local 8-lane
+    /// blocks (registers; see [`lanes`] for why not a plain loop), so dst is read and written
+    /// once per 64 columns, not once per row.
+    pub fn add_colsum_generic<T: Float>(dst: &mut [T], src: &[T]) {
         let n = dst.len();
         if n == 0 {
             return;

@@ -51,6 +51,11 @@ impl Packed {
         self.width = None;
     }
 
+    /// Whether the pack is empty (products given it run unpacked).
+    pub fn is_empty(&self) -> bool {
+        self.width.is_none()
+    }
+
     /// [`Packed::pack`] at vector width `w` (narrowed to what the CPU has; tests pick one).
     pub fn pack_at<T: Float>(&mut self, w: Width, b: MatRef<T>) {
         let w = w.min(vf32::width());

@@ -46,13 +46,44 @@ pub unsafe fn gemm_rowmajor(
     accumulate: bool,
     row: *const f32,
 ) -> bool {
-    let p = Problem { m, k, n, a, b, c, ldc, accumulate, row };
+    let p = Problem { m, k, n, a, b, c, ldc, accumulate, row, k2: 0, a2: a, b2: b };
+    // SAFETY: forwarded contract.
+    unsafe { run_width(w, &p) }
+}
+
+/// [`gemm_rowmajor`] plus a second product in the same pass: `C[m, n] = row + A B + A2 B2`
+/// (A2 `[m, k2]`, B2 `[k2, n]`), C never read. Each element sums `row`, then A B's terms, then
+/// A2 B2's, one FMA each, as `gemm_rowmajor` with `row` and then with `accumulate` would.
+///
+/// # Safety
+/// As [`gemm_rowmajor`], for both products; `row` must hold n floats.
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn gemm_rowmajor_sum(
+    w: Width,
+    m: usize,
+    n: usize,
+    (a, b, k): (Raw, Raw, usize),
+    (a2, b2, k2): (Raw, Raw, usize),
+    c: *mut f32,
+    ldc: usize,
+    row: *const f32,
+) -> bool {
+    let p = Problem { m, k, n, a, b, c, ldc, accumulate: false, row, k2, a2, b2 };
+    // SAFETY: forwarded contract.
+    unsafe { run_width(w, &p) }
+}
+
+/// Runs `p` at width `w`, narrowed to the detected features; false when there are none.
+///
+/// # Safety
+/// `p` describes valid matrices (see [`gemm_rowmajor`]).
+unsafe fn run_width(w: Width, p: &Problem) -> bool {
     // SAFETY: forwarded contract; `w` narrowed to the detected features.
     match w.min(width()) {
         #[cfg(target_arch = "x86_64")]
-        Width::Avx512 => unsafe { run_avx512(&p) },
+        Width::Avx512 => unsafe { run_avx512(p) },
         #[cfg(target_arch = "x86_64")]
-        Width::Avx2 => unsafe { run_avx2(&p) },
+        Width::Avx2 => unsafe { run_avx2(p) },
         _ => return false,
     }
     true
@@ -166,6 +197,10 @@ struct Problem {
     ldc: usize,
     accumulate: bool,
     row: *const f32,
+    /// A second product `A2 [m, k2] x B2 [k2, n]` summed after the first (k2 = 0: none).
+    k2: usize,
+    a2: Raw,
+    b2: Raw,
 }
 
 /// One block: rows `i0..i0+MR`, columns `j0..j0 + (NV-1)*N + last` (`last` lanes in the final
@@ -193,21 +228,23 @@ unsafe fn block<W: V, const MR: usize, const NV: usize, const FULL: bool>(
                 }
             }
         }
-        // One pointer per row of A, so that no broadcast address waits on another's.
-        let a_rows: [*const f32; MR] = std::array::from_fn(|r| p.a.ptr.add((i0 + r) * p.a.ld));
-        let mut brow = p.b.ptr.add(j0);
-        for q in 0..p.k {
-            let mut bv = [W::splat(0.0); NV];
-            for (v, x) in bv.iter_mut().enumerate() {
-                *x = W::load(brow.add(v * W::N), lanes(v));
-            }
-            for (row, a) in acc.iter_mut().zip(&a_rows) {
-                let av = W::splat(*a.add(q));
-                for (v, x) in row.iter_mut().enumerate() {
-                    *x = av.fma(bv[v], *x);
+        for (a, b, k) in [(p.a, p.b, p.k), (p.a2, p.b2, p.k2)] {
+            // One pointer per row of A, so that no broadcast address waits on another's.
+            let a_rows: [*const f32; MR] = std::array::from_fn(|r| a.ptr.add((i0 + r) * a.ld));
+            let mut brow = b.ptr.add(j0);
+            for q in 0..k {
+                let mut bv = [W::splat(0.0); NV];
+                for (v, x) in bv.iter_mut().enumerate() {
+                    *x = W::load(brow.add(v * W::N), lanes(v));
                 }
+                for (row, a) in acc.iter_mut().zip(&a_rows) {
+                    let av = W::splat(*a.add(q));
+                    for (v, x) in row.iter_mut().enumerate() {
+                        *x = av.fma(bv[v], *x);
+                    }
+                }
+                brow = brow.add(b.ld);
             }
-            brow = brow.add(p.b.ld);
         }
         for (r, row) in acc.iter().enumerate() {
             for (v, x) in row.iter().enumerate() {
@@ -563,6 +600,29 @@ mod tests {
             for (i, (x, y)) in c1.iter().zip(&c2).enumerate() {
                 let tol = 4e-7 * (k as f32 + 2.0) * (k as f32).sqrt().max(1.0);
                 assert!((x - y).abs() < tol, "({m},{k},{n}) at {i}: {x} vs {y}");
+            }
+        }
+    }
+
+    /// [`crate::ops::gemm_bias_sum`] gives bit for bit `gemm_bias` of the first product and
+    /// then `gemm` of the second with beta = 1, at every width, over NaN in C.
+    #[test]
+    fn gemm_bias_sum_matches_two_passes() {
+        let mut rng = Rng(9);
+        for _ in 0..200 {
+            let (m, n) = (rng.size(&EDGES, 70), rng.size(&EDGES, 130));
+            let (k, k2) = (rng.size(&[1, 2, 3], 8), rng.size(&EDGES, 40));
+            let (a, b, a2, b2) = (rng.vec(m * k), rng.vec(k * n), rng.vec(m * k2), rng.vec(k2 * n));
+            let bias = rng.vec(n);
+            let (av, bv) = (MatRef::new(&a, m, k), MatRef::new(&b, k, n));
+            let (a2v, b2v) = (MatRef::new(&a2, m, k2), MatRef::new(&b2, k2, n));
+            let mut c1 = vec![f32::NAN; m * n];
+            let mut c2 = vec![f32::NAN; m * n];
+            crate::ops::gemm_bias_sum(av, bv, a2v, b2v, &bias, MatMut::new(&mut c1, m, n));
+            crate::ops::gemm_bias(av, bv, &bias, MatMut::new(&mut c2, m, n));
+            crate::ops::gemm(1.0, a2v, b2v, 1.0, MatMut::new(&mut c2, m, n));
+            for (i, (x, y)) in c1.iter().zip(&c2).enumerate() {
+                assert_eq!(x.to_bits(), y.to_bits(), "({m},{k}+{k2},{n}) at {i}: {x} vs {y}");
             }
         }
     }
