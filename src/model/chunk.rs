@@ -19,7 +19,6 @@ pub struct Workspace<T> {
     pub(crate) dense: Vec<T>,              // like logits, targets
     pub(crate) dx: Vec<T>,                 // [T, b, I] input gradient
     pub(crate) grads: Vec<T>,              // like Model::params
-    pub(crate) grad_sum: Vec<T>,           // like grads: the sum over tiles, while they run
     pub(crate) mask: Vec<bool>,            // [T, b] per-step rows that count, for padded sequences
     pub(crate) drop_x: Vec<Vec<T>>,        // per layer k >= 1: [T, b, I_k] input after dropout
     pub(crate) drop_mask: Vec<Vec<T>>,     // per layer k >= 1: [T, b, I_k] 0 or 1/(1-p)
@@ -79,7 +78,6 @@ pub(crate) fn run_chunk<T: Float>(m: &Model<T>, ws: &mut Workspace<T>, job: &Job
         dcat,
         rev_dx,
         head_in,
-        grad_sum: _,
     } = ws;
 
     // Time-major copy of this chunk's input, or of the embedding rows of its token ids.

@@ -4,14 +4,19 @@
 //! Batch rows of a recurrent model never interact, so a batch is cut into contiguous chunks,
 //! one per thread, and each chunk runs the entire forward and backward on its own
 //! [`Workspace`] with its own gradient buffer; the buffers are then summed in chunk order.
-//! A training chunk too big for its core's cache runs as several tiles in turn on the same
-//! workspace, which stays in cache, summing their gradients. There is no synchronisation
-//! inside the time loop, and the result depends only on the cut, which the batch shape and
-//! the thread count fix, so a seed and a thread count reproduce a run bit for bit.
+//! A training batch too big for the cores' caches is cut into more tiles than threads
+//! instead; each thread runs one tile after another on its own workspace, which stays in
+//! cache, taking the next free tile, and the tiles' gradients are summed in tile order. There
+//! is no synchronisation inside the time loop, and the result depends only on the cut, which
+//! the batch shape and the thread count fix, so a seed and a thread count reproduce a run
+//! bit for bit.
 //!
 //! Shapes at this level are batch-first, as in PyTorch with `batch_first=True`: input
 //! `[B, T, I]`, logits `[B, C]` (last-step head) or `[B, T, C]` (per-step head), initial and
 //! final states per layer `[B, H_k]`.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use rayon::prelude::*;
 
@@ -114,6 +119,8 @@ pub struct Session<T> {
     chunks: usize,
     /// Chunks and tiles of the last pass: how many pieces its batch ran as.
     pieces: usize,
+    /// Per tile of the last tiled pass: its parameter gradients and loss.
+    tile_out: Vec<(Vec<T>, LossSum)>,
     /// The last pass left some weight gradients as factors (see [`GradOptions::fused_update`]).
     deferred: bool,
     pub grads: Gradients<T>,
@@ -136,7 +143,7 @@ const MIN_TILE_ROWS: usize = 64;
 
 /// Most rows per tile whose activations stay in L2 from forward to backward and from one
 /// tile to the next, so that neither backward nor the next tile's forward goes to memory.
-/// Bitcount (T=20, H=24, f32) gets 67 rows: its 500 rows per thread run as 8 tiles of 62-63.
+/// Bitcount (T=20, H=24, f32) gets 67 rows: its 1000 rows run as 16 tiles of 62-63.
 /// Larger models get [`MIN_TILE_ROWS`], which leaves e.g. mnist's 64 rows per thread whole.
 fn tile_rows<T>(cfg: &ModelConfig, steps: usize) -> usize {
     // Per row and step: the gates, h, c, tanh(c) and dL/dh of every unit, and the input.
@@ -158,6 +165,7 @@ impl<T: Float> Session<T> {
             work: Vec::new(),
             chunks: 0,
             pieces: 0,
+            tile_out: Vec::new(),
             deferred: false,
             grads: Gradients::default(),
         }
@@ -284,9 +292,9 @@ impl<T: Float> Session<T> {
     }
 
     /// Cuts `batch` rows into chunks and runs `jobs` on them, in parallel when more than one.
-    /// With `tiled`, for passes that keep only the loss and the parameter gradients, a chunk
-    /// whose activations would not stay in cache runs as several tiles in turn on its
-    /// thread's workspace, summing their gradients (see [`tile_rows`]).
+    /// With `tiled`, for passes that keep only the loss and the parameter gradients, a batch
+    /// whose chunks would not stay in cache runs as tiles instead ([`tile_rows`],
+    /// [`Session::run_tiles`]).
     fn run<'a>(
         &mut self,
         m: &Model<T>,
@@ -306,36 +314,68 @@ impl<T: Float> Session<T> {
             true => tile_rows::<T>(&m.config, mk(0, batch).steps).max(self.chunk_rows),
             false => usize::MAX,
         };
-        let spans = even_spans(0, batch, n);
-        self.pieces = spans.iter().map(|&(_, rows)| rows.div_ceil(tile)).sum();
-        if self.pieces == 1 {
-            run_chunk(m, &mut self.work[0], &mk(0, batch));
+        let tiles = batch.div_ceil(tile);
+        if tiles <= n {
+            self.pieces = n;
+            if n == 1 {
+                run_chunk(m, &mut self.work[0], &mk(0, batch));
+            } else {
+                // Factored weight gradients of several chunks would need summing: never deferred.
+                let job = |b0, rows| Job { defer_outer: false, ..mk(b0, rows) };
+                let spans = even_spans(0, batch, n);
+                self.work[..n]
+                    .par_iter_mut()
+                    .zip(spans)
+                    .for_each(|(ws, (b0, rows))| run_chunk(m, ws, &job(b0, rows)));
+            }
         } else {
-            // Factored weight gradients of several pieces would need summing: never deferred.
-            let job = |b0, rows| Job { defer_outer: false, ..mk(b0, rows) };
-            self.work[..n].par_iter_mut().zip(spans).for_each(|(ws, (b0, rows))| {
-                let tiles = even_spans(b0, rows, rows.div_ceil(tile));
-                if tiles.len() == 1 {
-                    return run_chunk(m, ws, &job(b0, rows));
-                }
-                let mut grads = std::mem::take(&mut ws.grad_sum);
-                let mut sum = LossSum::default();
-                for (i, &(t0, t_rows)) in tiles.iter().enumerate() {
-                    let job = job(t0, t_rows);
-                    run_chunk(m, ws, &job);
-                    sum += ws.sum;
-                    match (job.scale, i) {
-                        (None, _) => {}
-                        (Some(_), 0) => grads.clone_from(&ws.grads),
-                        (Some(_), _) => add_assign(&mut grads, &ws.grads),
-                    }
-                }
-                std::mem::swap(&mut ws.grads, &mut grads);
-                ws.grad_sum = grads;
-                ws.sum = sum;
-            });
+            self.run_tiles(m, mk, even_spans(0, batch, tiles.div_ceil(n) * n));
         }
         self.deferred = self.work[..n].iter().any(|ws| ws.layers.iter().any(|c| c.deferred.is_some()));
+    }
+
+    /// Runs `tiles` (a cut of the batch) on the threads' workspaces, each thread taking the
+    /// next tile when it finishes one, so a core slowed by other work takes fewer. Every
+    /// tile's gradients go to a slot of their own and are summed in tile order into the
+    /// first workspace, so the result does not depend on which thread ran what.
+    fn run_tiles<'a>(
+        &mut self,
+        m: &Model<T>,
+        mk: impl Fn(usize, usize) -> Job<'a, T> + Sync,
+        tiles: Vec<(usize, usize)>,
+    ) {
+        let n = self.chunks;
+        self.pieces = tiles.len();
+        self.tile_out.resize_with(tiles.len(), Default::default);
+        let slots: Vec<Mutex<&mut (Vec<T>, LossSum)>> = self.tile_out.iter_mut().map(Mutex::new).collect();
+        let next = AtomicUsize::new(0);
+        self.work[..n].par_iter_mut().for_each(|ws| {
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(&(b0, rows)) = tiles.get(i) else { break };
+                run_chunk(m, ws, &Job { defer_outer: false, ..mk(b0, rows) });
+                // Each slot is locked once, by the thread that took its tile.
+                let mut slot = slots[i].lock().unwrap_or_else(|e| e.into_inner());
+                std::mem::swap(&mut slot.0, &mut ws.grads);
+                slot.1 = ws.sum;
+            }
+        });
+        drop(slots);
+        let with_grads = tiles.first().is_some_and(|&(b0, rows)| mk(b0, rows).scale.is_some());
+        let ws = &mut self.work[0];
+        ws.sum = LossSum::default();
+        for (i, (grads, sum)) in self.tile_out.iter().enumerate() {
+            ws.sum += *sum;
+            if with_grads {
+                if i == 0 {
+                    ws.grads.clone_from(grads);
+                } else {
+                    add_assign(&mut ws.grads, grads);
+                }
+            }
+        }
+        // The sums are all in the first workspace now.
+        self.chunks = 1;
     }
 
     /// Forward pass; fills logits, top-layer outputs and the final state.
