@@ -7,7 +7,7 @@ use rand_chacha::ChaCha8Rng;
 use recur::cell::CellKind;
 use recur::float::Float;
 use recur::model::{GradOptions, HeadKind, LossKind, Model, ModelConfig, Session, Targets};
-use recur::optim::{OptimConfig, Optimizer, OptimizerKind};
+use recur::optim::{OptimConfig, Optimizer, OptimizerKind, clip_grad_norm};
 
 struct Case {
     cell: CellKind,
@@ -42,6 +42,18 @@ fn config(
 /// Three training steps (T = 3); returns the parameters and whether the fused pass left any
 /// gradient unformed.
 fn train<T: Float>(c: &Case, opt: &OptimConfig, fused: bool) -> (Vec<T>, bool) {
+    let (params, deferred, _) = train_clipped(c, opt, fused, None);
+    (params, deferred)
+}
+
+/// [`train`], clipping the gradients to global norm `clip` before each update; also returns
+/// the norms before clipping.
+fn train_clipped<T: Float>(
+    c: &Case,
+    opt: &OptimConfig,
+    fused: bool,
+    clip: Option<f64>,
+) -> (Vec<T>, bool, Vec<f64>) {
     let cfg = config(c.cell, 2, &c.hidden, 5, c.bidirectional);
     let mut rng = ChaCha8Rng::seed_from_u64(3);
     let mut model = Model::<T>::new(cfg, &mut rng).unwrap();
@@ -51,17 +63,24 @@ fn train<T: Float>(c: &Case, opt: &OptimConfig, fused: bool) -> (Vec<T>, bool) {
     let mut sess = Session::<T>::new(c.threads);
     let mut optim = Optimizer::new(opt.clone());
     let mut deferred = false;
+    let mut norms = Vec::new();
     for _ in 0..3 {
         let opts = GradOptions { fused_update: fused, ..Default::default() };
         sess.loss_and_grad(&model, &input, c.batch, steps, None, Targets::Classes(&classes), opts).unwrap();
         if fused {
             deferred |= sess.grads_pending();
+            if let Some(max) = clip {
+                norms.push(sess.clip_grad_norm(&model, max));
+            }
             sess.update(&mut model, &mut optim);
         } else {
+            if let Some(max) = clip {
+                norms.push(clip_grad_norm(sess.param_grads_mut(), max));
+            }
             optim.step(&mut model.params, sess.param_grads());
         }
     }
-    (model.params, deferred)
+    (model.params, deferred, norms)
 }
 
 fn optimizers() -> Vec<OptimConfig> {
@@ -121,6 +140,29 @@ fn fused_update_matches_plain_step_f64() {
 fn fused_update_matches_plain_step_f32() {
     let c = Case { cell: CellKind::Lstm, hidden: vec![128], bidirectional: false, batch: 1, threads: 2 };
     check::<f32>(&c, true, 1e-4);
+}
+
+/// Clipping reads the norm of a pending dW_hh from its factors and scales them: the same
+/// norms and parameters as clipping the formed gradients, for each cell type.
+#[test]
+fn clipping_pending_gradients_matches_clipping_formed_ones() {
+    for (cell, hidden) in
+        [(CellKind::Lstm, vec![128, 20]), (CellKind::Gru, vec![150]), (CellKind::Rnn, vec![256])]
+    {
+        let c = Case { cell, hidden, bidirectional: false, batch: 1, threads: 2 };
+        let opt = OptimConfig::new(OptimizerKind::RmsProp, 1e-3);
+        // 0.01 is below every norm here, so every step clips.
+        let (plain, _, plain_norms) = train_clipped::<f64>(&c, &opt, false, Some(0.01));
+        let (fused, deferred, fused_norms) = train_clipped::<f64>(&c, &opt, true, Some(0.01));
+        assert!(deferred, "{cell}: nothing was pending");
+        assert!(plain_norms.iter().all(|&n| n > 0.01), "{cell}: {plain_norms:?}");
+        for (a, b) in plain_norms.iter().zip(&fused_norms) {
+            assert!((a - b).abs() <= 1e-12 * a, "{cell}: norm {a} vs {b}");
+        }
+        for (a, b) in plain.iter().zip(&fused) {
+            assert!((a - b).abs() <= 1e-12 * a.abs().max(1e-3), "{cell}: parameter {a} vs {b}");
+        }
+    }
 }
 
 /// Reading the parameter gradients of a pass that left some unformed is a programming error

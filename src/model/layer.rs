@@ -169,6 +169,15 @@ impl<T: Float> LayerCache<T> {
         Some((&da[first * g..tb * g], &self.h[first * self.hidden..tb * self.hidden]))
     }
 
+    /// [`LayerCache::w_hh_factors`]' gate-gradient factor, mutable (scaling it scales the
+    /// pending `dW_hh`).
+    pub fn w_hh_factor_da_mut(&mut self, cell: CellKind) -> Option<&mut [T]> {
+        let first = self.deferred?;
+        let (g, tb) = (cell.gates() * self.hidden, self.steps * self.rows);
+        let da = if cell == CellKind::Gru { &mut self.dgh } else { &mut self.gates };
+        Some(&mut da[first * g..tb * g])
+    }
+
     /// `[b, H]` final cell state (LSTM).
     pub fn last_cell(&self) -> &[T] {
         &self.c[self.steps * self.rows * self.hidden..]

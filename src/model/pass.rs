@@ -605,6 +605,59 @@ impl<T: Float> Session<T> {
         self.deferred = false;
     }
 
+    /// Clips the gradients of the last [`Session::loss_and_grad`] to global L2 norm
+    /// `max_norm`, as [`crate::optim::clip_grad_norm`] on [`Session::param_grads`] would
+    /// (PyTorch's `clip_grad_norm_`), also while some are pending after a
+    /// [`GradOptions::fused_update`] pass: a pending `dW_hh = sum_q da_q^T h_q` has the squared
+    /// norm `sum_{q,q'} (da_q . da_q') (h_q . h_q')`, and scaling its `da` factors scales it.
+    /// Returns the norm before clipping (infinite or NaN if a gradient is).
+    pub fn clip_grad_norm(&mut self, m: &Model<T>, max_norm: f64) -> f64 {
+        use crate::optim::{clip_coef, scale, sum_squares};
+        let cfg = &m.config;
+        let Some(ws) = self.work.first_mut() else { return 0.0 };
+        if !self.deferred {
+            return crate::optim::clip_grad_norm(&mut ws.grads, max_norm);
+        }
+        // The pending tensors' ranges in the flat gradient (where it holds stale values), and
+        // their squared norms from the factors.
+        let mut pending = Vec::new();
+        let mut sq = 0.0;
+        for (u, cache) in ws.layers.iter().enumerate() {
+            let Some((da, h)) = cache.w_hh_factors(cfg.cell) else { continue };
+            let (rows, cols) = (cfg.cell.gates() * cache.hidden, cache.hidden);
+            let k = h.len() / cols;
+            let dot = |a: &[T], b: &[T]| a.iter().zip(b).map(|(x, y)| x.to_f64() * y.to_f64()).sum::<f64>();
+            for q in 0..k {
+                for p in 0..k {
+                    let uu = dot(&da[q * rows..(q + 1) * rows], &da[p * rows..(p + 1) * rows]);
+                    sq += uu * dot(&h[q * cols..(q + 1) * cols], &h[p * cols..(p + 1) * cols]);
+                }
+            }
+            pending.push(w_hh_offset(cfg, u)..w_hh_offset(cfg, u) + rows * cols);
+        }
+        pending.sort_by_key(|r| r.start);
+        let mut dense = Vec::new();
+        let mut at = 0;
+        for r in &pending {
+            dense.push(at..r.start);
+            at = r.end;
+        }
+        dense.push(at..ws.grads.len());
+        sq += dense.iter().map(|r| sum_squares(&ws.grads[r.clone()])).sum::<f64>();
+        let norm = sq.sqrt();
+        if let Some(c) = clip_coef(norm, max_norm).map(T::from_f64) {
+            for r in dense {
+                scale(&mut ws.grads[r], c);
+            }
+            for cache in ws.layers.iter_mut() {
+                if let Some(da) = cache.w_hh_factor_da_mut(cfg.cell) {
+                    scale(da, c);
+                }
+            }
+        }
+        norm
+    }
+
     fn sum(&self) -> LossSum {
         let mut s = LossSum::default();
         for ws in &self.work[..self.chunks] {

@@ -254,23 +254,37 @@ fn par_chunks<T: Float>(
 /// `clip_grad_norm_`: by `max_norm / (norm + 1e-6)` when that is below 1. Returns the norm
 /// before clipping (infinite or NaN if a gradient is).
 pub fn clip_grad_norm<T: Float>(grads: &mut [T], max_norm: f64) -> f64 {
+    let norm = sum_squares(grads).sqrt();
+    if let Some(c) = clip_coef(norm, max_norm) {
+        scale(grads, T::from_f64(c));
+    }
+    norm
+}
+
+/// What [`clip_grad_norm`] multiplies the gradients by at global norm `norm`, if anything.
+pub fn clip_coef(norm: f64, max_norm: f64) -> Option<f64> {
+    let coef = max_norm / (norm + 1e-6);
+    (coef < 1.0).then_some(coef)
+}
+
+/// The sum of the squares of `g`, in f64.
+pub fn sum_squares<T: Float>(g: &[T]) -> f64 {
     // Eight independent partial sums (in f64), so the loop is not one chain of dependent adds:
     // a single chain took 1.8 ms over aesop's 1.1M gradients, more than the rest of the step.
     let mut acc = [0.0f64; 8];
-    for chunk in grads.chunks(8) {
-        for (a, g) in acc.iter_mut().zip(chunk) {
-            *a += g.to_f64() * g.to_f64();
+    for chunk in g.chunks(8) {
+        for (a, x) in acc.iter_mut().zip(chunk) {
+            *a += x.to_f64() * x.to_f64();
         }
     }
-    let norm = acc.iter().sum::<f64>().sqrt();
-    let coef = max_norm / (norm + 1e-6);
-    if coef < 1.0 {
-        let c = T::from_f64(coef);
-        for g in grads.iter_mut() {
-            *g *= c;
-        }
+    acc.iter().sum()
+}
+
+/// `g *= c`, elementwise.
+pub fn scale<T: Float>(g: &mut [T], c: T) {
+    for x in g.iter_mut() {
+        *x *= c;
     }
-    norm
 }
 
 #[cfg(test)]

@@ -18,7 +18,7 @@ use crate::error::{Error, Result};
 use crate::io::model_file::{self, ModelFile};
 use crate::model::pass::Seqs;
 use crate::model::{GradOptions, Model, Session, Targets};
-use crate::optim::{OptimConfig, Optimizer, clip_grad_norm};
+use crate::optim::{OptimConfig, Optimizer};
 use metrics::{MetricsLog, Record};
 
 /// One training batch, batch-first, with buffers reused between steps.
@@ -196,8 +196,9 @@ pub fn train<K: Task>(
         for s in 0..per_epoch {
             task.train_batch(epoch, s, cfg.batch_size, &mut rng, &mut batch);
             let seqs = batch.seqs();
-            // Without clipping nothing reads the gradients but the update.
-            let opts = GradOptions { fused_update: cfg.clip.is_none(), ..Default::default() };
+            // Nothing reads the gradients but clipping, which works on pending ones too, and
+            // the update.
+            let opts = GradOptions { fused_update: true, ..Default::default() };
             let sum = sess.loss_and_grad_padded(model, seqs, None, batch.targets(), opts)?;
             let loss = sum.loss / sess.last_normalizer;
             step += 1;
@@ -206,7 +207,7 @@ pub fn train<K: Task>(
                 return Err(Error::Diverged { step, loss });
             }
             if let Some(max) = cfg.clip {
-                let norm = clip_grad_norm(sess.param_grads_mut(), max);
+                let norm = sess.clip_grad_norm(model, max);
                 if !norm.is_finite() {
                     bar.abandon();
                     return Err(Error::DivergedGrad { step, norm });
