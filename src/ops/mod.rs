@@ -190,6 +190,11 @@ struct Part {
 unsafe impl Send for Part {}
 unsafe impl Sync for Part {}
 
+thread_local! {
+    /// The second thread's partial row of a product split by rows of B (see `f32_kernels`).
+    static SPLIT_SCRATCH: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// Products worth splitting over two threads (aesop's `[1, 512] x [512, 2048]` step GEMV):
 /// memory-bound on a matrix that does not fit one core's cache.
 const SPLIT_MIN: usize = 1 << 18;
@@ -240,13 +245,40 @@ pub(crate) fn f32_kernels<T: Float>(
         }
     };
     let part = Part { a: a.data.as_ptr().cast(), b: b.data.as_ptr().cast(), c: c.data.as_mut_ptr().cast() };
+    let split =
+        m * k * n >= SPLIT_MIN && rayon::current_thread_index().is_none() && rayon::current_num_threads() > 1;
+    if split && rowmajor && m == 1 && k >= 64 {
+        // A row times a big row-major B (aesop's backward `[1, 2048] x [2048, 512]`): split
+        // the rows of B, so each thread streams one contiguous half of it, and add the two
+        // partial rows (split by columns, each thread read 1 KiB of every 2 KiB row). Each
+        // sum is then `(first half) + (second half)`, the same for a given thread count.
+        let kmid = k / 2;
+        return SPLIT_SCRATCH.with_borrow_mut(|s| {
+            s.clear();
+            s.resize(n, 0.0);
+            // The second half's A, B, and output (this thread's scratch).
+            let rest =
+                Part { a: part.a.wrapping_add(kmid), b: part.b.wrapping_add(kmid * ldb), c: s.as_mut_ptr() };
+            let half = |p: Part, k: usize, out_ld: usize, acc: bool| {
+                let (ar, br) = (small_gemm::Raw { ptr: p.a, ld: lda }, small_gemm::Raw { ptr: p.b, ld: ldb });
+                // SAFETY: rows 0..kmid (or kmid..k) of A and B, which the constructors checked;
+                // C (or the scratch of n floats) written by this part alone.
+                unsafe { small_gemm::gemm_rowmajor(w, 1, k, n, ar, br, p.c, out_ld, acc, std::ptr::null()) }
+            };
+            let (ok0, ok1) =
+                rayon::join(move || half(part, kmid, ldc, acc), move || half(rest, k - kmid, n, false));
+            if ok0 && ok1 {
+                for (j, &v) in s.iter().enumerate() {
+                    // SAFETY: C's n columns, `ccs` apart (unit here); both parts are done.
+                    unsafe { *part.c.add(j * ccs) += v };
+                }
+            }
+            ok0 && ok1
+        });
+    }
     // Split by columns over two threads when called outside the pool (a single batch chunk)
     // and the product is big: each element is computed identically either way.
-    if m * k * n >= SPLIT_MIN
-        && n >= 32
-        && rayon::current_thread_index().is_none()
-        && rayon::current_num_threads() > 1
-    {
+    if split && n >= 32 {
         let mid = (n / 2).next_multiple_of(16).min(n);
         let (x, y) = rayon::join(move || run(part, 0, mid), move || run(part, mid, n));
         return x && y;

@@ -528,7 +528,7 @@ mod tests {
     #[test]
     fn dispatch_matches_naive_all_widths_and_splits() {
         use crate::ops::f32_kernels;
-        // (m, k, n, transposed B): the last ones are over the split threshold (m k n >= 2^18).
+        // (m, k, n, transposed B): the last four are over the split threshold (m k n >= 2^18).
         let shapes = [
             (1, 1, 1, true),
             (1, 17, 9, true),
@@ -541,6 +541,9 @@ mod tests {
             (33, 80, 97, false),
             (1, 600, 457, true),
             (1, 513, 1001, true),
+            // One row times a row-major B, split by rows of B (an odd k too).
+            (1, 600, 457, false),
+            (1, 513, 1001, false),
         ];
         for w in test_widths().into_iter().chain([Width::None]) {
             for &(m, k, n, bt) in &shapes {
