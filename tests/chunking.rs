@@ -108,3 +108,41 @@ fn cut_batches_are_reproducible_bit_for_bit() {
         assert!(run().iter().zip(&first).all(|(a, b)| a.to_bits() == b.to_bits()));
     }
 }
+
+/// Padded sequences, dropout, a bidirectional stack and per-step targets, cut into tiles:
+/// dropout masks are drawn per global row and the loss is normalised over the whole batch,
+/// so the tiles again give the one-chunk loss and gradients.
+#[test]
+fn tiles_keep_padding_dropout_and_bidirectional_layers_exact() {
+    use recur::model::pass::Seqs;
+    let cfg = ModelConfig {
+        cell: CellKind::Gru,
+        input_size: 3,
+        hidden_sizes: vec![20, 12],
+        output_size: 4,
+        head: HeadKind::Step,
+        loss: LossKind::CrossEntropy,
+        vocab_size: None,
+        learn_init: false,
+        dropout: 0.3,
+        bidirectional: true,
+    };
+    let mut rng = ChaCha8Rng::seed_from_u64(4);
+    let model = Model::<f64>::new(cfg, &mut rng).unwrap();
+    let (batch, steps) = (260, 12);
+    let input: Vec<f64> = (0..batch * steps * 3).map(|_| rng.random_range(-1.0..1.0)).collect();
+    let lengths: Vec<usize> = (0..batch).map(|_| rng.random_range(1..=steps)).collect();
+    let classes: Vec<u32> = (0..batch * steps).map(|_| rng.random_range(0..4)).collect();
+    let x = Seqs { input: &input, batch, steps, lengths: Some(&lengths) };
+    let mut results = Vec::new();
+    for mut sess in [Session::<f64>::new(1).with_chunk_rows(batch), Session::new(2)] {
+        sess.dropout_seed = 77;
+        let y = Targets::Classes(&classes);
+        let loss = sess.loss_and_grad_padded(&model, x, None, y, GradOptions::default()).unwrap();
+        results.push((sess.pieces(), loss, sess.param_grads().to_vec()));
+    }
+    assert_eq!((results[0].0, results[1].0), (1, 6), "pieces");
+    assert_eq!((results[0].1.correct, results[0].1.count), (results[1].1.correct, results[1].1.count));
+    close(&[results[1].1.loss], &[results[0].1.loss], "loss");
+    close(&results[1].2, &results[0].2, "param grads");
+}
