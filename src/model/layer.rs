@@ -122,11 +122,11 @@ fn pack_step_matrix<T: Float>(packed: &mut Packed, w: MatRef<T>, rows: usize, st
     }
 }
 
+/// Sizes a buffer without touching the elements it keeps: every buffer is written before it
+/// is read in a pass (a buffer reused at the same size keeps the last pass's values anyway),
+/// so refilling it with zeros when a tile of 62 rows follows one of 63 would be wasted work.
 fn resize<T: Float>(v: &mut Vec<T>, n: usize) {
-    if v.len() != n {
-        v.clear();
-        v.resize(n, T::ZERO);
-    }
+    v.resize(n, T::ZERO);
 }
 
 impl<T: Float> LayerCache<T> {
