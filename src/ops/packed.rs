@@ -86,6 +86,26 @@ impl Packed {
 /// otherwise the plain [`gemm`] on `b`, so the result never depends on whether packing was
 /// possible beyond the last bits.
 pub fn gemm_packed<T: Float>(a: MatRef<T>, b: MatRef<T>, packed: &Packed, beta: T, c: MatMut<T>) {
+    packed_product(a, b, packed, Init::Beta(beta), c)
+}
+
+/// `C = A B + bias` (the row vector `bias` added to every row), with `packed` holding B: one
+/// pass over C, the same sums in the same order as [`crate::ops::gemm_bias`]'s f32 kernel.
+/// Falls back to that when the pack does not fit (see [`gemm_packed`]).
+pub fn gemm_packed_bias<T: Float>(a: MatRef<T>, b: MatRef<T>, packed: &Packed, bias: &[T], c: MatMut<T>) {
+    assert_eq!(bias.len(), b.cols, "gemm_packed_bias: bias length");
+    packed_product(a, b, packed, Init::Row(bias), c)
+}
+
+/// What C starts from.
+enum Init<'a, T> {
+    /// 0 (`beta` = 0) or the old C (`beta` = 1).
+    Beta(T),
+    /// The row vector, in every row.
+    Row(&'a [T]),
+}
+
+fn packed_product<T: Float>(a: MatRef<T>, b: MatRef<T>, packed: &Packed, init: Init<T>, c: MatMut<T>) {
     assert_eq!((a.cols, b.rows, b.cols), (b.rows, a.cols, c.cols), "gemm_packed shapes");
     assert_eq!(a.rows, c.rows, "gemm_packed output rows");
     let unit = |cols: usize, cs: usize| cs == 1 || cols == 1;
@@ -93,10 +113,13 @@ pub fn gemm_packed<T: Float>(a: MatRef<T>, b: MatRef<T>, packed: &Packed, beta: 
         && (packed.k, packed.n) == (b.rows, b.cols)
         && unit(a.cols, a.cs)
         && unit(c.cols, c.cs)
-        && (beta == T::ZERO || beta == T::ONE)
+        && !matches!(init, Init::Beta(beta) if beta != T::ZERO && beta != T::ONE)
         && a.rows > 0;
     let Some(w) = packed.width.filter(|_| usable) else {
-        return gemm(T::ONE, a, b, beta, c);
+        return match init {
+            Init::Beta(beta) => gemm(T::ONE, a, b, beta, c),
+            Init::Row(bias) => crate::ops::gemm_bias(a, b, bias, c),
+        };
     };
     let p = Problem {
         m: a.rows,
@@ -107,7 +130,11 @@ pub fn gemm_packed<T: Float>(a: MatRef<T>, b: MatRef<T>, packed: &Packed, beta: 
         b: packed.data.as_ptr(),
         c: c.data.as_mut_ptr().cast(),
         ldc: c.rs,
-        accumulate: beta == T::ONE,
+        accumulate: matches!(init, Init::Beta(beta) if beta == T::ONE),
+        row: match init {
+            Init::Row(bias) => bias.as_ptr().cast(),
+            Init::Beta(_) => std::ptr::null(),
+        },
     };
     // SAFETY: T is f32 (the pack exists only then); the views' constructors checked that A
     // and C address their extents; the pack holds `ceil(n / NR) * k * NR` floats; `c` is a
@@ -133,6 +160,8 @@ struct Problem {
     c: *mut f32,
     ldc: usize,
     accumulate: bool,
+    /// When not null (and not accumulating), C starts from this row vector in every row.
+    row: *const f32,
 }
 
 /// Rows `i0..i0+R` of C times panel `j` (`cols` real columns of its 2 N). Starts from the
@@ -149,6 +178,12 @@ unsafe fn tile<W: V, const R: usize>(p: &Problem, i0: usize, j: usize, cols: usi
             for (r, x) in acc.iter_mut().enumerate() {
                 x[0] = W::load(c0.add(r * p.ldc), l0);
                 x[1] = W::load(c0.add(r * p.ldc + W::N), l1);
+            }
+        } else if !p.row.is_null() {
+            let r0 = p.row.add(j * nr);
+            let (v0, v1) = (W::load(r0, l0), W::load(r0.add(W::N), l1));
+            for x in acc.iter_mut() {
+                *x = [v0, v1];
             }
         }
         let rows: [*const f32; R] = std::array::from_fn(|r| p.a.add((i0 + r) * p.lda));
@@ -220,7 +255,7 @@ unsafe fn run_avx2(p: &Problem) {
 
 #[cfg(test)]
 mod tests {
-    use super::{Packed, gemm_packed};
+    use super::{Packed, gemm_packed, gemm_packed_bias};
     use crate::ops::vf32::{Width, test_widths};
     use crate::ops::{MatMut, MatRef};
 
@@ -283,6 +318,29 @@ mod tests {
         crate::ops::gemm_naive(1.0, av, bv, 0.0, MatMut::new(&mut c2, 4, 6));
         for (x, y) in c1.iter().zip(&c2) {
             assert!((x - y).abs() < 1e-5, "{x} vs {y}");
+        }
+    }
+
+    /// With a bias row the packed kernel gives bit for bit what `ops::gemm_bias`'s small
+    /// kernel gives (the same FMAs in the same order), over NaN in C, at every width.
+    #[test]
+    fn packed_bias_matches_gemm_bias_bit_for_bit() {
+        for w in test_widths() {
+            let mut rng = Rng(21);
+            for _ in 0..200 {
+                let (m, k, n) = (rng.size(&EDGES, 200), rng.size(&EDGES, 40), rng.size(&EDGES, 140));
+                let (a, b, bias) = (rng.vec(m * k), rng.vec(k * n), rng.vec(n));
+                let (av, bv) = (MatRef::new(&a, m, k), MatRef::new(&b, k, n));
+                let mut packed = Packed::default();
+                packed.pack_at(w, bv);
+                let mut c1 = vec![f32::NAN; m * n];
+                let mut c2 = vec![f32::NAN; m * n];
+                gemm_packed_bias(av, bv, &packed, &bias, MatMut::new(&mut c1, m, n));
+                crate::ops::gemm_bias(av, bv, &bias, MatMut::new(&mut c2, m, n));
+                for (i, (x, y)) in c1.iter().zip(&c2).enumerate() {
+                    assert_eq!(x.to_bits(), y.to_bits(), "{w:?} ({m},{k},{n}) at {i}: {x} vs {y}");
+                }
+            }
         }
     }
 }
