@@ -146,3 +146,33 @@ fn tiles_keep_padding_dropout_and_bidirectional_layers_exact() {
     close(&[results[1].1.loss], &[results[0].1.loss], "loss");
     close(&results[1].2, &results[0].2, "param grads");
 }
+
+/// An evaluation cut into tiles, run between `loss_and_grad` and the update, leaves the
+/// gradients waiting for the update alone (it computes none of its own).
+#[test]
+fn a_tiled_evaluation_keeps_the_last_gradients() {
+    let (model, input, classes, _) = setup(CellKind::Lstm);
+    let mut sess = Session::<f64>::new(2);
+    let y = Targets::Classes(&classes);
+    for train_rows in [8, BATCH] {
+        let opts = GradOptions::default();
+        sess.loss_and_grad(
+            &model,
+            &input[..train_rows * STEPS],
+            train_rows,
+            STEPS,
+            None,
+            Targets::Classes(&classes[..train_rows]),
+            opts,
+        )
+        .unwrap();
+        let before = sess.param_grads().to_vec();
+        sess.evaluate(&model, &input, BATCH, STEPS, None, y).unwrap();
+        assert_eq!(sess.pieces(), 6, "the evaluation is tiled");
+        assert!(
+            sess.param_grads().iter().zip(&before).all(|(a, b)| a.to_bits() == b.to_bits()),
+            "gradients of {train_rows} rows changed"
+        );
+        assert_eq!(sess.param_grads().len(), before.len());
+    }
+}

@@ -349,6 +349,9 @@ impl<T: Float> Session<T> {
         self.tile_out.resize_with(tiles.len(), Default::default);
         let slots: Vec<Mutex<&mut (Vec<T>, LossSum)>> = self.tile_out.iter_mut().map(Mutex::new).collect();
         let next = AtomicUsize::new(0);
+        // Without gradients (evaluate) the workspaces' gradients, which may be the last
+        // training pass's, waiting for `update`, are left alone.
+        let with_grads = tiles.first().is_some_and(|&(b0, rows)| mk(b0, rows).scale.is_some());
         self.work[..n].par_iter_mut().for_each(|ws| {
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
@@ -356,12 +359,13 @@ impl<T: Float> Session<T> {
                 run_chunk(m, ws, &Job { defer_outer: false, ..mk(b0, rows) });
                 // Each slot is locked once, by the thread that took its tile.
                 let mut slot = slots[i].lock().unwrap_or_else(|e| e.into_inner());
-                std::mem::swap(&mut slot.0, &mut ws.grads);
+                if with_grads {
+                    std::mem::swap(&mut slot.0, &mut ws.grads);
+                }
                 slot.1 = ws.sum;
             }
         });
         drop(slots);
-        let with_grads = tiles.first().is_some_and(|&(b0, rows)| mk(b0, rows).scale.is_some());
         let ws = &mut self.work[0];
         ws.sum = LossSum::default();
         for (i, (grads, sum)) in self.tile_out.iter().enumerate() {

@@ -245,13 +245,15 @@ pub(crate) fn f32_kernels<T: Float>(
         }
     };
     let part = Part { a: a.data.as_ptr().cast(), b: b.data.as_ptr().cast(), c: c.data.as_mut_ptr().cast() };
-    let split =
-        m * k * n >= SPLIT_MIN && rayon::current_thread_index().is_none() && rayon::current_num_threads() > 1;
-    if split && rowmajor && m == 1 && k >= 64 {
+    let big = m * k * n >= SPLIT_MIN;
+    let split = big && rayon::current_thread_index().is_none() && rayon::current_num_threads() > 1;
+    if big && rowmajor && m == 1 && k >= 64 {
         // A row times a big row-major B (aesop's backward `[1, 2048] x [2048, 512]`): split
         // the rows of B, so each thread streams one contiguous half of it, and add the two
         // partial rows (split by columns, each thread read 1 KiB of every 2 KiB row). Each
-        // sum is then `(first half) + (second half)`, the same for a given thread count.
+        // sum is `(first half) + (second half)` whether or not the halves run in parallel
+        // (inside the pool, or with one thread, they run in turn), so the bits never depend
+        // on where the product is called from.
         let kmid = k / 2;
         return SPLIT_SCRATCH.with_borrow_mut(|s| {
             s.clear();
@@ -265,8 +267,11 @@ pub(crate) fn f32_kernels<T: Float>(
                 // C (or the scratch of n floats) written by this part alone.
                 unsafe { small_gemm::gemm_rowmajor(w, 1, k, n, ar, br, p.c, out_ld, acc, std::ptr::null()) }
             };
-            let (ok0, ok1) =
-                rayon::join(move || half(part, kmid, ldc, acc), move || half(rest, k - kmid, n, false));
+            let (ok0, ok1) = if split {
+                rayon::join(move || half(part, kmid, ldc, acc), move || half(rest, k - kmid, n, false))
+            } else {
+                (half(part, kmid, ldc, acc), half(rest, k - kmid, n, false))
+            };
             if ok0 && ok1 {
                 for (j, &v) in s.iter().enumerate() {
                     // SAFETY: C's n columns, `ccs` apart (unit here); both parts are done.
@@ -432,6 +437,9 @@ pub fn gemm_bias<T: Float>(a: MatRef<T>, b: MatRef<T>, bias: &[T], c: MatMut<T>)
 /// `dst[j] += sum_i src[i, j]` for a row-major `[rows, n]` src, rows in order: in
 /// [`colsum`]'s vector kernel for f32, else in [`add_colsum_generic`].
 pub fn add_colsum<T: Float>(dst: &mut [T], src: &[T]) {
+    if dst.is_empty() {
+        return;
+    }
     if let Some(d) = vf32::as_f32(dst)
         && colsum::add_colsum_f32(vf32::width(), d, vf32::as_f32_ref(src), None)
     {

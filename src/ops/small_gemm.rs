@@ -629,4 +629,29 @@ mod tests {
             }
         }
     }
+
+    /// A row times a big row-major B sums its halves of B's rows separately, in parallel or
+    /// not, so the bits do not depend on whether the caller is inside the thread pool.
+    #[test]
+    fn split_row_product_gives_the_same_bits_inside_and_outside_the_pool() {
+        use crate::ops::gemm;
+        let mut rng = Rng(31);
+        let (k, n) = (700, 450);
+        let (a, b) = (rng.vec(k), rng.vec(k * n));
+        let run = || {
+            let mut c = vec![0.5f32; n];
+            gemm(1.0, MatRef::new(&a, 1, k), MatRef::new(&b, k, n), 1.0, MatMut::new(&mut c, 1, n));
+            c
+        };
+        let outside = run();
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+        let inside = pool.install(run);
+        assert!(outside.iter().zip(&inside).all(|(x, y)| x.to_bits() == y.to_bits()));
+        // And it is the product.
+        let mut want = vec![0.5f32; n];
+        gemm_naive(1.0, MatRef::new(&a, 1, k), MatRef::new(&b, k, n), 1.0, MatMut::new(&mut want, 1, n));
+        for (x, y) in outside.iter().zip(&want) {
+            assert!((x - y).abs() < 1e-3, "{x} vs {y}");
+        }
+    }
 }
