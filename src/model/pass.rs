@@ -15,19 +15,18 @@
 //! `[B, T, I]`, logits `[B, C]` (last-step head) or `[B, T, C]` (per-step head), initial and
 //! final states per layer `[B, H_k]`.
 
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
-
-use rayon::prelude::*;
-
 use crate::error::{Error, Result};
 use crate::float::Float;
-use crate::model::chunk::{Job, Workspace, run_chunk};
+use crate::model::chunk::{Job, Workspace};
 use crate::model::layer::LayerCache;
 use crate::model::loss::{LossKind, LossSum};
-use crate::model::{HeadKind, Model, ModelConfig, w_hh_offset};
-use crate::ops::{MatMut, MatRef, add_assign, gemm};
-use crate::optim::{Optimizer, OuterSum};
+use crate::model::{HeadKind, Model, ModelConfig};
+use crate::ops::add_assign;
+
+#[path = "pass_grads.rs"]
+mod grads;
+#[path = "pass_run.rs"]
+mod run;
 
 /// Recurrent state per unit, in PyTorch's `h_n` order: `h[k * D + d]` is `[B, H_k]` for layer
 /// k and direction d (D = 2 when bidirectional, else 1); `c` likewise for LSTM (empty
@@ -128,30 +127,6 @@ pub struct Session<T> {
 
 /// Fewest rows worth giving a thread of its own.
 const MIN_ROWS_PER_CHUNK: usize = 16;
-
-/// `rows` rows from `b0` cut into `n` contiguous spans `(first row, rows)` of sizes that
-/// differ by at most one, the larger first.
-fn even_spans(b0: usize, rows: usize, n: usize) -> Vec<(usize, usize)> {
-    let (base, extra) = (rows / n, rows % n);
-    (0..n).map(|i| (b0 + i * base + i.min(extra), base + (i < extra) as usize)).collect()
-}
-
-/// Bytes of one tile's activations (all layers and steps) meant to stay in a core's L2.
-const TILE_CACHE_BYTES: usize = 1 << 20;
-/// Fewest rows of a tile: shorter step products lose more than the cache saves.
-const MIN_TILE_ROWS: usize = 64;
-
-/// Most rows per tile whose activations stay in L2 from forward to backward and from one
-/// tile to the next, so that neither backward nor the next tile's forward goes to memory.
-/// Bitcount (T=20, H=24, f32) gets 67 rows: its 1000 rows run as 16 tiles of 62-63.
-/// Larger models get [`MIN_TILE_ROWS`], which leaves e.g. mnist's 64 rows per thread whole.
-fn tile_rows<T>(cfg: &ModelConfig, steps: usize) -> usize {
-    // Per row and step: the gates, h, c, tanh(c) and dL/dh of every unit, and the input.
-    let floats: usize = (0..cfg.num_layers())
-        .map(|k| cfg.directions() * (cfg.cell.gates() + 4) * cfg.hidden_sizes[k] + cfg.layer_input(k))
-        .sum();
-    (TILE_CACHE_BYTES / (steps.max(1) * floats * size_of::<T>())).max(MIN_TILE_ROWS)
-}
 
 impl<T: Float> Session<T> {
     /// `threads`: how many chunks a batch may be split into (results depend on it, bit for bit).
@@ -271,115 +246,6 @@ impl<T: Float> Session<T> {
             return Err(Error::ShapeMismatch { what: what.into(), expected: vec![want], got: vec![len] });
         }
         Ok(())
-    }
-
-    /// Forms the weight gradients the last pass left as factors into `param_grads`, before a
-    /// new pass overwrites the buffers they live in (so `update` stays right after any pass).
-    fn form_deferred(&mut self, m: &Model<T>) {
-        let cfg = &m.config;
-        let Some(ws) = self.work.first_mut() else { return };
-        let Workspace { layers, grads, .. } = ws;
-        for (u, cache) in layers.iter_mut().enumerate() {
-            if let Some((da, h)) = cache.w_hh_factors(cfg.cell) {
-                let (g, hid) = (cfg.cell.gates() * cache.hidden, cache.hidden);
-                let (k, at) = (h.len() / hid, w_hh_offset(cfg, u));
-                let dw = MatMut::new(&mut grads[at..at + g * hid], g, hid);
-                gemm(T::ONE, MatRef::new(da, k, g).t(), MatRef::new(h, k, hid), T::ZERO, dw);
-            }
-            cache.deferred = None;
-        }
-        self.deferred = false;
-    }
-
-    /// Cuts `batch` rows into chunks and runs `jobs` on them, in parallel when more than one.
-    /// With `tiled`, for passes that keep only the loss and the parameter gradients, a batch
-    /// whose chunks would not stay in cache runs as tiles instead ([`tile_rows`],
-    /// [`Session::run_tiles`]).
-    fn run<'a>(
-        &mut self,
-        m: &Model<T>,
-        mk: impl Fn(usize, usize) -> Job<'a, T> + Sync,
-        batch: usize,
-        tiled: bool,
-    ) {
-        if self.deferred {
-            self.form_deferred(m);
-        }
-        let n = self.threads.min(batch.div_ceil(self.chunk_rows)).max(1);
-        if self.work.len() < n {
-            self.work.resize_with(n, Workspace::default);
-        }
-        self.chunks = n;
-        let tile = match tiled {
-            true => tile_rows::<T>(&m.config, mk(0, batch).steps).max(self.chunk_rows),
-            false => usize::MAX,
-        };
-        let tiles = batch.div_ceil(tile);
-        if tiles <= n {
-            self.pieces = n;
-            if n == 1 {
-                run_chunk(m, &mut self.work[0], &mk(0, batch));
-            } else {
-                // Factored weight gradients of several chunks would need summing: never deferred.
-                let job = |b0, rows| Job { defer_outer: false, ..mk(b0, rows) };
-                let spans = even_spans(0, batch, n);
-                self.work[..n]
-                    .par_iter_mut()
-                    .zip(spans)
-                    .for_each(|(ws, (b0, rows))| run_chunk(m, ws, &job(b0, rows)));
-            }
-        } else {
-            self.run_tiles(m, mk, even_spans(0, batch, tiles.div_ceil(n) * n));
-        }
-        self.deferred = self.work[..n].iter().any(|ws| ws.layers.iter().any(|c| c.deferred.is_some()));
-    }
-
-    /// Runs `tiles` (a cut of the batch) on the threads' workspaces, each thread taking the
-    /// next tile when it finishes one, so a core slowed by other work takes fewer. Every
-    /// tile's gradients go to a slot of their own and are summed in tile order into the
-    /// first workspace, so the result does not depend on which thread ran what.
-    fn run_tiles<'a>(
-        &mut self,
-        m: &Model<T>,
-        mk: impl Fn(usize, usize) -> Job<'a, T> + Sync,
-        tiles: Vec<(usize, usize)>,
-    ) {
-        let n = self.chunks;
-        self.pieces = tiles.len();
-        self.tile_out.resize_with(tiles.len(), Default::default);
-        let slots: Vec<Mutex<&mut (Vec<T>, LossSum)>> = self.tile_out.iter_mut().map(Mutex::new).collect();
-        let next = AtomicUsize::new(0);
-        // Without gradients (evaluate) the workspaces' gradients, which may be the last
-        // training pass's, waiting for `update`, are left alone.
-        let with_grads = tiles.first().is_some_and(|&(b0, rows)| mk(b0, rows).scale.is_some());
-        self.work[..n].par_iter_mut().for_each(|ws| {
-            loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(&(b0, rows)) = tiles.get(i) else { break };
-                run_chunk(m, ws, &Job { defer_outer: false, ..mk(b0, rows) });
-                // Each slot is locked once, by the thread that took its tile.
-                let mut slot = slots[i].lock().unwrap_or_else(|e| e.into_inner());
-                if with_grads {
-                    std::mem::swap(&mut slot.0, &mut ws.grads);
-                }
-                slot.1 = ws.sum;
-            }
-        });
-        drop(slots);
-        let ws = &mut self.work[0];
-        ws.sum = LossSum::default();
-        for (i, (grads, sum)) in self.tile_out.iter().enumerate() {
-            ws.sum += *sum;
-            if with_grads {
-                if i == 0 {
-                    ws.grads.clone_from(grads);
-                } else {
-                    add_assign(&mut ws.grads, grads);
-                }
-            }
-        }
-        // The sums are all in the first workspace now.
-        self.chunks = 1;
     }
 
     /// Forward pass; fills logits, top-layer outputs and the final state.
@@ -562,104 +428,6 @@ impl<T: Float> Session<T> {
             };
         }
         Ok(self.sum())
-    }
-
-    /// Parameter gradients of the last [`Session::loss_and_grad`], laid out like
-    /// `Model::params`.
-    ///
-    /// # Panics
-    /// After a pass with [`GradOptions::fused_update`] that left gradients unformed.
-    pub fn param_grads(&self) -> &[T] {
-        assert!(!self.deferred, "param_grads after a fused_update pass: apply it with Session::update");
-        self.work.first().map_or(&[], |w| &w.grads)
-    }
-
-    /// Mutable parameter gradients, e.g. for clipping.
-    ///
-    /// # Panics
-    /// As [`Session::param_grads`].
-    pub fn param_grads_mut(&mut self) -> &mut [T] {
-        assert!(!self.deferred, "param_grads_mut after a fused_update pass: apply it with Session::update");
-        self.work.first_mut().map_or(&mut [], |w| &mut w.grads)
-    }
-
-    /// Whether the last pass left weight gradients as factors, to be formed in
-    /// [`Session::update`] ([`GradOptions::fused_update`]); [`Session::param_grads`] is not
-    /// available until then.
-    pub fn grads_pending(&self) -> bool {
-        self.deferred
-    }
-
-    /// One optimizer step on `m` with the gradients of the last [`Session::loss_and_grad`]:
-    /// `opt.step(params, param_grads)`, with any weight gradient the pass left as factors
-    /// ([`GradOptions::fused_update`]) formed inside the update.
-    pub fn update(&mut self, m: &mut Model<T>, opt: &mut Optimizer<T>) {
-        let Some(ws) = self.work.first() else { return };
-        let cfg = &m.config;
-        let mut outer = Vec::new();
-        if self.deferred {
-            for (u, cache) in ws.layers.iter().enumerate() {
-                let Some((da, h)) = cache.w_hh_factors(cfg.cell) else { continue };
-                let (rows, cols) = (cfg.cell.gates() * cache.hidden, cache.hidden);
-                let k = h.len() / cols;
-                outer.push(OuterSum { offset: w_hh_offset(cfg, u), rows, cols, k, u: da, w: h });
-            }
-        }
-        opt.step_outer(&mut m.params, &ws.grads, &outer);
-        self.deferred = false;
-    }
-
-    /// Clips the gradients of the last [`Session::loss_and_grad`] to global L2 norm
-    /// `max_norm`, as [`crate::optim::clip_grad_norm`] on [`Session::param_grads`] would
-    /// (PyTorch's `clip_grad_norm_`), also while some are pending after a
-    /// [`GradOptions::fused_update`] pass: a pending `dW_hh = sum_q da_q^T h_q` has the squared
-    /// norm `sum_{q,q'} (da_q . da_q') (h_q . h_q')`, and scaling its `da` factors scales it.
-    /// Returns the norm before clipping (infinite or NaN if a gradient is).
-    pub fn clip_grad_norm(&mut self, m: &Model<T>, max_norm: f64) -> f64 {
-        use crate::optim::{clip_coef, scale, sum_squares};
-        let cfg = &m.config;
-        let Some(ws) = self.work.first_mut() else { return 0.0 };
-        if !self.deferred {
-            return crate::optim::clip_grad_norm(&mut ws.grads, max_norm);
-        }
-        // The pending tensors' ranges in the flat gradient (where it holds stale values), and
-        // their squared norms from the factors.
-        let mut pending = Vec::new();
-        let mut sq = 0.0;
-        for (u, cache) in ws.layers.iter().enumerate() {
-            let Some((da, h)) = cache.w_hh_factors(cfg.cell) else { continue };
-            let (rows, cols) = (cfg.cell.gates() * cache.hidden, cache.hidden);
-            let k = h.len() / cols;
-            let dot = |a: &[T], b: &[T]| a.iter().zip(b).map(|(x, y)| x.to_f64() * y.to_f64()).sum::<f64>();
-            for q in 0..k {
-                for p in 0..k {
-                    let uu = dot(&da[q * rows..(q + 1) * rows], &da[p * rows..(p + 1) * rows]);
-                    sq += uu * dot(&h[q * cols..(q + 1) * cols], &h[p * cols..(p + 1) * cols]);
-                }
-            }
-            pending.push(w_hh_offset(cfg, u)..w_hh_offset(cfg, u) + rows * cols);
-        }
-        pending.sort_by_key(|r| r.start);
-        let mut dense = Vec::new();
-        let mut at = 0;
-        for r in &pending {
-            dense.push(at..r.start);
-            at = r.end;
-        }
-        dense.push(at..ws.grads.len());
-        sq += dense.iter().map(|r| sum_squares(&ws.grads[r.clone()])).sum::<f64>();
-        let norm = sq.sqrt();
-        if let Some(c) = clip_coef(norm, max_norm).map(T::from_f64) {
-            for r in dense {
-                scale(&mut ws.grads[r], c);
-            }
-            for cache in ws.layers.iter_mut() {
-                if let Some(da) = cache.w_hh_factor_da_mut(cfg.cell) {
-                    scale(da, c);
-                }
-            }
-        }
-        norm
     }
 
     fn sum(&self) -> LossSum {

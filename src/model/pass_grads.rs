@@ -1,0 +1,130 @@
+//! The parameter gradients a [`Session`] holds between `loss_and_grad` and the optimizer:
+//! reading them, clipping them and applying them, including a weight gradient that a
+//! [`super::GradOptions::fused_update`] pass left as its outer-product factors (formed here
+//! only when something needs it whole, else inside the update).
+
+use crate::float::Float;
+use crate::model::chunk::Workspace;
+use crate::model::{Model, w_hh_offset};
+use crate::ops::{MatMut, MatRef, gemm};
+use crate::optim::{Optimizer, OuterSum};
+
+use super::Session;
+
+impl<T: Float> Session<T> {
+    /// Forms the weight gradients the last pass left as factors into `param_grads`, before a
+    /// new pass overwrites the buffers they live in (so `update` stays right after any pass).
+    pub(super) fn form_deferred(&mut self, m: &Model<T>) {
+        let cfg = &m.config;
+        let Some(ws) = self.work.first_mut() else { return };
+        let Workspace { layers, grads, .. } = ws;
+        for (u, cache) in layers.iter_mut().enumerate() {
+            if let Some((da, h)) = cache.w_hh_factors(cfg.cell) {
+                let (g, hid) = (cfg.cell.gates() * cache.hidden, cache.hidden);
+                let (k, at) = (h.len() / hid, w_hh_offset(cfg, u));
+                let dw = MatMut::new(&mut grads[at..at + g * hid], g, hid);
+                gemm(T::ONE, MatRef::new(da, k, g).t(), MatRef::new(h, k, hid), T::ZERO, dw);
+            }
+            cache.deferred = None;
+        }
+        self.deferred = false;
+    }
+
+    /// Parameter gradients of the last [`Session::loss_and_grad`], laid out like
+    /// `Model::params`.
+    ///
+    /// # Panics
+    /// After a pass with [`GradOptions::fused_update`] that left gradients unformed.
+    pub fn param_grads(&self) -> &[T] {
+        assert!(!self.deferred, "param_grads after a fused_update pass: apply it with Session::update");
+        self.work.first().map_or(&[], |w| &w.grads)
+    }
+
+    /// Mutable parameter gradients, e.g. for clipping.
+    ///
+    /// # Panics
+    /// As [`Session::param_grads`].
+    pub fn param_grads_mut(&mut self) -> &mut [T] {
+        assert!(!self.deferred, "param_grads_mut after a fused_update pass: apply it with Session::update");
+        self.work.first_mut().map_or(&mut [], |w| &mut w.grads)
+    }
+
+    /// Whether the last pass left weight gradients as factors, to be formed in
+    /// [`Session::update`] ([`GradOptions::fused_update`]); [`Session::param_grads`] is not
+    /// available until then.
+    pub fn grads_pending(&self) -> bool {
+        self.deferred
+    }
+
+    /// One optimizer step on `m` with the gradients of the last [`Session::loss_and_grad`]:
+    /// `opt.step(params, param_grads)`, with any weight gradient the pass left as factors
+    /// ([`GradOptions::fused_update`]) formed inside the update.
+    pub fn update(&mut self, m: &mut Model<T>, opt: &mut Optimizer<T>) {
+        let Some(ws) = self.work.first() else { return };
+        let cfg = &m.config;
+        let mut outer = Vec::new();
+        if self.deferred {
+            for (u, cache) in ws.layers.iter().enumerate() {
+                let Some((da, h)) = cache.w_hh_factors(cfg.cell) else { continue };
+                let (rows, cols) = (cfg.cell.gates() * cache.hidden, cache.hidden);
+                let k = h.len() / cols;
+                outer.push(OuterSum { offset: w_hh_offset(cfg, u), rows, cols, k, u: da, w: h });
+            }
+        }
+        opt.step_outer(&mut m.params, &ws.grads, &outer);
+        self.deferred = false;
+    }
+
+    /// Clips the gradients of the last [`Session::loss_and_grad`] to global L2 norm
+    /// `max_norm`, as [`crate::optim::clip_grad_norm`] on [`Session::param_grads`] would
+    /// (PyTorch's `clip_grad_norm_`), also while some are pending after a
+    /// [`GradOptions::fused_update`] pass: a pending `dW_hh = sum_q da_q^T h_q` has the squared
+    /// norm `sum_{q,q'} (da_q . da_q') (h_q . h_q')`, and scaling its `da` factors scales it.
+    /// Returns the norm before clipping (infinite or NaN if a gradient is).
+    pub fn clip_grad_norm(&mut self, m: &Model<T>, max_norm: f64) -> f64 {
+        use crate::optim::{clip_coef, scale, sum_squares};
+        let cfg = &m.config;
+        let Some(ws) = self.work.first_mut() else { return 0.0 };
+        if !self.deferred {
+            return crate::optim::clip_grad_norm(&mut ws.grads, max_norm);
+        }
+        // The pending tensors' ranges in the flat gradient (where it holds stale values), and
+        // their squared norms from the factors.
+        let mut pending = Vec::new();
+        let mut sq = 0.0;
+        for (u, cache) in ws.layers.iter().enumerate() {
+            let Some((da, h)) = cache.w_hh_factors(cfg.cell) else { continue };
+            let (rows, cols) = (cfg.cell.gates() * cache.hidden, cache.hidden);
+            let k = h.len() / cols;
+            let dot = |a: &[T], b: &[T]| a.iter().zip(b).map(|(x, y)| x.to_f64() * y.to_f64()).sum::<f64>();
+            for q in 0..k {
+                for p in 0..k {
+                    let uu = dot(&da[q * rows..(q + 1) * rows], &da[p * rows..(p + 1) * rows]);
+                    sq += uu * dot(&h[q * cols..(q + 1) * cols], &h[p * cols..(p + 1) * cols]);
+                }
+            }
+            pending.push(w_hh_offset(cfg, u)..w_hh_offset(cfg, u) + rows * cols);
+        }
+        pending.sort_by_key(|r| r.start);
+        let mut dense = Vec::new();
+        let mut at = 0;
+        for r in &pending {
+            dense.push(at..r.start);
+            at = r.end;
+        }
+        dense.push(at..ws.grads.len());
+        sq += dense.iter().map(|r| sum_squares(&ws.grads[r.clone()])).sum::<f64>();
+        let norm = sq.sqrt();
+        if let Some(c) = clip_coef(norm, max_norm).map(T::from_f64) {
+            for r in dense {
+                scale(&mut ws.grads[r], c);
+            }
+            for cache in ws.layers.iter_mut() {
+                if let Some(da) = cache.w_hh_factor_da_mut(cfg.cell) {
+                    scale(da, c);
+                }
+            }
+        }
+        norm
+    }
+}
