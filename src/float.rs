@@ -35,6 +35,9 @@ pub trait Float:
     fn exp(self) -> Self;
     fn ln(self) -> Self;
     fn sqrt(self) -> Self;
+    /// `self * a + b` with one rounding (an FMA instruction where the caller is compiled for
+    /// one).
+    fn mul_add(self, a: Self, b: Self) -> Self;
     fn abs(self) -> Self;
     fn max(self, other: Self) -> Self;
     fn tanh(self) -> Self;
@@ -138,6 +141,10 @@ impl Float for f32 {
         f32::sqrt(self)
     }
     #[inline(always)]
+    fn mul_add(self, a: Self, b: Self) -> Self {
+        f32::mul_add(self, a, b)
+    }
+    #[inline(always)]
     fn abs(self) -> Self {
         f32::abs(self)
     }
@@ -201,6 +208,10 @@ impl Float for f64 {
     #[inline(always)]
     fn sqrt(self) -> Self {
         f64::sqrt(self)
+    }
+    #[inline(always)]
+    fn mul_add(self, a: Self, b: Self) -> Self {
+        f64::mul_add(self, a, b)
     }
     #[inline(always)]
     fn abs(self) -> Self {

@@ -34,14 +34,14 @@ pub fn has_avx2() -> bool {
 /// `#[target_feature]` function is not reliably inlined, and then runs at the baseline). Rust
 /// never fuses a multiply and an add on its own, so both twins give the same bits.
 macro_rules! simd_fn {
-    ($(#[$m:meta])* $vis:vis fn $name:ident<T: Float>($($arg:ident : $ty:ty),* $(,)?) $body:block) => {
+    ($(#[$m:meta])* $vis:vis fn $name:ident<T: Float $(, $gp:ident : $gb:path)?>($($arg:ident : $ty:ty),* $(,)?) $body:block) => {
         $(#[$m])*
-        $vis fn $name<T: Float>($($arg: $ty),*) {
+        $vis fn $name<T: Float $(, $gp: $gb)?>($($arg: $ty),*) {
             #[inline(always)]
-            fn imp<T: Float>($($arg: $ty),*) $body
+            fn imp<T: Float $(, $gp: $gb)?>($($arg: $ty),*) $body
             #[cfg(target_arch = "x86_64")]
             #[target_feature(enable = "avx2,fma")]
-            unsafe fn avx2<T: Float>($($arg: $ty),*) {
+            unsafe fn avx2<T: Float $(, $gp: $gb)?>($($arg: $ty),*) {
                 imp($($arg),*)
             }
             #[cfg(target_arch = "x86_64")]

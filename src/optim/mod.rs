@@ -7,11 +7,13 @@
 
 mod adam;
 mod rmsprop;
+mod rule;
 mod sgd;
 
 use serde::{Deserialize, Serialize};
 
 use crate::float::Float;
+use rule::{Rule, WithRule};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -172,19 +174,21 @@ impl<T> OuterSum<'_, T> {
 
 /// The update rule of `c.kind` on matching slices.
 fn apply<T: Float>(c: &OptimConfig, step: u64, p: &mut [T], g: &[T], m: &mut [T], v: &mut [T]) {
-    match c.kind {
-        OptimizerKind::Sgd => sgd::step(c, step, p, g, m, v),
-        OptimizerKind::Adam | OptimizerKind::AdamW => adam::step(c, step, p, g, m, v),
-        OptimizerKind::RmsProp => rmsprop::step(c, p, g, v, m),
+    struct Dense<'a, T> {
+        p: &'a mut [T],
+        g: &'a [T],
+        m: &'a mut [T],
+        v: &'a mut [T],
     }
+    impl<T: Float> WithRule<T> for Dense<'_, T> {
+        fn run<R: Rule<T>>(self, r: R) {
+            rule::dense(r, self.p, self.g, self.m, self.v)
+        }
+    }
+    with_rule(c, step, Dense { p, g, m, v });
 }
 
-/// Elements of an [`OuterSum`] gradient per block: 16 KiB of f32, formed in a per-thread
-/// buffer that stays in L1 while the update reads it.
-const OUTER_BLOCK: usize = 1 << 12;
-
-/// [`apply`] on the tensor of `o`, a block of rows at a time (blocks in parallel): each
-/// block's gradient is `u[:, rows]^T w`, one small GEMM, then the update reads it.
+/// [`apply`] on the tensor of `o`, its gradient formed from the factors inside the update.
 fn update_outer<T: Float>(
     c: &OptimConfig,
     step: u64,
@@ -194,60 +198,28 @@ fn update_outer<T: Float>(
     v: &mut [T],
     ut: &mut Vec<T>,
 ) {
-    use crate::ops::{MatMut, MatRef, gemm};
-    use rayon::prelude::*;
-    let rows_per = (OUTER_BLOCK / o.cols.max(1)).max(1);
-    let chunk = rows_per * o.cols;
-    // u transposed, `[rows, K]`, so a block's rows are one row-major operand.
-    ut.clear();
-    ut.resize(o.rows * o.k, T::ZERO);
-    for q in 0..o.k {
-        for r in 0..o.rows {
-            ut[r * o.k + q] = o.u[q * o.rows + r];
+    struct Outer<'a, 'o, T> {
+        p: &'a mut [T],
+        o: &'a OuterSum<'o, T>,
+        m: &'a mut [T],
+        v: &'a mut [T],
+        ut: &'a mut Vec<T>,
+    }
+    impl<T: Float> WithRule<T> for Outer<'_, '_, T> {
+        fn run<R: Rule<T>>(self, r: R) {
+            rule::outer(r, self.p, self.o, self.m, self.v, self.ut)
         }
     }
-    let w = MatRef::new(o.w, o.k, o.cols);
-    // One block: its index, and its parameters and two state buffers.
-    type Block<'b, T> = (usize, ((&'b mut [T], &'b mut [T]), &'b mut [T]));
-    let block = |g: &mut Vec<T>, (i, ((p, m), v)): Block<T>| {
-        let rows = p.len() / o.cols;
-        let r0 = i * rows_per;
-        g.resize(rows * o.cols, T::ZERO);
-        let ub = MatRef::new(&ut[r0 * o.k..(r0 + rows) * o.k], rows, o.k);
-        gemm(T::ONE, ub, w, T::ZERO, MatMut::new(&mut g[..], rows, o.cols));
-        apply(c, step, p, g, m, v);
-    };
-    let len = p.len();
-    if len >= 4 * chunk {
-        let blocks = p.par_chunks_mut(chunk).zip(m.par_chunks_mut(chunk)).zip(v.par_chunks_mut(chunk));
-        blocks.enumerate().for_each_init(Vec::new, block);
-    } else {
-        let mut g = Vec::new();
-        let blocks = p.chunks_mut(chunk).zip(m.chunks_mut(chunk)).zip(v.chunks_mut(chunk));
-        blocks.enumerate().for_each(|b| block(&mut g, b));
-    }
+    with_rule(c, step, Outer { p, o, m, v, ut });
 }
 
-/// Applies `f` to matching chunks of four equal-length buffers, in parallel for models large
-/// enough to pay for it (aesop's 1M parameters: the update is memory-bound). Every element's
-/// update is independent, so the split never changes a bit of the result.
-fn par_chunks<T: Float>(
-    p: &mut [T],
-    g: &[T],
-    a: &mut [T],
-    b: &mut [T],
-    f: impl Fn(&mut [T], &[T], &mut [T], &mut [T]) + Sync + Send,
-) {
-    use rayon::prelude::*;
-    const CHUNK: usize = 1 << 16;
-    if p.len() < 4 * CHUNK {
-        return f(p, g, a, b);
+/// Runs `f` with the update rule of `c.kind` at `step`.
+fn with_rule<T: Float>(c: &OptimConfig, step: u64, f: impl WithRule<T>) {
+    match c.kind {
+        OptimizerKind::Sgd => sgd::with_rule(c, step, f),
+        OptimizerKind::Adam | OptimizerKind::AdamW => adam::with_rule(c, step, f),
+        OptimizerKind::RmsProp => rmsprop::with_rule(c, f),
     }
-    p.par_chunks_mut(CHUNK)
-        .zip(g.par_chunks(CHUNK))
-        .zip(a.par_chunks_mut(CHUNK))
-        .zip(b.par_chunks_mut(CHUNK))
-        .for_each(|(((p, g), a), b)| f(p, g, a, b));
 }
 
 /// Scales `grads` so their global L2 norm is at most `max_norm`, exactly as
@@ -313,21 +285,30 @@ mod tests {
         assert!((p[0] + 0.1 + 0.19).abs() < 1e-12, "{p:?}");
     }
 
-    /// Two outer-product ranges (one large enough for the parallel blocks, one not) between
-    /// dense ranges give exactly the update of the materialized gradient, for every kind.
+    /// Outer-product ranges with one, two and three factors (the two fused loops and the
+    /// buffered one; one range large enough for parallel pieces) between dense ranges give
+    /// bit for bit the update of the materialized gradient, for every kind.
     #[test]
     fn step_outer_matches_step_on_the_formed_gradient() {
-        let (r1, c1, k1, r2, c2, k2) = (300, 64, 3, 7, 5, 2);
-        let len = 11 + r1 * c1 + 4 + r2 * c2 + 6;
-        let (o1, o2) = (11, 11 + r1 * c1 + 4);
+        let shapes = [(7, 5, 2), (600, 250, 3), (9, 16, 1)];
+        let mut offsets = Vec::new();
+        let mut len = 11;
+        for &(r, c, _) in &shapes {
+            offsets.push(len);
+            len += r * c + 4;
+        }
         let val = |i: usize, s: f64| ((i as f64 * 0.37 + s).sin() * 0.5) as f32;
-        let u1: Vec<f32> = (0..k1 * r1).map(|i| val(i, 1.0)).collect();
-        let w1: Vec<f32> = (0..k1 * c1).map(|i| val(i, 2.0)).collect();
-        let u2: Vec<f32> = (0..k2 * r2).map(|i| val(i, 3.0)).collect();
-        let w2: Vec<f32> = (0..k2 * c2).map(|i| val(i, 4.0)).collect();
+        let factors: Vec<(Vec<f32>, Vec<f32>)> = shapes
+            .iter()
+            .enumerate()
+            .map(|(n, &(r, c, k))| {
+                let s = 2.0 * n as f64;
+                ((0..k * r).map(|i| val(i, s + 1.0)).collect(), (0..k * c).map(|i| val(i, s + 2.0)).collect())
+            })
+            .collect();
         let mut dense: Vec<f32> = (0..len).map(|i| val(i, 5.0)).collect();
         let mut grads = dense.clone();
-        for (o, r, c, k, u, w) in [(o1, r1, c1, k1, &u1, &w1), (o2, r2, c2, k2, &u2, &w2)] {
+        for ((&o, &(r, c, k)), (u, w)) in offsets.iter().zip(&shapes).zip(&factors) {
             for i in 0..r {
                 for j in 0..c {
                     // The order the kernels sum in: q ascending, one rounding each.
@@ -340,22 +321,29 @@ mod tests {
                 }
             }
         }
-        let outer = [
-            OuterSum { offset: o2, rows: r2, cols: c2, k: k2, u: &u2, w: &w2 },
-            OuterSum { offset: o1, rows: r1, cols: c1, k: k1, u: &u1, w: &w1 },
-        ];
+        // Out of order: step_outer sorts them.
+        let outer: Vec<OuterSum<f32>> = [1, 0, 2]
+            .iter()
+            .map(|&n| {
+                let (rows, cols, k) = shapes[n];
+                OuterSum { offset: offsets[n], rows, cols, k, u: &factors[n].0, w: &factors[n].1 }
+            })
+            .collect();
         for kind in [OptimizerKind::Sgd, OptimizerKind::Adam, OptimizerKind::AdamW, OptimizerKind::RmsProp] {
-            let mut cfg = OptimConfig::new(kind, 0.01);
-            cfg.momentum = 0.5;
-            let (mut a, mut b) = (Optimizer::<f32>::new(cfg.clone()), Optimizer::<f32>::new(cfg));
-            let mut pa: Vec<f32> = (0..len).map(|i| val(i, 6.0)).collect();
-            let mut pb = pa.clone();
-            for _ in 0..3 {
-                a.step(&mut pa, &dense);
-                b.step_outer(&mut pb, &grads, &outer);
-            }
-            for (i, (x, y)) in pa.iter().zip(&pb).enumerate() {
-                assert!((x - y).abs() <= 1e-6 * x.abs().max(1.0), "{kind} at {i}: {x} vs {y}");
+            for momentum in [0.0, 0.5] {
+                let mut cfg = OptimConfig::new(kind, 0.01);
+                cfg.momentum = momentum;
+                cfg.weight_decay = 0.1;
+                let (mut a, mut b) = (Optimizer::<f32>::new(cfg.clone()), Optimizer::<f32>::new(cfg));
+                let mut pa: Vec<f32> = (0..len).map(|i| val(i, 6.0)).collect();
+                let mut pb = pa.clone();
+                for _ in 0..3 {
+                    a.step(&mut pa, &dense);
+                    b.step_outer(&mut pb, &grads, &outer);
+                }
+                for (i, (x, y)) in pa.iter().zip(&pb).enumerate() {
+                    assert_eq!(x.to_bits(), y.to_bits(), "{kind}, momentum {momentum}, at {i}: {x} vs {y}");
+                }
             }
         }
     }

@@ -1,27 +1,20 @@
 //! SGD as `torch.optim.SGD` (no dampening, no Nesterov):
 //! `g += wd p; buf = g (first step) or momentum buf + g; p -= lr buf`.
+//!
+//! State: `m` the momentum buffer.
 
-use super::{OptimConfig, par_chunks};
+use super::OptimConfig;
+use super::rule::{Rule, WithRule};
 use crate::float::Float;
-use crate::ops::lanes::{LANES, load, store};
-use crate::ops::simd_fn;
 
-/// `unused` is a buffer of the same length that SGD does not need (the chunking takes four).
-pub(super) fn step<T: Float>(
-    c: &OptimConfig,
-    step: u64,
-    params: &mut [T],
-    grads: &[T],
-    buf: &mut [T],
-    unused: &mut [T],
-) {
+pub(super) fn with_rule<T: Float>(c: &OptimConfig, step: u64, f: impl WithRule<T>) {
     let h = Hyper {
         lr: T::from_f64(c.lr),
         mu: T::from_f64(c.momentum),
         wd: T::from_f64(c.weight_decay),
         first: step == 1,
     };
-    par_chunks(params, grads, buf, unused, |p, g, b, _| kernel(p, g, b, h));
+    if c.momentum == 0.0 { f.run(Plain(h)) } else { f.run(Momentum(h)) }
 }
 
 #[derive(Clone, Copy)]
@@ -32,27 +25,24 @@ struct Hyper<T> {
     first: bool,
 }
 
-simd_fn! {
-    fn kernel<T: Float>(params: &mut [T], grads: &[T], buf: &mut [T], h: Hyper<T>) {
-        let momentum = h.mu != T::ZERO;
-        for j in (0..params.len()).step_by(LANES) {
-            let (mut p, g) = (load(params, j), load(grads, j));
-            let mut d = [T::ZERO; LANES];
-            for l in 0..LANES {
-                d[l] = g[l] + h.wd * p[l];
-            }
-            if momentum {
-                let mut b = load(buf, j);
-                for l in 0..LANES {
-                    b[l] = if h.first { d[l] } else { h.mu * b[l] + d[l] };
-                    d[l] = b[l];
-                }
-                store(buf, j, &b);
-            }
-            for l in 0..LANES {
-                p[l] -= h.lr * d[l];
-            }
-            store(params, j, &p);
-        }
+#[derive(Clone, Copy)]
+struct Plain<T>(Hyper<T>);
+
+impl<T: Float> Rule<T> for Plain<T> {
+    #[inline(always)]
+    fn update(self, p: &mut T, g: T, _: &mut T, _: &mut T) {
+        *p -= self.0.lr * (g + self.0.wd * *p);
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Momentum<T>(Hyper<T>);
+
+impl<T: Float> Rule<T> for Momentum<T> {
+    #[inline(always)]
+    fn update(self, p: &mut T, g: T, buf: &mut T, _: &mut T) {
+        let d = g + self.0.wd * *p;
+        *buf = if self.0.first { d } else { self.0.mu * *buf + d };
+        *p -= self.0.lr * *buf;
     }
 }
