@@ -5,7 +5,7 @@
 use crate::float::Float;
 use crate::model::layer::{self, LayerCache};
 use crate::model::loss::{self, LossKind, LossSum};
-use crate::model::pass::{State, Targets};
+use crate::model::pass::{Seqs, State, Targets};
 use crate::model::{HeadKind, Model, split, split_mut};
 use crate::ops::{MatMut, MatRef, add_assign, add_colsum, fill_rows, gemm, set_colsum};
 
@@ -51,6 +51,27 @@ pub(crate) struct Job<'a, T> {
     pub(crate) want_dh0: bool,
     /// Weight gradients may be left as factors for [`crate::model::Session::update`].
     pub(crate) defer_outer: bool,
+}
+
+impl<'a, T> Job<'a, T> {
+    /// A forward pass of rows `b0..b0 + rows` of `x`: no loss, no gradients, no dropout.
+    pub(crate) fn forward(x: &Seqs<'a, T>, b0: usize, rows: usize, init: Option<&'a State<T>>) -> Self {
+        Job {
+            input: x.input,
+            steps: x.steps,
+            b0,
+            rows,
+            class_weights: None,
+            seed: 0,
+            lengths: x.lengths,
+            init,
+            targets: None,
+            scale: None,
+            want_dx: false,
+            want_dh0: false,
+            defer_outer: false,
+        }
+    }
 }
 
 /// Forward (and, for training, loss and backward) of one chunk of batch rows.

@@ -393,44 +393,45 @@ pub(crate) fn w_hh_offset(cfg: &ModelConfig, u: usize) -> usize {
 }
 
 pub(crate) fn split<'a, T>(cfg: &ModelConfig, buf: &'a [T]) -> Split<'a, T> {
-    let (e, layer_sizes, hw, hb) = tensor_sizes(cfg);
     let mut rest = buf;
-    let mut take = |n: usize| {
+    let p = cut(cfg, |n| {
         let (a, b) = rest.split_at(n);
         rest = b;
         a
-    };
-    let embedding = take(e);
-    let layers = layer_sizes
-        .iter()
-        .map(|s| LayerParams { w_ih: take(s[0]), w_hh: take(s[1]), b_ih: take(s[2]), b_hh: take(s[3]) })
-        .collect();
-    let (head_w, head_b) = (take(hw), take(hb));
-    let (mut init_h, mut init_c) = (Vec::new(), Vec::new());
-    if cfg.learn_init {
-        for h in cfg.unit_hidden() {
-            init_h.push(take(h));
-            if cfg.cell.has_cell_state() {
-                init_c.push(take(h));
-            }
-        }
-    }
-    Split { embedding, layers, head_w, head_b, init_h, init_c }
+    });
+    let layers = p.layers.into_iter().map(|[w_ih, w_hh, b_ih, b_hh]| LayerParams { w_ih, w_hh, b_ih, b_hh });
+    let (embedding, head_w, head_b, init_h, init_c) = (p.embedding, p.head_w, p.head_b, p.init_h, p.init_c);
+    Split { embedding, layers: layers.collect(), head_w, head_b, init_h, init_c }
 }
 
 pub(crate) fn split_mut<'a, T>(cfg: &ModelConfig, buf: &'a mut [T]) -> SplitMut<'a, T> {
-    let (e, layer_sizes, hw, hb) = tensor_sizes(cfg);
     let mut rest = buf;
-    let mut take = |n: usize| {
+    let p = cut(cfg, |n| {
         let (a, b) = std::mem::take(&mut rest).split_at_mut(n);
         rest = b;
         a
-    };
+    });
+    let layers = p.layers.into_iter().map(|[w_ih, w_hh, b_ih, b_hh]| LayerGrads { w_ih, w_hh, b_ih, b_hh });
+    let (embedding, head_w, head_b, init_h, init_c) = (p.embedding, p.head_w, p.head_b, p.init_h, p.init_c);
+    SplitMut { embedding, layers: layers.collect(), head_w, head_b, init_h, init_c }
+}
+
+/// The tensors of the flat layout, in their order, each `take`n from the front of the rest
+/// (for [`split`] and [`split_mut`]).
+struct Cut<S> {
+    embedding: S,
+    /// Per unit: `w_ih`, `w_hh`, `b_ih`, `b_hh`.
+    layers: Vec<[S; 4]>,
+    head_w: S,
+    head_b: S,
+    init_h: Vec<S>,
+    init_c: Vec<S>,
+}
+
+fn cut<S>(cfg: &ModelConfig, mut take: impl FnMut(usize) -> S) -> Cut<S> {
+    let (e, layer_sizes, hw, hb) = tensor_sizes(cfg);
     let embedding = take(e);
-    let layers = layer_sizes
-        .iter()
-        .map(|s| LayerGrads { w_ih: take(s[0]), w_hh: take(s[1]), b_ih: take(s[2]), b_hh: take(s[3]) })
-        .collect();
+    let layers = layer_sizes.iter().map(|s| [take(s[0]), take(s[1]), take(s[2]), take(s[3])]).collect();
     let (head_w, head_b) = (take(hw), take(hb));
     let (mut init_h, mut init_c) = (Vec::new(), Vec::new());
     if cfg.learn_init {
@@ -441,7 +442,7 @@ pub(crate) fn split_mut<'a, T>(cfg: &ModelConfig, buf: &'a mut [T]) -> SplitMut<
             }
         }
     }
-    SplitMut { embedding, layers, head_w, head_b, init_h, init_c }
+    Cut { embedding, layers, head_w, head_b, init_h, init_c }
 }
 
 #[cfg(test)]

@@ -265,29 +265,8 @@ impl<T: Float> Session<T> {
     /// each sequence's last real step; outputs at padded steps repeat the last real one.
     pub fn forward_padded(&mut self, m: &Model<T>, x: Seqs<T>, init: Option<&State<T>>) -> Result<Output<T>> {
         self.check(m, &x, init)?;
-        let Seqs { input, steps, lengths, .. } = x;
-        let weights = None;
-        self.run(
-            m,
-            |b0, rows| Job {
-                input,
-                steps,
-                b0,
-                rows,
-                lengths,
-                seed: 0,
-                class_weights: weights,
-                init,
-                targets: None,
-                scale: None,
-                want_dx: false,
-                want_dh0: false,
-                defer_outer: false,
-            },
-            x.batch,
-            false,
-        );
-        Ok(self.collect_output(m, x.batch, steps))
+        self.run(m, |b0, rows| Job::forward(&x, b0, rows, init), x.batch, false);
+        Ok(self.collect_output(m, x.batch, x.steps))
     }
 
     /// Loss (and accuracy counts) without gradients, e.g. for evaluation.
@@ -313,29 +292,14 @@ impl<T: Float> Session<T> {
     ) -> Result<LossSum> {
         self.check(m, &x, init)?;
         Self::targets_len(&m.config, x.batch, x.steps, &targets)?;
-        let Seqs { input, steps, lengths, .. } = x;
         let cw = self.class_weights.clone();
         let weights = cw.as_deref().filter(|_| m.config.loss == LossKind::CrossEntropy);
-        self.run(
-            m,
-            |b0, rows| Job {
-                input,
-                steps,
-                b0,
-                rows,
-                lengths,
-                seed: 0,
-                class_weights: weights,
-                init,
-                targets: Some(targets),
-                scale: None,
-                want_dx: false,
-                want_dh0: false,
-                defer_outer: false,
-            },
-            x.batch,
-            true,
-        );
+        let job = |b0, rows| Job {
+            class_weights: weights,
+            targets: Some(targets),
+            ..Job::forward(&x, b0, rows, init)
+        };
+        self.run(m, job, x.batch, true);
         Ok(self.sum())
     }
 
@@ -385,29 +349,20 @@ impl<T: Float> Session<T> {
         };
         self.last_normalizer = norm;
         let scale = T::from_f64(1.0 / norm);
-        let Seqs { input, batch, steps, lengths } = x;
+        let (batch, steps) = (x.batch, x.steps);
         let seed = self.dropout_seed;
         self.dropout_seed = self.dropout_seed.wrapping_add(1);
-        self.run(
-            m,
-            |b0, rows| Job {
-                input,
-                steps,
-                b0,
-                rows,
-                lengths,
-                seed,
-                class_weights: weights,
-                init,
-                targets: Some(targets),
-                scale: Some(scale),
-                want_dx: opts.input,
-                want_dh0: opts.state,
-                defer_outer: opts.fused_update,
-            },
-            batch,
-            !opts.input && !opts.state,
-        );
+        let job = |b0, rows| Job {
+            seed,
+            class_weights: weights,
+            targets: Some(targets),
+            scale: Some(scale),
+            want_dx: opts.input,
+            want_dh0: opts.state,
+            defer_outer: opts.fused_update,
+            ..Job::forward(&x, b0, rows, init)
+        };
+        self.run(m, job, batch, !opts.input && !opts.state);
         // Reduce the chunk gradients in chunk order.
         let n = self.chunks;
         let (first, rest) = self.work.split_at_mut(1);
