@@ -33,18 +33,7 @@ pub fn configs() -> Vec<BenchConfig> {
         name,
         batch,
         steps,
-        model: ModelConfig {
-            cell: CellKind::Lstm,
-            input_size: input,
-            hidden_sizes: vec![hidden],
-            output_size: out,
-            head,
-            loss,
-            vocab_size: None,
-            learn_init: false,
-            dropout: 0.0,
-            bidirectional: false,
-        },
+        model: ModelConfig::new(CellKind::Lstm, input, vec![hidden], out, head, loss),
         optim: OptimConfig::new(opt, lr),
     };
     use HeadKind::*;

@@ -11,18 +11,7 @@ const BATCH: usize = 300;
 const STEPS: usize = 20;
 
 fn setup(cell: CellKind) -> (Model<f64>, Vec<f64>, Vec<u32>, State<f64>) {
-    let cfg = ModelConfig {
-        cell,
-        input_size: 1,
-        hidden_sizes: vec![24, 16],
-        output_size: 21,
-        head: HeadKind::Last,
-        loss: LossKind::CrossEntropy,
-        vocab_size: None,
-        learn_init: false,
-        dropout: 0.0,
-        bidirectional: false,
-    };
+    let cfg = ModelConfig::new(cell, 1, vec![24, 16], 21, HeadKind::Last, LossKind::CrossEntropy);
     let mut rng = ChaCha8Rng::seed_from_u64(11);
     let model = Model::<f64>::new(cfg.clone(), &mut rng).unwrap();
     let input: Vec<f64> = (0..BATCH * STEPS).map(|_| rng.random_range(0..2) as f64).collect();
@@ -116,16 +105,9 @@ fn cut_batches_are_reproducible_bit_for_bit() {
 fn tiles_keep_padding_dropout_and_bidirectional_layers_exact() {
     use recur::model::pass::Seqs;
     let cfg = ModelConfig {
-        cell: CellKind::Gru,
-        input_size: 3,
-        hidden_sizes: vec![20, 12],
-        output_size: 4,
-        head: HeadKind::Step,
-        loss: LossKind::CrossEntropy,
-        vocab_size: None,
-        learn_init: false,
         dropout: 0.3,
         bidirectional: true,
+        ..ModelConfig::new(CellKind::Gru, 3, vec![20, 12], 4, HeadKind::Step, LossKind::CrossEntropy)
     };
     let mut rng = ChaCha8Rng::seed_from_u64(4);
     let model = Model::<f64>::new(cfg, &mut rng).unwrap();

@@ -26,16 +26,8 @@ fn config(
     bidirectional: bool,
 ) -> ModelConfig {
     ModelConfig {
-        cell,
-        input_size: input,
-        hidden_sizes: hidden.to_vec(),
-        output_size: classes,
-        head: HeadKind::Last,
-        loss: LossKind::CrossEntropy,
-        vocab_size: None,
-        learn_init: false,
-        dropout: 0.0,
         bidirectional,
+        ..ModelConfig::new(cell, input, hidden.to_vec(), classes, HeadKind::Last, LossKind::CrossEntropy)
     }
 }
 

@@ -37,16 +37,10 @@ fn case_with(
 ) {
     let Extras { vocab, learn_init, bidirectional } = extras;
     let cfg = ModelConfig {
-        cell,
-        input_size: I,
-        hidden_sizes: hidden.to_vec(),
-        output_size: C,
-        head,
-        loss,
         vocab_size: vocab,
         learn_init,
-        dropout: 0.0,
         bidirectional,
+        ..ModelConfig::new(cell, I, hidden.to_vec(), C, head, loss)
     };
     let tag = format!("{cell} {hidden:?} {head:?} {loss:?} x{threads} {extras:?}");
     let mut rng = ChaCha8Rng::seed_from_u64(42);
@@ -217,18 +211,7 @@ fn gru_gradients_match_finite_differences() {
 #[test]
 fn zero_initial_state_shortcut_matches_explicit_zeros() {
     for cell in [CellKind::Rnn, CellKind::Lstm, CellKind::Gru] {
-        let cfg = ModelConfig {
-            cell,
-            input_size: I,
-            hidden_sizes: vec![4, 5],
-            output_size: C,
-            head: HeadKind::Step,
-            loss: LossKind::Mse,
-            vocab_size: None,
-            learn_init: false,
-            dropout: 0.0,
-            bidirectional: false,
-        };
+        let cfg = ModelConfig::new(cell, I, vec![4, 5], C, HeadKind::Step, LossKind::Mse);
         let mut rng = ChaCha8Rng::seed_from_u64(9);
         let model = Model::<f64>::new(cfg.clone(), &mut rng).unwrap();
         let input: Vec<f64> = (0..B * T * I).map(|_| rng.random_range(-1.0..1.0)).collect();
@@ -258,16 +241,9 @@ fn dropout_gradients_match_finite_differences() {
         [CellKind::Rnn, CellKind::Lstm, CellKind::Gru].into_iter().flat_map(|c| [(c, false), (c, true)])
     {
         let cfg = ModelConfig {
-            cell,
-            input_size: I,
-            hidden_sizes: vec![4, 5, 3],
-            output_size: C,
-            head: HeadKind::Step,
-            loss: LossKind::CrossEntropy,
-            vocab_size: None,
-            learn_init: false,
             dropout: 0.4,
             bidirectional,
+            ..ModelConfig::new(cell, I, vec![4, 5, 3], C, HeadKind::Step, LossKind::CrossEntropy)
         };
         let mut rng = ChaCha8Rng::seed_from_u64(17);
         let mut model = Model::<f64>::new(cfg.clone(), &mut rng).unwrap();
@@ -313,18 +289,7 @@ fn dropout_gradients_match_finite_differences() {
 #[test]
 fn class_weighted_gradients_match_finite_differences() {
     for head in [HeadKind::Last, HeadKind::Step] {
-        let cfg = ModelConfig {
-            cell: CellKind::Gru,
-            input_size: I,
-            hidden_sizes: vec![4],
-            output_size: C,
-            head,
-            loss: LossKind::CrossEntropy,
-            vocab_size: None,
-            learn_init: false,
-            dropout: 0.0,
-            bidirectional: false,
-        };
+        let cfg = ModelConfig::new(CellKind::Gru, I, vec![4], C, head, LossKind::CrossEntropy);
         let mut rng = ChaCha8Rng::seed_from_u64(23);
         let mut model = Model::<f64>::new(cfg.clone(), &mut rng).unwrap();
         let input: Vec<f64> = (0..B * T * I).map(|_| rng.random_range(-1.0..1.0)).collect();

@@ -15,18 +15,7 @@ fn fixture(name: &str) -> std::path::PathBuf {
 }
 
 fn sample_model() -> Model<f32> {
-    let cfg = ModelConfig {
-        cell: CellKind::Gru,
-        input_size: 3,
-        hidden_sizes: vec![5, 4],
-        output_size: 6,
-        head: HeadKind::Step,
-        loss: LossKind::Bce,
-        vocab_size: None,
-        learn_init: false,
-        dropout: 0.0,
-        bidirectional: false,
-    };
+    let cfg = ModelConfig::new(CellKind::Gru, 3, vec![5, 4], 6, HeadKind::Step, LossKind::Bce);
     Model::new(cfg, &mut ChaCha8Rng::seed_from_u64(3)).unwrap()
 }
 

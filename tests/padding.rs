@@ -17,16 +17,10 @@ const LENGTHS: [usize; 4] = [5, 2, 4, 1];
 fn check(cell: CellKind, head: HeadKind, loss: LossKind, vocab: Option<usize>, threads: usize, bidir: bool) {
     let b = LENGTHS.len();
     let cfg = ModelConfig {
-        cell,
-        input_size: I,
-        hidden_sizes: vec![4, 3],
-        output_size: C,
-        head,
-        loss,
         vocab_size: vocab,
         learn_init: true,
-        dropout: 0.0,
         bidirectional: bidir,
+        ..ModelConfig::new(cell, I, vec![4, 3], C, head, loss)
     };
     let tag = format!("{cell} {head:?} {loss:?} vocab {vocab:?} x{threads} bidirectional {bidir}");
     let mut rng = ChaCha8Rng::seed_from_u64(5);
@@ -108,18 +102,7 @@ fn padded_batches_equal_sequences_run_alone() {
 
 #[test]
 fn bad_lengths_are_refused() {
-    let cfg = ModelConfig {
-        cell: CellKind::Gru,
-        input_size: 2,
-        hidden_sizes: vec![3],
-        output_size: 2,
-        head: HeadKind::Last,
-        loss: LossKind::CrossEntropy,
-        vocab_size: None,
-        learn_init: false,
-        dropout: 0.0,
-        bidirectional: false,
-    };
+    let cfg = ModelConfig::new(CellKind::Gru, 2, vec![3], 2, HeadKind::Last, LossKind::CrossEntropy);
     let m = Model::<f32>::new(cfg, &mut ChaCha8Rng::seed_from_u64(1)).unwrap();
     let input = vec![0.0f32; 2 * 3 * 2];
     let mut s = Session::new(1);

@@ -312,16 +312,10 @@ pub fn run(a: TrainArgs) -> anyhow::Result<ExitCode> {
             task.shuffle = p.shuffle;
             task.eval_size = d.eval_size.unwrap_or(p.eval_size);
             let mc = ModelConfig {
-                cell,
-                input_size: 1,
-                hidden_sizes: hidden,
-                output_size: bits + 1,
-                head: HeadKind::Last,
-                loss: LossKind::CrossEntropy,
-                vocab_size: None,
                 learn_init: a.learn_init,
                 dropout: a.dropout,
                 bidirectional: a.bidirectional,
+                ..ModelConfig::new(cell, 1, hidden, bits + 1, HeadKind::Last, LossKind::CrossEntropy)
             };
             let mut model = Model::<f32>::new(mc, rng)?;
             let data = format!("{} train / {} test strings", task.train.len(), task.test.len());
@@ -344,16 +338,10 @@ pub fn run(a: TrainArgs) -> anyhow::Result<ExitCode> {
             task.iters_per_epoch = d.iters_per_epoch.or(p.iters_per_epoch).unwrap_or(100).max(1);
             task.valid_size = d.valid_size.unwrap_or(1000).max(1);
             let mc = ModelConfig {
-                cell,
-                input_size: 2,
-                hidden_sizes: hidden,
-                output_size: 1,
-                head: HeadKind::Step,
-                loss: LossKind::Bce,
-                vocab_size: None,
                 learn_init: a.learn_init,
                 dropout: a.dropout,
                 bidirectional: a.bidirectional,
+                ..ModelConfig::new(cell, 2, hidden, 1, HeadKind::Step, LossKind::Bce)
             };
             let mut model = Model::<f32>::new(mc, rng)?;
             let data = format!("{bits}-bit sequences, fresh pairs each step, 1 in 10 pairs held out");
@@ -382,16 +370,10 @@ pub fn run(a: TrainArgs) -> anyhow::Result<ExitCode> {
             let mut task = Mnist::load(spec)?;
             task.iters_per_epoch = d.iters_per_epoch.or(p.iters_per_epoch);
             let mc = ModelConfig {
-                cell,
-                input_size: 28,
-                hidden_sizes: hidden,
-                output_size: 10,
-                head: HeadKind::Last,
-                loss: LossKind::CrossEntropy,
-                vocab_size: None,
                 learn_init: a.learn_init,
                 dropout: a.dropout,
                 bidirectional: a.bidirectional,
+                ..ModelConfig::new(cell, 28, hidden, 10, HeadKind::Last, LossKind::CrossEntropy)
             };
             let mut model = Model::<f32>::new(mc, rng)?;
             let data =
@@ -432,16 +414,11 @@ pub fn run(a: TrainArgs) -> anyhow::Result<ExitCode> {
             let emb = d.embedding.unwrap_or(p.embedding);
             let vocab = task.spec.symbols.len();
             let mc = ModelConfig {
-                cell,
-                input_size: emb.max(1),
-                hidden_sizes: hidden,
-                output_size: vocab,
-                head: HeadKind::Last,
-                loss: LossKind::CrossEntropy,
                 vocab_size: (emb > 0).then_some(vocab),
                 learn_init: a.learn_init,
                 dropout: a.dropout,
                 bidirectional: a.bidirectional,
+                ..ModelConfig::new(cell, emb.max(1), hidden, vocab, HeadKind::Last, LossKind::CrossEntropy)
             };
             let mut model = Model::<f32>::new(mc, rng)?;
             let data = format!(

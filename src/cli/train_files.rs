@@ -146,16 +146,18 @@ fn train_classify(
         cfg.class_weights = Some(balanced_weights(&ys, task.spec.classes.len()));
     }
     let mc = ModelConfig {
-        cell,
-        input_size: if task.symbols().is_some() { emb.max(1) } else { task.width },
-        hidden_sizes: hidden,
-        output_size: if regress { 1 } else { task.spec.classes.len() },
-        head: HeadKind::Last,
-        loss: if regress { LossKind::Mse } else { LossKind::CrossEntropy },
         vocab_size: task.symbols(),
         learn_init: a.learn_init,
         dropout: a.dropout,
         bidirectional: a.bidirectional,
+        ..ModelConfig::new(
+            cell,
+            if task.symbols().is_some() { emb.max(1) } else { task.width },
+            hidden,
+            if regress { 1 } else { task.spec.classes.len() },
+            HeadKind::Last,
+            if regress { LossKind::Mse } else { LossKind::CrossEntropy },
+        )
     };
     let mut model = Model::<f32>::new(mc, rng)?;
     let what = match task.spec.target {
@@ -216,16 +218,10 @@ fn train_forecast(
     let mut task = Forecast::load(&path, &d.columns, window, d.horizon, vf, f.valid_data.as_deref())?;
     let cols = task.spec.columns.len();
     let mc = ModelConfig {
-        cell,
-        input_size: cols,
-        hidden_sizes: hidden,
-        output_size: cols * d.horizon,
-        head: HeadKind::Last,
-        loss: LossKind::Mse,
-        vocab_size: None,
         learn_init: a.learn_init,
         dropout: a.dropout,
         bidirectional: a.bidirectional,
+        ..ModelConfig::new(cell, cols, hidden, cols * d.horizon, HeadKind::Last, LossKind::Mse)
     };
     let mut model = Model::<f32>::new(mc, rng)?;
     let data = format!(
@@ -278,16 +274,18 @@ fn train_label(
     }
     let symbols = task.spec.normalize.is_none();
     let mc = ModelConfig {
-        cell,
-        input_size: if symbols { d.embedding.unwrap_or(p.embedding).max(1) } else { task.width },
-        hidden_sizes: hidden,
-        output_size: task.spec.tags.len(),
-        head: HeadKind::Step,
-        loss: LossKind::CrossEntropy,
         vocab_size: symbols.then_some(task.spec.alphabet.len()),
         learn_init: a.learn_init,
         dropout: a.dropout,
         bidirectional: a.bidirectional,
+        ..ModelConfig::new(
+            cell,
+            if symbols { d.embedding.unwrap_or(p.embedding).max(1) } else { task.width },
+            hidden,
+            task.spec.tags.len(),
+            HeadKind::Step,
+            LossKind::CrossEntropy,
+        )
     };
     let mut model = Model::<f32>::new(mc, rng)?;
     let inputs = if symbols {

@@ -306,16 +306,16 @@ fn infer_config(
         renames.push(((*k).clone(), "embedding.weight".into()));
     }
     let cfg = ModelConfig {
-        cell,
-        input_size,
-        hidden_sizes,
-        output_size,
-        head: HeadKind::Last,
-        loss: if output_size >= 2 { LossKind::CrossEntropy } else { LossKind::Bce },
         vocab_size,
-        learn_init: false,
-        dropout: 0.0,
         bidirectional,
+        ..ModelConfig::new(
+            cell,
+            input_size,
+            hidden_sizes,
+            output_size,
+            HeadKind::Last,
+            if output_size >= 2 { LossKind::CrossEntropy } else { LossKind::Bce },
+        )
     };
     Ok((cfg, renames))
 }

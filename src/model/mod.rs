@@ -86,6 +86,30 @@ fn is_zero(x: &f64) -> bool {
 }
 
 impl ModelConfig {
+    /// A model of `cell` layers with these sizes, head and loss; no embedding, learned initial
+    /// state, dropout or second direction (set those fields after, or with `..`).
+    pub fn new(
+        cell: CellKind,
+        input_size: usize,
+        hidden_sizes: Vec<usize>,
+        output_size: usize,
+        head: HeadKind,
+        loss: LossKind,
+    ) -> Self {
+        ModelConfig {
+            cell,
+            input_size,
+            hidden_sizes,
+            output_size,
+            head,
+            loss,
+            vocab_size: None,
+            learn_init: false,
+            dropout: 0.0,
+            bidirectional: false,
+        }
+    }
+
     pub fn num_layers(&self) -> usize {
         self.hidden_sizes.len()
     }
@@ -450,18 +474,7 @@ mod tests {
     use super::*;
 
     fn lstm2() -> ModelConfig {
-        ModelConfig {
-            cell: CellKind::Lstm,
-            input_size: 5,
-            hidden_sizes: vec![7, 7],
-            output_size: 4,
-            head: HeadKind::Last,
-            loss: LossKind::CrossEntropy,
-            vocab_size: None,
-            learn_init: false,
-            dropout: 0.0,
-            bidirectional: false,
-        }
+        ModelConfig::new(CellKind::Lstm, 5, vec![7, 7], 4, HeadKind::Last, LossKind::CrossEntropy)
     }
 
     #[test]
