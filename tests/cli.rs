@@ -225,6 +225,15 @@ fn nonsense_training_settings_are_refused() {
         assert!(e.contains(msg), "{flag}: {e}");
     }
     assert!(!dir.path().join("x.safetensors").exists());
+    // A model path that cannot be written is refused before the first epoch, not at the
+    // first checkpoint.
+    let run = recur(dir.path(), &["train", "addition", "-o", "no/such/dir/x.safetensors"]).fails();
+    let (out, e) = (run.stdout(), run.stderr());
+    assert!(e.contains("no/such/dir/x.safetensors: No such file or directory"), "{e}");
+    assert!(!out.contains("epoch"), "trained before failing: {out}");
+    std::fs::create_dir(dir.path().join("sub")).unwrap();
+    let e = recur(dir.path(), &["train", "addition", "-q", "-o", "sub"]).fails().stderr();
+    assert!(e.contains("sub: is a directory"), "{e}");
 }
 
 #[test]

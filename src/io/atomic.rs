@@ -24,13 +24,7 @@ static COUNTER: AtomicU64 = AtomicU64::new(0);
 ///
 /// On error the temporary file is removed and `path` is left as it was.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let file_name = path.file_name().ok_or_else(|| {
-        Error::io(path, io::Error::new(io::ErrorKind::InvalidInput, "not a file name (ends in `..` or `/`)"))
-    })?;
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
+    let (file_name, dir) = target(path)?;
 
     let (tmp, mut file) = create_temp(dir, file_name, path)?;
     let result = write_sync(&mut file, bytes).and_then(|()| {
@@ -43,6 +37,32 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     }
     sync_dir(dir);
     Ok(())
+}
+
+/// Whether [`write_atomic`] could write `path` now: its directory exists and takes a new file
+/// (a temporary one, created and removed), and `path` is not a directory. For a long job to
+/// fail at its start rather than at its first save.
+pub fn check_writable(path: &Path) -> Result<()> {
+    let (file_name, dir) = target(path)?;
+    if path.is_dir() {
+        return Err(Error::io(path, io::Error::new(io::ErrorKind::IsADirectory, "is a directory")));
+    }
+    let (tmp, file) = create_temp(dir, file_name, path)?;
+    drop(file);
+    let _ = fs::remove_file(&tmp);
+    Ok(())
+}
+
+/// The file name of `path` and the directory it goes in (`.` for a bare name).
+fn target(path: &Path) -> Result<(&std::ffi::OsStr, &Path)> {
+    let file_name = path.file_name().ok_or_else(|| {
+        Error::io(path, io::Error::new(io::ErrorKind::InvalidInput, "not a file name (ends in `..` or `/`)"))
+    })?;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    Ok((file_name, dir))
 }
 
 /// Creates `.{name}.{pid}.{n}.tmp` next to the target, never reusing an existing file.
@@ -132,6 +152,18 @@ mod tests {
         assert!(matches!(e, Error::Io { .. }), "{e}");
         assert_eq!(names(dir.path()), ["taken"]);
         assert_eq!(fs::read(p.join("inside")).unwrap(), b"keep");
+    }
+
+    #[test]
+    fn check_writable_probes_without_leaving_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("m.safetensors");
+        check_writable(&p).unwrap();
+        assert!(names(dir.path()).is_empty());
+        let e = check_writable(&dir.path().join("no/such/m.safetensors")).unwrap_err();
+        assert!(e.to_string().contains("no/such/m.safetensors"), "{e}");
+        let e = check_writable(dir.path()).unwrap_err();
+        assert!(e.to_string().contains("is a directory"), "{e}");
     }
 
     #[test]

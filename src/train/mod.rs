@@ -174,6 +174,10 @@ pub fn train<K: Task>(
     sess.class_weights = cfg.class_weights.clone();
     let mut eval_sess = Session::<f32>::new(cfg.threads);
     let mut opt = Optimizer::<f32>::new(cfg.optim.clone());
+    // A model path that cannot be written fails now, not at the first checkpoint.
+    if let Some(out) = &cfg.output {
+        crate::io::atomic::check_writable(out)?;
+    }
     let mut metrics_log = cfg.metrics.as_deref().map(MetricsLog::create).transpose()?;
     let per_epoch = task.steps_per_epoch(cfg.batch_size).max(1);
     let total = per_epoch * cfg.epochs;
