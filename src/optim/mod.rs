@@ -311,10 +311,15 @@ mod tests {
         for ((&o, &(r, c, k)), (u, w)) in offsets.iter().zip(&shapes).zip(&factors) {
             for i in 0..r {
                 for j in 0..c {
-                    // The order the kernels sum in: q ascending, one rounding each.
+                    // The order the GEMMs sum in: two products and an add for K = 2, else
+                    // q ascending, one fused rounding each.
                     let mut g = 0.0f32;
-                    for q in 0..k {
-                        g = u[q * r + i].mul_add(w[q * c + j], g);
+                    if k == 2 {
+                        g = u[i] * w[j] + u[r + i] * w[c + j];
+                    } else {
+                        for q in 0..k {
+                            g = u[q * r + i].mul_add(w[q * c + j], g);
+                        }
                     }
                     dense[o + i * c + j] = g;
                     grads[o + i * c + j] = f32::NAN; // never read

@@ -32,12 +32,12 @@ struct Hyper<T> {
 }
 
 impl<T: Float> Hyper<T> {
-    /// The new square average and the step direction `g / (sqrt(v) + eps)`.
+    /// The new square average; returns the decayed gradient and `sqrt(v) + eps`.
     #[inline(always)]
-    fn direction(self, p: T, g: T, v: &mut T) -> T {
+    fn square_avg(self, p: T, g: T, v: &mut T) -> (T, T) {
         let g = g + self.wd * p;
         *v = self.alpha * *v + self.one_alpha * g * g;
-        g / (v.sqrt() + self.eps)
+        (g, v.sqrt() + self.eps)
     }
 }
 
@@ -47,7 +47,9 @@ struct Plain<T>(Hyper<T>);
 impl<T: Float> Rule<T> for Plain<T> {
     #[inline(always)]
     fn update(self, p: &mut T, g: T, _: &mut T, v: &mut T) {
-        *p -= self.0.lr * self.0.direction(*p, g, v);
+        // torch: param.addcdiv_(grad, avg, value=-lr), i.e. (lr g) / avg.
+        let (g, avg) = self.0.square_avg(*p, g, v);
+        *p -= self.0.lr * g / avg;
     }
 }
 
@@ -57,7 +59,8 @@ struct Momentum<T>(Hyper<T>);
 impl<T: Float> Rule<T> for Momentum<T> {
     #[inline(always)]
     fn update(self, p: &mut T, g: T, buf: &mut T, v: &mut T) {
-        *buf = self.0.mu * *buf + self.0.direction(*p, g, v);
+        let (g, avg) = self.0.square_avg(*p, g, v);
+        *buf = self.0.mu * *buf + g / avg;
         *p -= self.0.lr * *buf;
     }
 }

@@ -51,6 +51,10 @@ pub(super) fn outer<T: Float, R: Rule<T>>(
     ut: &mut Vec<T>,
 ) {
     use rayon::prelude::*;
+    if o.k == 0 {
+        // No factors: a zero gradient (as a GEMM with K = 0 writes).
+        return dense(r, p, &vec![T::ZERO; p.len()], m, v);
+    }
     ut.clear();
     ut.resize(o.rows * o.k, T::ZERO);
     for q in 0..o.k {
@@ -83,8 +87,10 @@ simd_fn! {
 
 simd_fn! {
     /// Rows of `p` (`[rows, cols]`) with `ut` `[rows, k]` and `o.w` `[k, cols]`: each gradient
-    /// element is `sum_q ut[row, q] w[q, col]`, q ascending, one fused multiply-add each (the
-    /// order and rounding of the GEMM kernels that form the same gradient whole). With one or
+    /// element is `sum_q ut[row, q] w[q, col]`, rounded as the GEMMs that form the same
+    /// gradient whole round it (so the fused update and the plain step agree bit for bit,
+    /// tests/optimizer_bits.rs): for K = 2 two products and one add, else q ascending, one
+    /// fused multiply-add each. With one or
     /// two factors (aesop: two steps past h0 = 0) each element is formed in registers in the
     /// update's own loop, so that the loads of parameters and state run on without a pause;
     /// with more, a row's gradient goes through a buffer in L1 first.
@@ -109,7 +115,7 @@ simd_fn! {
                 }
                 [a0, a1] => {
                     for ((((p, m), v), &b0), &b1) in elems.zip(&w[..cols]).zip(&w[cols..2 * cols]) {
-                        r.update(p, a1.mul_add(b1, a0 * b0), m, v);
+                        r.update(p, a0 * b0 + a1 * b1, m, v);
                     }
                 }
                 _ => {
