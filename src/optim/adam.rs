@@ -13,8 +13,9 @@ pub(super) fn with_rule<T: Float>(c: &OptimConfig, step: u64, f: impl WithRule<T
     f.run(Adam {
         b1: T::from_f64(c.beta1),
         b2: T::from_f64(c.beta2),
-        one_b1: T::ONE - T::from_f64(c.beta1),
-        one_b2: T::ONE - T::from_f64(c.beta2),
+        // 1 - beta in f64, then rounded: torch computes it in Python and passes it on.
+        one_b1: T::from_f64(1.0 - c.beta1),
+        one_b2: T::from_f64(1.0 - c.beta2),
         eps: T::from_f64(c.eps),
         step_size: T::from_f64(c.lr / (1.0 - c.beta1.powi(t))),
         bc2_sqrt: T::from_f64((1.0 - c.beta2.powi(t)).sqrt()),

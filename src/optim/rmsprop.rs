@@ -13,7 +13,8 @@ pub(super) fn with_rule<T: Float>(c: &OptimConfig, f: impl WithRule<T>) {
     let h = Hyper {
         lr: T::from_f64(c.lr),
         alpha: T::from_f64(c.alpha),
-        one_alpha: T::ONE - T::from_f64(c.alpha),
+        // 1 - alpha in f64, then rounded, as torch passes `value=1 - alpha` from Python.
+        one_alpha: T::from_f64(1.0 - c.alpha),
         eps: T::from_f64(c.eps),
         mu: T::from_f64(c.momentum),
         wd: T::from_f64(c.weight_decay),
