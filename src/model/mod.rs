@@ -113,9 +113,10 @@ impl ModelConfig {
     pub fn num_layers(&self) -> usize {
         self.hidden_sizes.len()
     }
-    /// Hidden size of the top layer.
+    /// Hidden size of the top layer (0 for a config without layers, which
+    /// [`ModelConfig::validate`] refuses).
     pub fn top_hidden(&self) -> usize {
-        *self.hidden_sizes.last().expect("validated: at least one layer")
+        self.hidden_sizes.last().copied().unwrap_or(0)
     }
     /// Directions per layer: 2 when bidirectional, else 1.
     pub fn directions(&self) -> usize {

@@ -5,7 +5,8 @@
 
 use crate::float::Float;
 use crate::model::chunk::Workspace;
-use crate::model::{Model, w_hh_offset};
+use crate::model::layer::LayerCache;
+use crate::model::{Model, ModelConfig, w_hh_offset};
 use crate::ops::{MatMut, MatRef, gemm};
 use crate::optim::{Optimizer, OuterSum};
 
@@ -18,13 +19,12 @@ impl<T: Float> Session<T> {
         let cfg = &m.config;
         let Some(ws) = self.work.first_mut() else { return };
         let Workspace { layers, grads, .. } = ws;
-        for (u, cache) in layers.iter_mut().enumerate() {
-            if let Some((da, h)) = cache.w_hh_factors(cfg.cell) {
-                let (g, hid) = (cfg.cell.gates() * cache.hidden, cache.hidden);
-                let (k, at) = (h.len() / hid, w_hh_offset(cfg, u));
-                let dw = MatMut::new(&mut grads[at..at + g * hid], g, hid);
-                gemm(T::ONE, MatRef::new(da, k, g).t(), MatRef::new(h, k, hid), T::ZERO, dw);
-            }
+        for o in pending(layers, cfg) {
+            let dw = MatMut::new(&mut grads[o.offset..o.offset + o.rows * o.cols], o.rows, o.cols);
+            let (u, w) = (MatRef::new(o.u, o.k, o.rows), MatRef::new(o.w, o.k, o.cols));
+            gemm(T::ONE, u.t(), w, T::ZERO, dw);
+        }
+        for cache in layers.iter_mut() {
             cache.deferred = None;
         }
         self.deferred = false;
@@ -61,16 +61,7 @@ impl<T: Float> Session<T> {
     /// ([`GradOptions::fused_update`]) formed inside the update.
     pub fn update(&mut self, m: &mut Model<T>, opt: &mut Optimizer<T>) {
         let Some(ws) = self.work.first() else { return };
-        let cfg = &m.config;
-        let mut outer = Vec::new();
-        if self.deferred {
-            for (u, cache) in ws.layers.iter().enumerate() {
-                let Some((da, h)) = cache.w_hh_factors(cfg.cell) else { continue };
-                let (rows, cols) = (cfg.cell.gates() * cache.hidden, cache.hidden);
-                let k = h.len() / cols;
-                outer.push(OuterSum { offset: w_hh_offset(cfg, u), rows, cols, k, u: da, w: h });
-            }
-        }
+        let outer = if self.deferred { pending(&ws.layers, &m.config) } else { Vec::new() };
         opt.step_outer(&mut m.params, &ws.grads, &outer);
         self.deferred = false;
     }
@@ -79,7 +70,7 @@ impl<T: Float> Session<T> {
     /// `max_norm`, as [`crate::optim::clip_grad_norm`] on [`Session::param_grads`] would
     /// (PyTorch's `clip_grad_norm_`), also while some are pending after a
     /// [`GradOptions::fused_update`] pass: a pending `dW_hh = sum_q da_q^T h_q` has the squared
-    /// norm `sum_{q,q'} (da_q . da_q') (h_q . h_q')`, and scaling its `da` factors scales it.
+    /// norm [`OuterSum::sum_squares`], and scaling its `da` factors scales it.
     /// Returns the norm before clipping (infinite or NaN if a gradient is).
     pub fn clip_grad_norm(&mut self, m: &Model<T>, max_norm: f64) -> f64 {
         use crate::optim::{clip_coef, scale, sum_squares};
@@ -88,27 +79,15 @@ impl<T: Float> Session<T> {
         if !self.deferred {
             return crate::optim::clip_grad_norm(&mut ws.grads, max_norm);
         }
-        // The pending tensors' ranges in the flat gradient (where it holds stale values), and
-        // their squared norms from the factors.
-        let mut pending = Vec::new();
-        let mut sq = 0.0;
-        for (u, cache) in ws.layers.iter().enumerate() {
-            let Some((da, h)) = cache.w_hh_factors(cfg.cell) else { continue };
-            let (rows, cols) = (cfg.cell.gates() * cache.hidden, cache.hidden);
-            let k = h.len() / cols;
-            let dot = |a: &[T], b: &[T]| a.iter().zip(b).map(|(x, y)| x.to_f64() * y.to_f64()).sum::<f64>();
-            for q in 0..k {
-                for p in 0..k {
-                    let uu = dot(&da[q * rows..(q + 1) * rows], &da[p * rows..(p + 1) * rows]);
-                    sq += uu * dot(&h[q * cols..(q + 1) * cols], &h[p * cols..(p + 1) * cols]);
-                }
-            }
-            pending.push(w_hh_offset(cfg, u)..w_hh_offset(cfg, u) + rows * cols);
-        }
-        pending.sort_by_key(|r| r.start);
+        // The pending tensors' squared norms from their factors, and the dense ranges
+        // between them (the flat gradient holds stale values inside the pending ones).
+        let outer = pending(&ws.layers, cfg);
+        let mut sq: f64 = outer.iter().map(OuterSum::sum_squares).sum();
+        let mut ranges: Vec<_> = outer.iter().map(|o| o.offset..o.offset + o.rows * o.cols).collect();
+        ranges.sort_by_key(|r| r.start);
         let mut dense = Vec::new();
         let mut at = 0;
-        for r in &pending {
+        for r in ranges {
             dense.push(at..r.start);
             at = r.end;
         }
@@ -127,4 +106,17 @@ impl<T: Float> Session<T> {
         }
         norm
     }
+}
+
+/// The weight gradients the last pass left as factors in `layers`, as outer-product sums at
+/// their place in the flat parameter layout.
+fn pending<'a, T: Float>(layers: &'a [LayerCache<T>], cfg: &ModelConfig) -> Vec<OuterSum<'a, T>> {
+    let mut outer = Vec::new();
+    for (u, cache) in layers.iter().enumerate() {
+        let Some((da, h)) = cache.w_hh_factors(cfg.cell) else { continue };
+        let (rows, cols) = (cfg.cell.gates() * cache.hidden, cache.hidden);
+        let k = h.len() / cols;
+        outer.push(OuterSum { offset: w_hh_offset(cfg, u), rows, cols, k, u: da, w: h });
+    }
+    outer
 }

@@ -10,14 +10,16 @@ use crate::float::Float;
 /// block of A's rows streams it.
 pub(super) const SMALL_KN: usize = 1 << 14;
 
-/// Raw f32 views of a product, sendable to another thread (each part writes its own columns).
+/// Raw f32 views of a product, sendable to another thread (each part writes its own columns,
+/// or its own partial row).
 #[derive(Clone, Copy)]
 struct Part {
     a: *const f32,
     b: *const f32,
     c: *mut f32,
 }
-// SAFETY: the parts of one product write disjoint columns of C and only read A and B.
+// SAFETY: the parts of one product write disjoint outputs (columns of C, or C and this
+// thread's scratch row) and only read A and B.
 unsafe impl Send for Part {}
 unsafe impl Sync for Part {}
 
@@ -44,7 +46,7 @@ pub(crate) fn f32_kernels<T: Float>(
     // A single column's (row's) stride is never used, so it counts as unit stride.
     let unit = |cols: usize, cs: usize| cs == 1 || cols == 1;
     // Row-major with B small (a recurrent step at any batch size), or one row of A (aesop's
-    // backward `[1, 2048] x [2048, 512]`, split by columns over two threads below). A large B
+    // backward `[1, 2048] x [2048, 512]`, split by rows of B over two threads below). A large B
     // with several rows is left to the crate, whose blocking streams it better.
     let rowmajor = unit(k, a.cs) && unit(n, b.cs) && unit(n, c.cs) && (k * n <= SMALL_KN || m == 1);
     // One row times column-contiguous B: `x W^T` at batch size 1.

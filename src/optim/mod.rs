@@ -157,6 +157,25 @@ pub struct OuterSum<'a, T> {
     pub w: &'a [T],
 }
 
+impl<T: Float> OuterSum<'_, T> {
+    /// The squared Frobenius norm of the tensor, from the factors alone:
+    /// `sum_{q,q'} (u_q . u_q') (w_q . w_q')`, in f64.
+    pub fn sum_squares(&self) -> f64 {
+        let dot = |a: &[T], b: &[T]| a.iter().zip(b).map(|(x, y)| x.to_f64() * y.to_f64()).sum::<f64>();
+        let (u, w) = (
+            |q: usize| &self.u[q * self.rows..(q + 1) * self.rows],
+            |q: usize| &self.w[q * self.cols..(q + 1) * self.cols],
+        );
+        let mut sq = 0.0;
+        for q in 0..self.k {
+            for p in 0..self.k {
+                sq += dot(u(q), u(p)) * dot(w(q), w(p));
+            }
+        }
+        sq
+    }
+}
+
 impl<T> OuterSum<'_, T> {
     fn check(&self) {
         assert!(
