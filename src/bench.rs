@@ -6,6 +6,7 @@
 //! These are what `recur bench` prints; `tools/torch_bench.py` times PyTorch on the same
 //! configurations so the ratio can be checked in one run.
 
+use crate::model::Seqs;
 use std::time::Instant;
 
 use rand::{RngExt, SeedableRng};
@@ -93,7 +94,7 @@ pub fn run(c: &BenchConfig, threads: usize, min_seconds: f64) -> Result<BenchRes
     let mut step = |model: &mut Model<f32>| -> Result<f64> {
         let t0 = Instant::now();
         let opts = GradOptions { fused_update: true, ..Default::default() };
-        sess.loss_and_grad(model, &input, c.batch, c.steps, None, targets, opts)?;
+        sess.loss_and_grad(model, Seqs::new(&input, c.batch, c.steps), None, targets, opts)?;
         sess.update(model, &mut opt);
         Ok(t0.elapsed().as_secs_f64())
     };

@@ -5,7 +5,7 @@
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use recur::cell::CellKind;
-use recur::model::{GradOptions, HeadKind, LossKind, Model, ModelConfig, Session, State, Targets};
+use recur::model::{GradOptions, HeadKind, LossKind, Model, ModelConfig, Seqs, Session, State, Targets};
 
 const BATCH: usize = 300;
 const STEPS: usize = 20;
@@ -37,18 +37,19 @@ fn a_batch_cut_for_the_cache_gives_the_one_chunk_results() {
         let y = Targets::Classes(&classes);
         let mut results = Vec::new();
         for mut sess in [Session::<f64>::new(1).with_chunk_rows(BATCH), Session::new(1), Session::new(2)] {
-            let loss =
-                sess.loss_and_grad(&model, &input, BATCH, STEPS, Some(&init), y, Default::default()).unwrap();
+            let loss = sess
+                .loss_and_grad(&model, Seqs::new(&input, BATCH, STEPS), Some(&init), y, Default::default())
+                .unwrap();
             let pieces = sess.pieces();
             let grads = sess.param_grads().to_vec();
-            let eval = sess.evaluate(&model, &input, BATCH, STEPS, Some(&init), y).unwrap();
+            let eval = sess.evaluate(&model, Seqs::new(&input, BATCH, STEPS), Some(&init), y).unwrap();
             assert_eq!(sess.pieces(), pieces, "{cell:?}: evaluate is cut as training is");
             // Input and state gradients need every row's activations kept: not cut into tiles.
             let opts = GradOptions { input: true, state: true, ..Default::default() };
-            sess.loss_and_grad(&model, &input, BATCH, STEPS, Some(&init), y, opts).unwrap();
+            sess.loss_and_grad(&model, Seqs::new(&input, BATCH, STEPS), Some(&init), y, opts).unwrap();
             assert!(sess.pieces() <= 2, "{cell:?}");
             close(sess.param_grads(), &grads, "param grads of the uncut pass");
-            let out = sess.forward(&model, &input, BATCH, STEPS, Some(&init)).unwrap();
+            let out = sess.forward(&model, Seqs::new(&input, BATCH, STEPS), Some(&init)).unwrap();
             results.push((pieces, loss, grads, eval, sess.grads.clone(), out));
         }
         let pieces: Vec<usize> = results.iter().map(|r| r.0).collect();
@@ -81,9 +82,7 @@ fn cut_batches_are_reproducible_bit_for_bit() {
         let mut sess = Session::<f64>::new(2);
         sess.loss_and_grad(
             &model,
-            &input,
-            BATCH,
-            STEPS,
+            Seqs::new(&input, BATCH, STEPS),
             None,
             Targets::Classes(&classes),
             GradOptions::default(),
@@ -103,7 +102,6 @@ fn cut_batches_are_reproducible_bit_for_bit() {
 /// so the tiles again give the one-chunk loss and gradients.
 #[test]
 fn tiles_keep_padding_dropout_and_bidirectional_layers_exact() {
-    use recur::model::pass::Seqs;
     let cfg = ModelConfig {
         dropout: 0.3,
         bidirectional: true,
@@ -120,7 +118,7 @@ fn tiles_keep_padding_dropout_and_bidirectional_layers_exact() {
     for mut sess in [Session::<f64>::new(1).with_chunk_rows(batch), Session::new(2)] {
         sess.dropout_seed = 77;
         let y = Targets::Classes(&classes);
-        let loss = sess.loss_and_grad_padded(&model, x, None, y, GradOptions::default()).unwrap();
+        let loss = sess.loss_and_grad(&model, x, None, y, GradOptions::default()).unwrap();
         results.push((sess.pieces(), loss, sess.param_grads().to_vec()));
     }
     assert_eq!((results[0].0, results[1].0), (1, 6), "pieces");
@@ -140,16 +138,14 @@ fn a_tiled_evaluation_keeps_the_last_gradients() {
         let opts = GradOptions::default();
         sess.loss_and_grad(
             &model,
-            &input[..train_rows * STEPS],
-            train_rows,
-            STEPS,
+            Seqs::new(&input[..train_rows * STEPS], train_rows, STEPS),
             None,
             Targets::Classes(&classes[..train_rows]),
             opts,
         )
         .unwrap();
         let before = sess.param_grads().to_vec();
-        sess.evaluate(&model, &input, BATCH, STEPS, None, y).unwrap();
+        sess.evaluate(&model, Seqs::new(&input, BATCH, STEPS), None, y).unwrap();
         assert_eq!(sess.pieces(), 6, "the evaluation is tiled");
         assert!(
             sess.param_grads().iter().zip(&before).all(|(a, b)| a.to_bits() == b.to_bits()),

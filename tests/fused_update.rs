@@ -6,7 +6,7 @@ use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use recur::cell::CellKind;
 use recur::float::Float;
-use recur::model::{GradOptions, HeadKind, LossKind, Model, ModelConfig, Session, Targets};
+use recur::model::{GradOptions, HeadKind, LossKind, Model, ModelConfig, Seqs, Session, Targets};
 use recur::optim::{OptimConfig, Optimizer, OptimizerKind, clip_grad_norm};
 
 struct Case {
@@ -58,7 +58,8 @@ fn train_clipped<T: Float>(
     let mut norms = Vec::new();
     for _ in 0..3 {
         let opts = GradOptions { fused_update: fused, ..Default::default() };
-        sess.loss_and_grad(&model, &input, c.batch, steps, None, Targets::Classes(&classes), opts).unwrap();
+        sess.loss_and_grad(&model, Seqs::new(&input, c.batch, steps), None, Targets::Classes(&classes), opts)
+            .unwrap();
         if fused {
             deferred |= sess.grads_pending();
             if let Some(max) = clip {
@@ -166,7 +167,8 @@ fn param_grads_of_a_fused_pass_panics() {
     let model = Model::<f32>::new(cfg, &mut ChaCha8Rng::seed_from_u64(1)).unwrap();
     let mut sess = Session::<f32>::new(1);
     let opts = GradOptions { fused_update: true, ..Default::default() };
-    sess.loss_and_grad(&model, &[0.5, -0.5, 1.0], 1, 3, None, Targets::Classes(&[1]), opts).unwrap();
+    sess.loss_and_grad(&model, Seqs::new(&[0.5, -0.5, 1.0], 1, 3), None, Targets::Classes(&[1]), opts)
+        .unwrap();
     assert!(sess.grads_pending());
     sess.param_grads();
 }
@@ -195,15 +197,16 @@ fn a_pass_between_loss_and_update_keeps_the_update_right() {
     let opt = OptimConfig::new(OptimizerKind::RmsProp, 1e-2);
     let mut plain = model.clone();
     let mut sess = Session::<f64>::new(1);
-    sess.loss_and_grad(&plain, &x, 1, 3, None, Targets::Classes(&y), GradOptions::default()).unwrap();
+    sess.loss_and_grad(&plain, Seqs::new(&x, 1, 3), None, Targets::Classes(&y), GradOptions::default())
+        .unwrap();
     Optimizer::new(opt.clone()).step(&mut plain.params, sess.param_grads());
 
     let mut fused = model.clone();
     let mut sess = Session::<f64>::new(1);
     let opts = GradOptions { fused_update: true, ..Default::default() };
-    sess.loss_and_grad(&fused, &x, 1, 3, None, Targets::Classes(&y), opts).unwrap();
+    sess.loss_and_grad(&fused, Seqs::new(&x, 1, 3), None, Targets::Classes(&y), opts).unwrap();
     assert!(sess.grads_pending());
-    sess.evaluate(&fused, &other, 1, 3, None, Targets::Classes(&[0])).unwrap();
+    sess.evaluate(&fused, Seqs::new(&other, 1, 3), None, Targets::Classes(&[0])).unwrap();
     assert!(!sess.grads_pending());
     assert_eq!(sess.param_grads().len(), fused.params.len());
     sess.update(&mut fused, &mut Optimizer::new(opt));

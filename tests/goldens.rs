@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use recur::Float;
 use recur::cell::CellKind;
-use recur::model::{GradOptions, HeadKind, LossKind, Model, ModelConfig, Session, State, Targets};
+use recur::model::{GradOptions, HeadKind, LossKind, Model, ModelConfig, Seqs, Session, State, Targets};
 use recur::optim::{OptimConfig, Optimizer, OptimizerKind, clip_grad_norm};
 
 struct Fixture {
@@ -113,7 +113,7 @@ fn run_fixture<T: Float>(name: &str, threads: usize, tol: f64) {
     let mut sess = Session::<T>::new(threads).with_chunk_rows(1);
     let tag = format!("{name} ({} threads {})", T::NAME, threads);
 
-    let out = sess.forward(&model, &input, b, t, Some(&init)).unwrap();
+    let out = sess.forward(&model, Seqs::new(&input, b, t), Some(&init)).unwrap();
     check(&format!("{tag} output"), &out.outputs, fx.get("output"), tol);
     check(&format!("{tag} logits"), &out.logits, fx.get("logits"), tol);
     check(&format!("{tag} h_n"), &out.state.h.concat(), fx.get("h_n"), tol);
@@ -124,15 +124,13 @@ fn run_fixture<T: Float>(name: &str, threads: usize, tol: f64) {
     let sum = sess
         .loss_and_grad(
             &model,
-            &input,
-            b,
-            t,
+            Seqs::new(&input, b, t),
             Some(&init),
             targets,
             GradOptions { input: true, state: true, ..Default::default() },
         )
         .unwrap();
-    let loss = recur::model::pass::mean_loss(&cfg, &sum, b, t);
+    let loss = sum.mean();
     check(&format!("{tag} loss"), &[loss], fx.get("loss"), tol);
     for s in &model.specs {
         check(
@@ -175,9 +173,10 @@ fn run_fixture<T: Float>(name: &str, threads: usize, tol: f64) {
         let mut opt = Optimizer::<T>::new(oc);
         let mut losses = Vec::new();
         for step in 1..=3 {
-            let sum =
-                sess.loss_and_grad(&m, &input, b, t, Some(&init), targets, GradOptions::default()).unwrap();
-            losses.push(recur::model::pass::mean_loss(&cfg, &sum, b, t));
+            let sum = sess
+                .loss_and_grad(&m, Seqs::new(&input, b, t), Some(&init), targets, GradOptions::default())
+                .unwrap();
+            losses.push(sum.mean());
             let grads = sess.param_grads().to_vec();
             opt.step(&mut m.params, &grads);
             if step == 1 || step == 3 {

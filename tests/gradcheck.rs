@@ -5,7 +5,7 @@
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use recur::cell::CellKind;
-use recur::model::{GradOptions, HeadKind, LossKind, Model, ModelConfig, Session, State, Targets};
+use recur::model::{GradOptions, HeadKind, LossKind, Model, ModelConfig, Seqs, Session, State, Targets};
 
 const B: usize = 3;
 const T: usize = 5;
@@ -82,9 +82,7 @@ fn case_with(
     let mut sess = Session::<f64>::new(threads).with_chunk_rows(1);
     sess.loss_and_grad(
         &model,
-        &input,
-        B,
-        T,
+        Seqs::new(&input, B, T),
         given,
         targets,
         GradOptions { input: true, state: !learn_init, ..Default::default() },
@@ -95,8 +93,9 @@ fn case_with(
 
     let mut eval = Session::<f64>::new(1);
     let mut loss_at = |m: &Model<f64>, x: &[f64], s: &State<f64>| {
-        let sum = eval.evaluate(m, x, B, T, if learn_init { None } else { Some(s) }, targets).unwrap();
-        recur::model::pass::mean_loss(&cfg, &sum, B, T)
+        let sum =
+            eval.evaluate(m, Seqs::new(x, B, T), if learn_init { None } else { Some(s) }, targets).unwrap();
+        sum.mean()
     };
     let eps = 1e-5;
     let near = |what: String, analytic: f64, numeric: f64| {
@@ -220,7 +219,9 @@ fn zero_initial_state_shortcut_matches_explicit_zeros() {
         let run = |init: Option<&State<f64>>, state: bool| {
             let mut s = Session::<f64>::new(2).with_chunk_rows(1);
             let opts = GradOptions { input: true, state, ..Default::default() };
-            let sum = s.loss_and_grad(&model, &input, B, T, init, Targets::Dense(&target), opts).unwrap();
+            let sum = s
+                .loss_and_grad(&model, Seqs::new(&input, B, T), init, Targets::Dense(&target), opts)
+                .unwrap();
             (sum.loss, s.param_grads().to_vec(), s.grads.input.clone())
         };
         let (l0, g0, x0) = run(Some(&zeros), true);
@@ -253,8 +254,8 @@ fn dropout_gradients_match_finite_differences() {
         let mut sess = Session::<f64>::new(2).with_chunk_rows(1);
         let train_loss = |m: &Model<f64>, s: &mut Session<f64>| {
             s.dropout_seed = 99;
-            let sum = s.loss_and_grad(m, &input, B, T, None, t, GradOptions::default()).unwrap();
-            recur::model::pass::mean_loss(&cfg, &sum, B, T)
+            let sum = s.loss_and_grad(m, Seqs::new(&input, B, T), None, t, GradOptions::default()).unwrap();
+            sum.mean()
         };
         let l0 = train_loss(&model, &mut sess);
         let grads = sess.param_grads().to_vec();
@@ -262,11 +263,8 @@ fn dropout_gradients_match_finite_differences() {
         // The mask depends on rows, not on chunks: another chunking gives the same loss.
         assert!((train_loss(&model, &mut probe) - l0).abs() < 1e-12, "{cell}: mask depends on chunking");
         // Dropout is on: the training loss differs from the evaluation loss.
-        let eval = probe.evaluate(&model, &input, B, T, None, t).unwrap();
-        assert!(
-            (recur::model::pass::mean_loss(&cfg, &eval, B, T) - l0).abs() > 1e-6,
-            "{cell}: dropout had no effect"
-        );
+        let eval = probe.evaluate(&model, Seqs::new(&input, B, T), None, t).unwrap();
+        assert!((eval.mean() - l0).abs() > 1e-6, "{cell}: dropout had no effect");
         let eps = 1e-5;
         for (i, &analytic) in grads.iter().enumerate() {
             let orig = model.params[i];
@@ -296,14 +294,13 @@ fn class_weighted_gradients_match_finite_differences() {
         let rows = if head == HeadKind::Last { B } else { B * T };
         let y: Vec<u32> = (0..rows).map(|_| rng.random_range(0..C as u32)).collect();
         let lengths = [T, 2, 4];
-        let x = recur::model::pass::Seqs { input: &input, batch: B, steps: T, lengths: Some(&lengths) };
+        let x = recur::model::Seqs { input: &input, batch: B, steps: T, lengths: Some(&lengths) };
         let weights = vec![0.5, 2.0, 1.25];
         let mut sess = Session::<f64>::new(2).with_chunk_rows(1);
         sess.class_weights = Some(weights.clone());
         let mean = |m: &Model<f64>, s: &mut Session<f64>| {
-            let sum =
-                s.loss_and_grad_padded(m, x, None, Targets::Classes(&y), GradOptions::default()).unwrap();
-            sum.loss / s.last_normalizer
+            let sum = s.loss_and_grad(m, x, None, Targets::Classes(&y), GradOptions::default()).unwrap();
+            sum.mean()
         };
         mean(&model, &mut sess);
         let grads = sess.param_grads().to_vec();
@@ -330,7 +327,7 @@ fn class_weighted_gradients_match_finite_differences() {
         assert!((weighted - mean(&model, &mut probe)).abs() < 1e-12);
         let mut bad = Session::<f64>::new(1);
         bad.class_weights = Some(vec![1.0; 2]);
-        let e = bad.loss_and_grad_padded(&model, x, None, Targets::Classes(&y), GradOptions::default());
+        let e = bad.loss_and_grad(&model, x, None, Targets::Classes(&y), GradOptions::default());
         assert!(e.unwrap_err().to_string().contains("2 class weights for 3 classes"));
     }
 }

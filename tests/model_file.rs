@@ -8,7 +8,7 @@ use rand_chacha::ChaCha8Rng;
 use recur::cell::CellKind;
 use recur::io::model_file::{ModelFile, load, parse, save};
 use recur::io::npy;
-use recur::model::{HeadKind, LossKind, Model, ModelConfig, Session};
+use recur::model::{HeadKind, LossKind, Model, ModelConfig, Seqs, Session};
 
 fn fixture(name: &str) -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
@@ -47,7 +47,7 @@ fn pytorch_saved_models_load_and_give_pytorchs_logits() {
         let cell = stem;
         let (shape, x) = npy::read_f32(&fixture(&format!("torch_model_{cell}_input.npy"))).unwrap();
         let (_, want) = npy::read_f32(&fixture(&format!("torch_model_{cell}_logits.npy"))).unwrap();
-        let out = Session::new(2).forward(&file.model, &x, shape[0], shape[1], None).unwrap();
+        let out = Session::new(2).forward(&file.model, Seqs::new(&x, shape[0], shape[1]), None).unwrap();
         for (g, w) in out.logits.iter().zip(&want) {
             assert!((g - w).abs() < 1e-5, "{cell}: {g} vs {w}");
         }
@@ -193,12 +193,12 @@ fn absurd_sizes_in_a_config_are_rejected_before_allocating() {
 fn passes_reject_bad_shapes_with_what_they_expected() {
     let m = sample_model();
     let mut s = Session::<f32>::new(1);
-    let e = s.forward(&m, &[], 0, 4, None).unwrap_err().to_string();
+    let e = s.forward(&m, Seqs::new(&[], 0, 4), None).unwrap_err().to_string();
     assert!(e.contains("empty input: 0 sequences of 4 steps"), "{e}");
-    let e = s.forward(&m, &[0.0; 10], 2, 2, None).unwrap_err().to_string();
+    let e = s.forward(&m, Seqs::new(&[0.0; 10], 2, 2), None).unwrap_err().to_string();
     assert!(e.contains("expected shape [2, 2, 3]"), "{e}");
     let bad = recur::model::State { h: vec![vec![0.0; 5]], c: vec![] };
-    let e = s.forward(&m, &[0.0; 12], 2, 2, Some(&bad)).unwrap_err().to_string();
+    let e = s.forward(&m, Seqs::new(&[0.0; 12], 2, 2), Some(&bad)).unwrap_err().to_string();
     assert!(e.contains("initial state"), "{e}");
 }
 

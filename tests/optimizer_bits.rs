@@ -4,7 +4,7 @@
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use recur::cell::CellKind;
-use recur::model::{GradOptions, HeadKind, LossKind, Model, ModelConfig, Session, Targets};
+use recur::model::{GradOptions, HeadKind, LossKind, Model, ModelConfig, Seqs, Session, Targets};
 use recur::optim::{OptimConfig, Optimizer, OptimizerKind, OuterSum};
 
 /// Sequences of one step with h0 = 0: dW_hh is a sum of K = 0 outer products (zero). The
@@ -17,10 +17,11 @@ fn fused_update_of_one_step_sequences() {
     let opt = OptimConfig::new(OptimizerKind::Adam, 1e-2);
     let (mut plain, mut fused) = (model0.clone(), model0.clone());
     let mut sess = Session::<f32>::new(1);
-    sess.loss_and_grad(&plain, &[0.5], 1, 1, None, Targets::Classes(&[1]), GradOptions::default()).unwrap();
+    sess.loss_and_grad(&plain, Seqs::new(&[0.5], 1, 1), None, Targets::Classes(&[1]), GradOptions::default())
+        .unwrap();
     Optimizer::new(opt.clone()).step(&mut plain.params, sess.param_grads());
     let opts = GradOptions { fused_update: true, ..Default::default() };
-    sess.loss_and_grad(&fused, &[0.5], 1, 1, None, Targets::Classes(&[1]), opts).unwrap();
+    sess.loss_and_grad(&fused, Seqs::new(&[0.5], 1, 1), None, Targets::Classes(&[1]), opts).unwrap();
     assert!(sess.grads_pending());
     sess.update(&mut fused, &mut Optimizer::new(opt));
     assert_eq!(plain.params, fused.params);
@@ -80,7 +81,7 @@ fn fused_update_is_the_plain_step_bit_for_bit_f64() {
         let mut optim = Optimizer::new(opt.clone());
         for _ in 0..3 {
             let opts = GradOptions { fused_update: fused, ..Default::default() };
-            sess.loss_and_grad(&model, &input, 1, 3, None, Targets::Classes(&[2]), opts).unwrap();
+            sess.loss_and_grad(&model, Seqs::new(&input, 1, 3), None, Targets::Classes(&[2]), opts).unwrap();
             if fused {
                 assert!(sess.grads_pending());
                 sess.update(&mut model, &mut optim);

@@ -6,8 +6,8 @@
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use recur::cell::CellKind;
-use recur::model::pass::{Seqs, normalizer, normalizer_padded};
 use recur::model::{GradOptions, HeadKind, LossKind, Model, ModelConfig, Session, Targets};
+use recur::model::{Seqs, normalizer};
 
 const T: usize = 5;
 const I: usize = 3;
@@ -49,9 +49,10 @@ fn check(cell: CellKind, head: HeadKind, loss: LossKind, vocab: Option<usize>, t
 
     let x = Seqs { input: &input, batch: b, steps: T, lengths: Some(&LENGTHS) };
     let mut sess = Session::<f64>::new(threads).with_chunk_rows(1);
-    let out = sess.forward_padded(&model, x, None).unwrap();
-    let sum = sess.loss_and_grad_padded(&model, x, None, targets(0, rows), GradOptions::default()).unwrap();
-    let n = normalizer_padded(&cfg, &x) as f64;
+    let out = sess.forward(&model, x, None).unwrap();
+    let sum = sess.loss_and_grad(&model, x, None, targets(0, rows), GradOptions::default()).unwrap();
+    let n = normalizer(&cfg, &x) as f64;
+    assert_eq!(sum.normalizer, n, "{tag}: the mean's denominator");
     let grads: Vec<f64> = sess.param_grads().iter().map(|g| g * n).collect();
 
     let (mut want_loss, mut want_count) = (0.0, 0);
@@ -59,7 +60,7 @@ fn check(cell: CellKind, head: HeadKind, loss: LossKind, vocab: Option<usize>, t
     let mut alone = Session::<f64>::new(1);
     for (s, &len) in LENGTHS.iter().enumerate() {
         let xs = &input[s * T * f..(s * T + len) * f];
-        let o = alone.forward(&model, xs, 1, len, None).unwrap();
+        let o = alone.forward(&model, Seqs::new(xs, 1, len), None).unwrap();
         let logits_s: &[f64] = match head {
             HeadKind::Last => &out.logits[s * C..(s + 1) * C],
             HeadKind::Step => &out.logits[s * T * C..(s * T + len) * C],
@@ -73,10 +74,10 @@ fn check(cell: CellKind, head: HeadKind, loss: LossKind, vocab: Option<usize>, t
         }
         let (lo, hi) = if head == HeadKind::Last { (s, s + 1) } else { (s * T, s * T + len) };
         let t = targets(lo, hi);
-        let ls = alone.loss_and_grad(&model, xs, 1, len, None, t, GradOptions::default()).unwrap();
+        let ls = alone.loss_and_grad(&model, Seqs::new(xs, 1, len), None, t, GradOptions::default()).unwrap();
         want_loss += ls.loss;
         want_count += ls.count;
-        let ns = normalizer(&cfg, 1, len) as f64;
+        let ns = normalizer(&cfg, &Seqs::new(xs, 1, len)) as f64;
         for (w, g) in want_grads.iter_mut().zip(alone.param_grads()) {
             *w += g * ns;
         }
@@ -106,8 +107,8 @@ fn bad_lengths_are_refused() {
     let m = Model::<f32>::new(cfg, &mut ChaCha8Rng::seed_from_u64(1)).unwrap();
     let input = vec![0.0f32; 2 * 3 * 2];
     let mut s = Session::new(1);
-    let e = s.forward_padded(&m, Seqs { input: &input, batch: 2, steps: 3, lengths: Some(&[3, 4]) }, None);
+    let e = s.forward(&m, Seqs { input: &input, batch: 2, steps: 3, lengths: Some(&[3, 4]) }, None);
     assert!(e.unwrap_err().to_string().contains("sequence length 4 is not in 1..=3"));
-    let e = s.forward_padded(&m, Seqs { input: &input, batch: 2, steps: 3, lengths: Some(&[3]) }, None);
+    let e = s.forward(&m, Seqs { input: &input, batch: 2, steps: 3, lengths: Some(&[3]) }, None);
     assert!(e.unwrap_err().to_string().contains("lengths: expected shape [2], got [1]"));
 }

@@ -192,7 +192,9 @@ fn the_forecast_past_the_end_starts_from_the_last_true_window() {
     let (_, series) = recur::data::forecast::read_series(Path::new(&sine()), &spec.columns).unwrap();
     let (m, s) = spec.normalize[0];
     let x: Vec<f32> = series[series.len() - spec.window..].iter().map(|r| ((r[0] - m) / s) as f32).collect();
-    let o = recur::model::Session::new(1).forward(&file.model, &x, 1, spec.window, None).unwrap();
+    let o = recur::model::Session::new(1)
+        .forward(&file.model, recur::model::Seqs::new(&x, 1, spec.window), None)
+        .unwrap();
     let first = o.logits[0] as f64 * s + m;
     assert!((printed[0] - first).abs() < 1e-5, "predict {printed:?}, by hand {first}");
     // The rest continue the sine smoothly (steps of 0.1 rad move it by well under 0.2).

@@ -20,7 +20,7 @@ use crate::data::rows::read_table;
 use crate::io::atomic::write_atomic;
 use crate::io::model_file::{ModelFile, describe, load};
 use crate::io::npy;
-use crate::model::pass::Seqs;
+use crate::model::Seqs;
 use crate::model::{HeadKind, LossKind, Session};
 
 #[derive(Args, Debug)]
@@ -125,7 +125,7 @@ pub fn run(a: PredictArgs) -> anyhow::Result<ExitCode> {
         if n >= test.len() {
             bail!("--image {n}: the test set has images 0..{}", test.len() - 1);
         }
-        let out = sess.forward(&file.model, test.image(n), 1, 28, None)?;
+        let out = sess.forward(&file.model, Seqs::new(test.image(n), 1, 28), None)?;
         let p = probabilities(&file.model.config.loss, &out.logits);
         let names = spec.dataset.class_names();
         outln!("{}", draw(test.image(n)))?;
@@ -148,7 +148,7 @@ pub fn run(a: PredictArgs) -> anyhow::Result<ExitCode> {
             let spec: BitCountSpec = serde_json::from_value(file.task.clone().unwrap_or_default())?;
             for s in &a.inputs {
                 let x = parse_bits(s, spec.bits)?;
-                let out = sess.forward(&file.model, &x, 1, spec.bits, None)?;
+                let out = sess.forward(&file.model, Seqs::new(&x, 1, spec.bits), None)?;
                 let p = probabilities(&file.model.config.loss, &out.logits);
                 let top = top_k(&p, a.top);
                 let mut line = format!("{s}: {} ones", top[0].0);
@@ -170,7 +170,7 @@ pub fn run(a: PredictArgs) -> anyhow::Result<ExitCode> {
                 let bits = (128 - want.leading_zeros() as usize).max(spec.bits);
                 let (mut inp, mut tgt) = (Vec::new(), Vec::new());
                 encode_addition(&[(x, y)], bits, &mut inp, &mut tgt);
-                let out = sess.forward(&file.model, &inp, 1, bits, None)?;
+                let out = sess.forward(&file.model, Seqs::new(&inp, 1, bits), None)?;
                 let got = decode(&out.logits);
                 let shown: String =
                     out.logits.iter().rev().map(|&l| if l > 0.0 { '1' } else { '0' }).collect();
@@ -213,9 +213,7 @@ fn predict_npy(
         task.encoder()?.normalize_in_place(&mut data);
     }
     let seqs = Seqs { input: &data, batch: b, steps: t, lengths: lengths.as_deref() };
-    let out = sess
-        .forward_padded(&file.model, seqs, None)
-        .with_context(|| format!("running {}", path.display()))?;
+    let out = sess.forward(&file.model, seqs, None).with_context(|| format!("running {}", path.display()))?;
     let c = cfg.output_size;
     let values = if probs {
         out.logits.chunks(c).flat_map(|row| probabilities(&cfg.loss, row)).collect()

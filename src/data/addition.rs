@@ -11,6 +11,7 @@
 //! reported beside the tutorial's per-bit accuracy; and since the sequence length is a run-time
 //! value, a model trained on 10-bit numbers is also evaluated on 16-, 32- and 64-bit numbers.
 
+use crate::model::Seqs;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -87,7 +88,7 @@ pub fn accuracy(
 ) -> Result<(f64, f64)> {
     let (mut x, mut y) = (Vec::new(), Vec::new());
     encode(pairs, bits, &mut x, &mut y);
-    let out = sess.forward(model, &x, pairs.len(), bits, None)?;
+    let out = sess.forward(model, Seqs::new(&x, pairs.len(), bits), None)?;
     let (mut bit_ok, mut sum_ok) = (0usize, 0usize);
     for (logits, want) in out.logits.chunks(bits).zip(y.chunks(bits)) {
         let ok = logits.iter().zip(want).filter(|(l, w)| (**l > 0.0) == (**w > 0.5)).count();

@@ -7,6 +7,7 @@
 //! bit as 0.0/1.0); the target is the count of 1s, a class in 0..=20. The tutorial reports
 //! 0.1% test error after 5000 epochs (3-4 hours on a laptop).
 
+use crate::model::Seqs;
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
@@ -100,7 +101,8 @@ impl BitCount {
             input.clear();
             classes.clear();
             Self::encode(chunk, bits, &mut input, &mut classes);
-            let s = sess.evaluate(model, &input, chunk.len(), bits, None, Targets::Classes(&classes))?;
+            let s =
+                sess.evaluate(model, Seqs::new(&input, chunk.len(), bits), None, Targets::Classes(&classes))?;
             wrong += s.count - s.correct;
         }
         Ok((wrong as f64 / n as f64, n))

@@ -193,7 +193,7 @@ impl Classify {
         for chunk in set.chunks(256) {
             let items: Vec<&Item> = chunk.iter().collect();
             Self::pad(&items, regress, self.width, &mut batch);
-            let s = sess.evaluate_padded(model, batch.seqs(), None, batch.targets())?;
+            let s = sess.evaluate(model, batch.seqs(), None, batch.targets())?;
             right += s.correct;
             sq += s.loss;
         }

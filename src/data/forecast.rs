@@ -4,6 +4,7 @@
 //! `valid_fraction` of the series is held out, or a series of its own (`--valid-data`): its
 //! windows are scored by RMSE in the series' own units.
 
+use crate::model::Seqs;
 use std::path::Path;
 
 use rand_chacha::ChaCha8Rng;
@@ -75,7 +76,7 @@ impl ForecastSpec {
         let (cols, mut out) = (self.columns.len(), Vec::with_capacity(ahead));
         while out.len() < ahead {
             let x: Vec<f32> = hist[hist.len() - self.window..].iter().flatten().copied().collect();
-            let o = sess.forward(model, &x, 1, self.window, None)?;
+            let o = sess.forward(model, Seqs::new(&x, 1, self.window), None)?;
             for row in o.logits.chunks(cols).take(ahead - out.len()) {
                 out.push(self.denorm_row(row));
                 hist.push(row.to_vec());
@@ -269,7 +270,7 @@ impl Forecast {
         let set = if self.valid.is_empty() { &self.train } else { &self.valid };
         let mut b = Batch::default();
         self.fill(set, &mut b);
-        let o = sess.forward(model, &b.input, b.batch, b.steps, None)?;
+        let o = sess.forward(model, Seqs::new(&b.input, b.batch, b.steps), None)?;
         let cols = self.spec.columns.len();
         let mut sq = 0.0;
         for (i, (p, y)) in o.logits.iter().zip(&b.dense).enumerate() {

@@ -9,6 +9,7 @@
 //! files present (`train-images-idx3-ubyte[.gz]`, `train-labels-idx1-ubyte[.gz]`), training
 //! uses them and evaluation the full test set.
 
+use crate::model::Seqs;
 use std::path::{Path, PathBuf};
 
 use rand::seq::SliceRandom;
@@ -172,7 +173,11 @@ impl Mnist {
         let mut out = Vec::with_capacity(images.len() * 10);
         for start in (0..images.len()).step_by(1024) {
             let end = (start + 1024).min(images.len());
-            let o = sess.forward(model, &images.pixels[start * 784..end * 784], end - start, 28, None)?;
+            let o = sess.forward(
+                model,
+                Seqs::new(&images.pixels[start * 784..end * 784], end - start, 28),
+                None,
+            )?;
             out.extend(o.logits);
         }
         Ok(out)
@@ -250,9 +255,7 @@ impl Task for Mnist {
     ) -> Result<Vec<Metric>> {
         let s = sess.evaluate(
             model,
-            &self.test.pixels,
-            self.test.len(),
-            28,
+            Seqs::new(&self.test.pixels, self.test.len(), 28),
             None,
             Targets::Classes(&self.test.labels),
         )?;
@@ -261,7 +264,12 @@ impl Task for Mnist {
         if self.spec.split_test.is_none() && self.test.len() >= 128 {
             // The tutorial's figure: the first 128 test images.
             let first = self.test.slice(0..128);
-            let s = sess.evaluate(model, &first.pixels, 128, 28, None, Targets::Classes(&first.labels))?;
+            let s = sess.evaluate(
+                model,
+                Seqs::new(&first.pixels, 128, 28),
+                None,
+                Targets::Classes(&first.labels),
+            )?;
             m.push(("first128_accuracy".to_string(), s.correct as f64 / 128.0));
         }
         Ok(m)

@@ -115,7 +115,7 @@ fn predict_classes(
     for chunk in items.chunks(256) {
         let refs: Vec<&Item> = chunk.iter().collect();
         Classify::pad(&refs, spec.target.is_some(), width, &mut batch);
-        let o = sess.forward_padded(model, batch.seqs(), None)?;
+        let o = sess.forward(model, batch.seqs(), None)?;
         match spec.target {
             Some((mean, sd)) => out.extend(o.logits.iter().map(|&v| Predicted::Value(v as f64 * sd + mean))),
             None => out.extend(o.logits.chunks(spec.classes.len()).map(|l| {
@@ -152,7 +152,7 @@ fn predict_labels(
     for (chunk, rchunk) in items.chunks(256).zip(table.rows.chunks(256)) {
         let refs: Vec<_> = chunk.iter().collect();
         Tagging::pad(&refs, width, &mut batch);
-        let o = sess.forward_padded(model, batch.seqs(), None)?;
+        let o = sess.forward(model, batch.seqs(), None)?;
         let v = spec.tags.len();
         for (i, (r, (_, y))) in rchunk.iter().zip(chunk).enumerate() {
             let logits = &o.logits[i * batch.steps * v..][..y.len() * v];

@@ -138,7 +138,7 @@ impl Tagging {
         for chunk in set.chunks(256) {
             let items: Vec<&Tagged> = chunk.iter().collect();
             Self::pad(&items, self.width, &mut b);
-            let s = sess.evaluate_padded(model, b.seqs(), None, b.targets())?;
+            let s = sess.evaluate(model, b.seqs(), None, b.targets())?;
             right += s.correct;
             seen += s.count;
         }

@@ -48,7 +48,9 @@ impl std::str::FromStr for LossKind {
     }
 }
 
-/// Sum of loss terms and of correct predictions over a block of rows.
+/// Sum of loss terms and of correct predictions over a block of rows, and what
+/// `reduction="mean"` divides that sum by. Sums of several batches add up (`+=`), and
+/// [`LossSum::mean`] of the total is then the mean over all of them.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct LossSum {
     /// Sum of per-element (or per-row, for `ce`) losses, before dividing by N.
@@ -57,6 +59,20 @@ pub struct LossSum {
     pub correct: usize,
     /// Number of predictions `correct` is out of.
     pub count: usize,
+    /// N, the mean's denominator: rows (`ce`) or elements (`bce`, `mse`) that count, or the
+    /// sum of their class weights for a weighted cross-entropy. Filled in by the passes.
+    pub normalizer: f64,
+}
+
+impl LossSum {
+    /// The mean loss, as PyTorch's `reduction="mean"` reports it (NaN for an empty sum).
+    pub fn mean(&self) -> f64 {
+        self.loss / self.normalizer
+    }
+    /// The fraction of predictions that were right (NaN when none were scored, e.g. `mse`).
+    pub fn accuracy(&self) -> f64 {
+        self.correct as f64 / self.count as f64
+    }
 }
 
 impl std::ops::AddAssign for LossSum {
@@ -64,6 +80,7 @@ impl std::ops::AddAssign for LossSum {
         self.loss += o.loss;
         self.correct += o.correct;
         self.count += o.count;
+        self.normalizer += o.normalizer;
     }
 }
 

@@ -23,7 +23,8 @@ use crate::cell::CellKind;
 use crate::error::{Error, Result};
 use crate::float::Float;
 pub use loss::LossKind;
-pub use pass::{GradOptions, Gradients, Output, Session, State, Targets};
+pub use loss::LossSum;
+pub use pass::{GradOptions, Gradients, Output, Seqs, Session, State, Targets, normalizer};
 
 /// Where the head reads the recurrent output.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

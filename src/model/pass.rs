@@ -54,7 +54,7 @@ pub enum Targets<'a, T> {
     Dense(&'a [T]),
 }
 
-/// A batch of sequences, batch-first, optionally padded.
+/// A batch of sequences, batch-first, optionally padded: what every pass reads.
 #[derive(Clone, Copy, Debug)]
 pub struct Seqs<'a, T> {
     /// `[B, T, F]` (F = input features, or 1 token id).
@@ -64,6 +64,17 @@ pub struct Seqs<'a, T> {
     pub steps: usize,
     /// The real length of each sequence, 1..=T; `None` = all T.
     pub lengths: Option<&'a [usize]>,
+}
+
+impl<'a, T> Seqs<'a, T> {
+    /// `batch` sequences of `steps` steps each, `input` `[batch, steps, features]`.
+    pub fn new(input: &'a [T], batch: usize, steps: usize) -> Self {
+        Seqs { input, batch, steps, lengths: None }
+    }
+    /// Sequences padded to `steps`, with their real lengths (each 1..=steps).
+    pub fn padded(input: &'a [T], batch: usize, steps: usize, lengths: &'a [usize]) -> Self {
+        Seqs { input, batch, steps, lengths: Some(lengths) }
+    }
 }
 
 /// Which gradients besides the parameters' to compute.
@@ -112,8 +123,6 @@ pub struct Session<T> {
     /// Per-class weights of the cross-entropy (PyTorch's `weight=`): each row's loss is
     /// scaled by its class's weight and the mean divides by the sum of those weights.
     pub class_weights: Option<Vec<f64>>,
-    /// What the last `loss_and_grad` divided the summed loss by (its mean is `loss / this`).
-    pub last_normalizer: f64,
     work: Vec<Workspace<T>>,
     chunks: usize,
     /// Chunks and tiles of the last pass: how many pieces its batch ran as.
@@ -136,7 +145,6 @@ impl<T: Float> Session<T> {
             chunk_rows: MIN_ROWS_PER_CHUNK,
             dropout_seed: 0,
             class_weights: None,
-            last_normalizer: 1.0,
             work: Vec::new(),
             chunks: 0,
             pieces: 0,
@@ -248,42 +256,19 @@ impl<T: Float> Session<T> {
         Ok(())
     }
 
-    /// Forward pass; fills logits, top-layer outputs and the final state.
-    pub fn forward(
-        &mut self,
-        m: &Model<T>,
-        input: &[T],
-        batch: usize,
-        steps: usize,
-        init: Option<&State<T>>,
-    ) -> Result<Output<T>> {
-        self.forward_padded(m, Seqs { input, batch, steps, lengths: None }, init)
-    }
-
-    /// [`Session::forward`] on sequences padded to `steps`, with their real lengths. A padded
-    /// step leaves the state unchanged, so the final state (and a last-step head) is that of
-    /// each sequence's last real step; outputs at padded steps repeat the last real one.
-    pub fn forward_padded(&mut self, m: &Model<T>, x: Seqs<T>, init: Option<&State<T>>) -> Result<Output<T>> {
+    /// Forward pass; fills logits, top-layer outputs and the final state. On padded sequences
+    /// (`x.lengths`), a padded step leaves the state unchanged, so the final state (and a
+    /// last-step head) is that of each sequence's last real step; outputs at padded steps
+    /// repeat the last real one.
+    pub fn forward(&mut self, m: &Model<T>, x: Seqs<T>, init: Option<&State<T>>) -> Result<Output<T>> {
         self.check(m, &x, init)?;
         self.run(m, |b0, rows| Job::forward(&x, b0, rows, init), x.batch, false);
         Ok(self.collect_output(m, x.batch, x.steps))
     }
 
-    /// Loss (and accuracy counts) without gradients, e.g. for evaluation.
+    /// Loss (and accuracy counts) without gradients, e.g. for evaluation; padded steps add
+    /// nothing. [`LossSum::mean`] is the mean loss.
     pub fn evaluate(
-        &mut self,
-        m: &Model<T>,
-        input: &[T],
-        batch: usize,
-        steps: usize,
-        init: Option<&State<T>>,
-        targets: Targets<T>,
-    ) -> Result<LossSum> {
-        self.evaluate_padded(m, Seqs { input, batch, steps, lengths: None }, init, targets)
-    }
-
-    /// [`Session::evaluate`] on padded sequences: padded steps add nothing.
-    pub fn evaluate_padded(
         &mut self,
         m: &Model<T>,
         x: Seqs<T>,
@@ -292,37 +277,24 @@ impl<T: Float> Session<T> {
     ) -> Result<LossSum> {
         self.check(m, &x, init)?;
         Self::targets_len(&m.config, x.batch, x.steps, &targets)?;
-        let cw = self.class_weights.clone();
-        let weights = cw.as_deref().filter(|_| m.config.loss == LossKind::CrossEntropy);
+        let weights = self.weights(m)?;
         let job = |b0, rows| Job {
-            class_weights: weights,
+            class_weights: weights.as_deref(),
             targets: Some(targets),
             ..Job::forward(&x, b0, rows, init)
         };
         self.run(m, job, x.batch, true);
-        Ok(self.sum())
+        let mut sum = self.sum();
+        sum.normalizer = loss_normalizer(&m.config, &x, targets, weights.as_deref());
+        Ok(sum)
     }
 
-    /// Mean loss and its gradients (in `self.grads`). Returns the loss summed over the batch
-    /// with counts; the mean loss is [`mean_loss`] of it.
-    #[allow(clippy::too_many_arguments)]
+    /// The loss and its gradients: parameter gradients in [`Session::param_grads`], input and
+    /// state gradients (when `opts` asks) in `self.grads`. Padded steps add nothing to the
+    /// loss (the mean is over real steps) or to any gradient, so a padded batch gives exactly
+    /// the loss and gradients of its sequences run at their own lengths. [`LossSum::mean`]
+    /// is the mean loss that the gradients are of.
     pub fn loss_and_grad(
-        &mut self,
-        m: &Model<T>,
-        input: &[T],
-        batch: usize,
-        steps: usize,
-        init: Option<&State<T>>,
-        targets: Targets<T>,
-        opts: GradOptions,
-    ) -> Result<LossSum> {
-        self.loss_and_grad_padded(m, Seqs { input, batch, steps, lengths: None }, init, targets, opts)
-    }
-
-    /// [`Session::loss_and_grad`] on padded sequences: padded steps add nothing to the loss
-    /// (the mean is over real steps) or to any gradient, so a padded batch gives exactly the
-    /// loss and gradients of its sequences run at their own lengths.
-    pub fn loss_and_grad_padded(
         &mut self,
         m: &Model<T>,
         x: Seqs<T>,
@@ -332,29 +304,15 @@ impl<T: Float> Session<T> {
     ) -> Result<LossSum> {
         self.check(m, &x, init)?;
         Self::targets_len(&m.config, x.batch, x.steps, &targets)?;
-        if let Some(w) = &self.class_weights
-            && (w.len() != m.config.output_size || w.iter().any(|v| !(v.is_finite() && *v >= 0.0)))
-        {
-            return Err(Error::Input(format!(
-                "{} class weights for {} classes (each must be a number >= 0)",
-                w.len(),
-                m.config.output_size
-            )));
-        }
-        let cw = self.class_weights.clone();
-        let weights = cw.as_deref().filter(|_| m.config.loss == LossKind::CrossEntropy);
-        let norm = match (weights, targets) {
-            (Some(w), Targets::Classes(y)) => weighted_normalizer(&m.config, &x, y, w),
-            _ => normalizer_padded(&m.config, &x) as f64,
-        };
-        self.last_normalizer = norm;
+        let weights = self.weights(m)?;
+        let norm = loss_normalizer(&m.config, &x, targets, weights.as_deref());
         let scale = T::from_f64(1.0 / norm);
         let (batch, steps) = (x.batch, x.steps);
         let seed = self.dropout_seed;
         self.dropout_seed = self.dropout_seed.wrapping_add(1);
         let job = |b0, rows| Job {
             seed,
-            class_weights: weights,
+            class_weights: weights.as_deref(),
             targets: Some(targets),
             scale: Some(scale),
             want_dx: opts.input,
@@ -382,7 +340,23 @@ impl<T: Float> Session<T> {
                 Vec::new()
             };
         }
-        Ok(self.sum())
+        let mut sum = self.sum();
+        sum.normalizer = norm;
+        Ok(sum)
+    }
+
+    /// The class weights that apply to this model's loss, checked against its classes.
+    fn weights(&self, m: &Model<T>) -> Result<Option<Vec<f64>>> {
+        if let Some(w) = &self.class_weights
+            && (w.len() != m.config.output_size || w.iter().any(|v| !(v.is_finite() && *v >= 0.0)))
+        {
+            return Err(Error::Input(format!(
+                "{} class weights for {} classes (each must be a number >= 0)",
+                w.len(),
+                m.config.output_size
+            )));
+        }
+        Ok(self.class_weights.clone().filter(|_| m.config.loss == LossKind::CrossEntropy))
     }
 
     fn sum(&self) -> LossSum {
@@ -466,30 +440,24 @@ fn weighted_normalizer<T>(cfg: &ModelConfig, x: &Seqs<T>, y: &[u32], w: &[f64]) 
     }
 }
 
-/// The N that `reduction="mean"` divides by, counting only real steps of padded sequences.
-pub fn normalizer_padded<T>(cfg: &ModelConfig, x: &Seqs<T>) -> usize {
-    match (cfg.head, x.lengths) {
-        (HeadKind::Step, Some(l)) => {
-            let rows: usize = l.iter().sum();
-            if cfg.loss == LossKind::CrossEntropy { rows } else { rows * cfg.output_size }
-        }
-        _ => normalizer(cfg, x.batch, x.steps),
+/// The N that `reduction="mean"` divides by: the rows (`ce`) or elements that count, only
+/// real steps of padded sequences, or the sum of the class weights of the rows that count.
+fn loss_normalizer<T>(cfg: &ModelConfig, x: &Seqs<T>, targets: Targets<T>, w: Option<&[f64]>) -> f64 {
+    match (w, targets) {
+        (Some(w), Targets::Classes(y)) => weighted_normalizer(cfg, x, y, w),
+        _ => normalizer(cfg, x) as f64,
     }
 }
 
-/// The N that `reduction="mean"` divides by.
-pub fn normalizer(cfg: &ModelConfig, batch: usize, steps: usize) -> usize {
-    let rows = match cfg.head {
-        HeadKind::Last => batch,
-        HeadKind::Step => batch * steps,
+/// The N that `reduction="mean"` divides by, counting only real steps of padded sequences.
+pub fn normalizer<T>(cfg: &ModelConfig, x: &Seqs<T>) -> usize {
+    let rows = match (cfg.head, x.lengths) {
+        (HeadKind::Last, _) => x.batch,
+        (HeadKind::Step, Some(l)) => l.iter().sum(),
+        (HeadKind::Step, None) => x.batch * x.steps,
     };
     match cfg.loss {
         LossKind::CrossEntropy => rows,
         LossKind::Bce | LossKind::Mse => rows * cfg.output_size,
     }
-}
-
-/// The mean loss of a [`LossSum`] over a batch of `batch` x `steps`.
-pub fn mean_loss(cfg: &ModelConfig, sum: &LossSum, batch: usize, steps: usize) -> f64 {
-    sum.loss / normalizer(cfg, batch, steps) as f64
 }

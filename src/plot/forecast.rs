@@ -4,6 +4,7 @@
 //! against the truth), and optionally `ahead` rows past the end (what `recur predict --ahead`
 //! prints). One panel per column, in the series' own units.
 
+use crate::model::Seqs;
 use std::path::Path;
 
 use super::chart::{Chart, Curve, PALETTE, Panel, Style};
@@ -52,7 +53,7 @@ pub fn one_step(
     for chunk in targets.chunks(256) {
         let x: Vec<f32> =
             chunk.iter().flat_map(|&t| normed[t - spec.window..t].iter().flatten()).copied().collect();
-        let o = sess.forward(model, &x, chunk.len(), spec.window, None)?;
+        let o = sess.forward(model, Seqs::new(&x, chunk.len(), spec.window), None)?;
         let per = o.logits.len() / chunk.len();
         out.extend(o.logits.chunks(per).map(|p| spec.denorm_row(&p[..cols])));
     }

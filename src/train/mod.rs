@@ -16,7 +16,7 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::error::{Error, Result};
 use crate::io::model_file::{self, ModelFile};
-use crate::model::pass::Seqs;
+use crate::model::Seqs;
 use crate::model::{GradOptions, Model, Session, Targets};
 use crate::optim::{OptimConfig, Optimizer};
 use metrics::{MetricsLog, Record};
@@ -203,8 +203,8 @@ pub fn train<K: Task>(
             // Nothing reads the gradients but clipping, which works on pending ones too, and
             // the update.
             let opts = GradOptions { fused_update: true, ..Default::default() };
-            let sum = sess.loss_and_grad_padded(model, seqs, None, batch.targets(), opts)?;
-            let loss = sum.loss / sess.last_normalizer;
+            let sum = sess.loss_and_grad(model, seqs, None, batch.targets(), opts)?;
+            let loss = sum.mean();
             step += 1;
             if !loss.is_finite() {
                 bar.abandon();
