@@ -7,7 +7,7 @@
 
 use std::time::Instant;
 
-use recur::cell::lstm::{backward_step, forward_step};
+use recur::kernels::{backward_step, forward_step};
 
 fn main() {
     for (name, rows, hidden, steps) in

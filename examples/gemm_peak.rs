@@ -5,8 +5,8 @@
 
 use std::time::Instant;
 
-use recur::ops::packed::{Packed, gemm_packed};
-use recur::ops::{MatMut, MatRef, gemm};
+use recur::kernels::{MatMut, MatRef, gemm};
+use recur::kernels::{Packed, gemm_packed};
 
 /// Best GFLOP/s of `reps` products, through [`gemm`] or, with `packed`, [`gemm_packed`].
 fn time(m: usize, k: usize, n: usize, reps: usize, packed: bool) -> f64 {

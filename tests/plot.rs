@@ -188,8 +188,8 @@ fn the_forecast_past_the_end_starts_from_the_last_true_window() {
         r.stdout().lines().skip(1).map(|l| l.split(',').nth(1).unwrap().parse().unwrap()).collect();
     assert_eq!(printed.len(), 7);
     let file = recur::io::model_file::load(model).unwrap();
-    let spec: recur::data::forecast::ForecastSpec = serde_json::from_value(file.task.unwrap()).unwrap();
-    let (_, series) = recur::data::forecast::read_series(Path::new(&sine()), &spec.columns).unwrap();
+    let spec: recur::task::forecast::ForecastSpec = serde_json::from_value(file.task.unwrap()).unwrap();
+    let (_, series) = recur::data::series::read_series(Path::new(&sine()), &spec.columns).unwrap();
     let (m, s) = spec.normalize[0];
     let x: Vec<f32> = series[series.len() - spec.window..].iter().map(|r| ((r[0] - m) / s) as f32).collect();
     let o = recur::model::Session::new(1)

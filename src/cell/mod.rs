@@ -21,10 +21,10 @@
 //! sum) after the reverse loop and written once per pass and batch chunk; the chunks' buffers
 //! are then added in chunk order. Activation gradients are written (`=`).
 
-pub mod gru;
-pub mod lstm;
+pub(crate) mod gru;
+pub(crate) mod lstm;
 mod lstm_simd;
-pub mod rnn;
+pub(crate) mod rnn;
 
 use serde::{Deserialize, Serialize};
 

@@ -16,9 +16,8 @@ mod generate;
 mod inspect;
 mod plot;
 mod predict;
-mod presets;
+mod progress;
 mod train;
-mod train_files;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -8,12 +8,12 @@ use anyhow::Context;
 use clap::{ArgGroup, Args};
 
 use crate::cli::ComputeArgs;
-use crate::data::forecast::ForecastSpec;
 use crate::io::model_file::load;
 use crate::model::Session;
 use crate::plot::forecast::{self, Options};
 use crate::plot::metrics::{MetricsFile, XAxis, chart};
 use crate::plot::{Format, parse_size};
+use crate::task::forecast::ForecastSpec;
 
 #[derive(Args, Debug)]
 #[command(group(ArgGroup::new("what").required(true).args(["metrics", "model"])))]

@@ -1,14 +1,9 @@
-//! Data sources, one module per task or format. Each turns files or generators into
-//! batch-first `[B, T, I]` inputs and targets for [`crate::model::Session`].
-pub mod addition;
-pub mod bitcount;
-pub mod classify;
+//! Format readers: files and text into rows, arrays and ids. They know no model and no
+//! training loop; the tasks (`crate::task`) turn what they read into batches.
 pub mod encoding;
-pub mod forecast;
 pub mod idx;
-pub mod mnist;
+pub mod images;
 pub mod npy_rows;
-pub mod predictions;
 pub mod rows;
-pub mod tagging;
-pub mod text;
+pub mod series;
+pub mod tokenize;

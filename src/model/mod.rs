@@ -15,6 +15,7 @@ pub mod inspect;
 pub mod layer;
 pub mod loss;
 pub mod pass;
+pub mod probs;
 
 use rand::{Rng, RngExt};
 use serde::{Deserialize, Serialize};

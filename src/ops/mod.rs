@@ -222,6 +222,7 @@ pub fn gemm_bias_sum<T: Float>(
     gemm(T::ONE, a2, b2, T::ONE, c);
 }
 
+#[cfg(test)]
 /// The plain triple loop, for tests of [`gemm`] only.
 pub fn gemm_naive<T: Float>(alpha: T, a: MatRef<T>, b: MatRef<T>, beta: T, c: MatMut<T>) {
     for i in 0..c.rows {

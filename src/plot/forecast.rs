@@ -8,9 +8,10 @@ use crate::model::Seqs;
 use std::path::Path;
 
 use super::chart::{Chart, Curve, PALETTE, Panel, Style};
-use crate::data::forecast::{ForecastSpec, read_series};
+use crate::data::series::read_series;
 use crate::error::{Error, Result};
 use crate::model::{Model, Session};
+use crate::task::forecast::ForecastSpec;
 
 /// What to draw.
 #[derive(Clone, Copy, Debug)]

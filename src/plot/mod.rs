@@ -15,8 +15,6 @@ use std::path::Path;
 
 use crate::error::{Error, Result};
 
-pub use chart::{Curve, Panel, Style};
-
 /// The picture format, from the output file's extension.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {

@@ -1,7 +1,8 @@
 //! The training loop, written once for every task: batches from a [`Task`], loss and
 //! gradients from a [`Session`], optional clipping, an optimizer step; evaluation every N
-//! epochs, metrics as JSON lines, atomic checkpoints, a progress bar, and a stop with a clear
-//! error when the loss stops being finite (the checkpoint on disk stays the last good one).
+//! epochs, metrics as JSON lines, atomic checkpoints, progress reported to an [`Observer`],
+//! and a stop with a clear error when the loss stops being finite (the checkpoint on disk
+//! stays the last good one).
 //!
 //! Tasks own their data and their evaluation; this module owns nothing task-specific.
 
@@ -10,7 +11,6 @@ pub mod metrics;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use indicatif::{ProgressBar, ProgressStyle};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
@@ -100,8 +100,28 @@ pub trait Task {
     fn task_json(&self) -> serde_json::Value;
 }
 
+/// What a run reports as it goes: a progress display, a log. A closure `|line: &str| ...`
+/// is an observer that receives only the log lines.
+pub trait Observer {
+    /// Before the first step, with the number of steps the run will take at most.
+    fn start(&mut self, _total_steps: usize) {}
+    /// After each training step (from 1), with the mean training loss of the epoch so far.
+    fn step(&mut self, _step: usize, _loss: f64) {}
+    /// A line of the log: an evaluation's metrics, an early stop.
+    fn log(&mut self, line: &str);
+    /// The run has ended, normally or with an error.
+    fn finish(&mut self) {}
+}
+
+impl<F: FnMut(&str)> Observer for F {
+    fn log(&mut self, line: &str) {
+        self(line)
+    }
+}
+
 /// How the learning rate changes over the run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum Schedule {
     /// The same rate throughout.
@@ -140,8 +160,6 @@ pub struct TrainConfig {
     pub output: Option<PathBuf>,
     /// JSON lines appended per evaluation.
     pub metrics: Option<PathBuf>,
-    /// Show a progress bar (when stderr is a terminal).
-    pub progress: bool,
     /// Stop early once this metric (first of the task's) is at or below the value.
     pub target: Option<f64>,
     /// Early stopping: stop after this many evaluations without a better first metric (the
@@ -161,12 +179,23 @@ pub struct TrainReport {
     pub metrics: Vec<Metric>,
 }
 
-/// Trains `model` on `task`; `log` receives each evaluation line as it happens.
-pub fn train<K: Task>(
+/// Trains `model` on `task`; `obs` sees the progress and each evaluation line as it happens.
+pub fn train<K: Task + ?Sized>(
     model: &mut Model<f32>,
     task: &mut K,
     cfg: &TrainConfig,
-    mut log: impl FnMut(&str),
+    obs: &mut dyn Observer,
+) -> Result<TrainReport> {
+    let result = run(model, task, cfg, obs);
+    obs.finish();
+    result
+}
+
+fn run<K: Task + ?Sized>(
+    model: &mut Model<f32>,
+    task: &mut K,
+    cfg: &TrainConfig,
+    obs: &mut dyn Observer,
 ) -> Result<TrainReport> {
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed ^ 0x5eed_da7a);
     let mut sess = Session::<f32>::new(cfg.threads);
@@ -181,11 +210,7 @@ pub fn train<K: Task>(
     let mut metrics_log = cfg.metrics.as_deref().map(MetricsLog::create).transpose()?;
     let per_epoch = task.steps_per_epoch(cfg.batch_size).max(1);
     let total = per_epoch * cfg.epochs;
-    let bar = if cfg.progress { ProgressBar::new(total as u64) } else { ProgressBar::hidden() };
-    bar.set_style(
-        ProgressStyle::with_template("{bar:30} {pos}/{len} steps {per_sec} eta {eta} {msg}")
-            .expect("static template"),
-    );
+    obs.start(total);
     let start = Instant::now();
     let mut batch = Batch::default();
     let (mut step, mut loss_acc, mut loss_n, mut last_loss) = (0usize, 0.0f64, 0usize, f64::NAN);
@@ -207,13 +232,11 @@ pub fn train<K: Task>(
             let loss = sum.mean();
             step += 1;
             if !loss.is_finite() {
-                bar.abandon();
                 return Err(Error::Diverged { step, loss });
             }
             if let Some(max) = cfg.clip {
                 let norm = sess.clip_grad_norm(model, max);
                 if !norm.is_finite() {
-                    bar.abandon();
                     return Err(Error::DivergedGrad { step, norm });
                 }
             }
@@ -223,10 +246,7 @@ pub fn train<K: Task>(
             loss_n += 1;
             right += sum.correct;
             made += sum.count;
-            bar.inc(1);
-            if step % 20 == 0 {
-                bar.set_message(format!("loss {:.4}", loss_acc / loss_n as f64));
-            }
+            obs.step(step, loss_acc / loss_n as f64);
         }
         epochs_run = epoch + 1;
         last_loss = loss_acc / loss_n.max(1) as f64;
@@ -244,7 +264,7 @@ pub fn train<K: Task>(
                 seconds: start.elapsed().as_secs_f64(),
                 metrics: shown,
             };
-            bar.suspend(|| log(&rec.line()));
+            obs.log(&rec.line());
             if let Some(m) = metrics_log.as_mut() {
                 m.append(&rec)?;
             }
@@ -268,9 +288,7 @@ pub fn train<K: Task>(
                 )?;
             }
             if cfg.patience.is_some_and(|p| since_best >= p) && !last_epoch {
-                bar.suspend(|| {
-                    log(&format!("early stop: no better held-out score in {since_best} evaluations"))
-                });
+                obs.log(&format!("early stop: no better held-out score in {since_best} evaluations"));
                 break;
             }
             let reached = cfg.target.is_some_and(|t| metrics.first().is_some_and(|m| m.1 <= t));
@@ -284,7 +302,7 @@ pub fn train<K: Task>(
                     seconds: start.elapsed().as_secs_f64(),
                     metrics: metrics.clone(),
                 };
-                bar.suspend(|| log(&format!("target reached; {}", rec.line())));
+                obs.log(&format!("target reached; {}", rec.line()));
                 if let Some(m) = metrics_log.as_mut() {
                     m.append(&rec)?;
                 }
@@ -295,7 +313,6 @@ pub fn train<K: Task>(
         loss_n = 0;
         (right, made) = (0, 0);
     }
-    bar.finish_and_clear();
     if let Some((_, params, m)) = best {
         // Keep the best model, as saved.
         model.params = params;

@@ -1,5 +1,5 @@
-//! Seed program (b), "Simple implementation of LSTM in Tensorflow in 50 lines": add two binary
-//! numbers, one bit per time step.
+//! `addition`, from the tutorial "Simple implementation of LSTM in Tensorflow in 50 lines":
+//! add two binary numbers, one bit per time step.
 //!
 //! As the tutorial: both summands least-significant bit first, step t holds bit t of each
 //! (2 features), and the target at step t is bit t of the sum (one sigmoid output per step,
@@ -16,9 +16,16 @@ use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
+use std::io::Write;
+use std::path::Path;
+
+use crate::cell::CellKind;
 use crate::error::{Error, Result};
-use crate::model::{Model, Session};
-use crate::train::{Batch, Metric, Task};
+use crate::io::model_file::{ModelFile, describe};
+use crate::model::{HeadKind, LossKind, Model, Session};
+use crate::optim::OptimizerKind;
+use crate::task::{EvalOptions, PredictOptions, Preset, PresetName, Setup, TaskKind, fit, metric, ran};
+use crate::train::{Batch, Metric, Observer, Schedule, Task};
 
 /// What the model file records about the task.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -179,6 +186,130 @@ pub fn parse_summand(s: &str) -> Result<u64> {
             u64::MAX
         ))
     })
+}
+
+/// The registry's entry.
+pub static ADDITION: AdditionTask = AdditionTask;
+
+/// `recur train addition`.
+pub struct AdditionTask;
+
+impl TaskKind for AdditionTask {
+    fn name(&self) -> &'static str {
+        "addition"
+    }
+    fn about(&self) -> &'static str {
+        "Add two binary numbers, one bit per step."
+    }
+    fn flags(&self) -> &'static [&'static str] {
+        &["--bits", "--iters-per-epoch", "--valid-size"]
+    }
+
+    fn preset(&self, p: PresetName) -> Preset {
+        match p {
+            PresetName::Seed => Preset {
+                bits: 10,             // NUM_BITS = 10
+                cell: CellKind::Lstm, // BasicLSTMCell (RNN and GRU by --cell)
+                hidden: vec![20],     // RNN_HIDDEN = 20
+                batch_size: 16,       // BATCH_SIZE = 16
+                epochs: 1000,         // for epoch in range(1000), 100 iterations each
+                optimizer: OptimizerKind::Adam,
+                lr: 0.01, // LEARNING_RATE = 0.01
+                schedule: Schedule::Constant,
+                clip: None,
+                eval_every: 50, // the tutorial validates every epoch; every 50 keeps the log short
+                target_error: None,
+                shuffle: false,
+                eval_size: 0,
+                iters_per_epoch: Some(100), // ITERATIONS_PER_EPOCH = 100
+                embedding: 0,
+            },
+            // Batches of 64: fewer, better-averaged steps; 20 epochs = 2000 steps, seconds.
+            PresetName::Default => Preset {
+                bits: 10,
+                shuffle: false,
+                iters_per_epoch: Some(100),
+                ..Preset::adam(20, 64, 20, 0.01)
+            },
+        }
+    }
+
+    fn train(&self, s: Setup, obs: &mut dyn Observer) -> anyhow::Result<String> {
+        let d = &s.data;
+        let bits = d.bits.unwrap_or(s.preset.bits);
+        let mut task = Addition::new(bits)?;
+        task.iters_per_epoch = d.iters_per_epoch.or(s.preset.iters_per_epoch).unwrap_or(100).max(1);
+        task.valid_size = d.valid_size.unwrap_or(1000).max(1);
+        let mut model = s.new_model(s.model_config(2, 1, HeadKind::Step, LossKind::Bce))?;
+        let data = format!("{bits}-bit sequences, fresh pairs each step, 1 in 10 pairs held out");
+        let report = fit("addition", &mut model, &mut task, &s.train, &data, obs)?;
+        let m = |k: &str| metric(&report, k) * 100.0;
+        Ok(format!(
+            "done: held-out sums {:.2}% right ({:.2}% of bits) at {bits} bits; {:.2}% / {:.2}% / {:.2}% at 16 / 32 / 64 bits; {}",
+            m("valid_sum_accuracy"),
+            m("valid_bit_accuracy"),
+            m("sum16_accuracy"),
+            m("sum32_accuracy"),
+            m("sum64_accuracy"),
+            ran(&report, &s.train)
+        ))
+    }
+
+    fn eval(
+        &self,
+        file: &ModelFile,
+        _path: &Path,
+        _o: &EvalOptions,
+        sess: &mut Session<f32>,
+        out: &mut dyn Write,
+    ) -> anyhow::Result<()> {
+        let spec: AdditionSpec = serde_json::from_value(file.task.clone().unwrap_or_default())?;
+        let task = Addition::new(spec.bits)?;
+        let m = task.metrics(&file.model, sess, true)?;
+        let get = |k: &str| m.iter().find(|(n, _)| n == k).map_or(f64::NAN, |x| x.1 * 100.0);
+        writeln!(
+            out,
+            "{}: held-out sums {:.2}% right ({:.2}% of bits) at {} bits; {:.2}% / {:.2}% / {:.2}% at 16 / 32 / 64 bits ({} pairs each)",
+            describe(&file.model.config),
+            get("valid_sum_accuracy"),
+            get("valid_bit_accuracy"),
+            spec.bits,
+            get("sum16_accuracy"),
+            get("sum32_accuracy"),
+            get("sum64_accuracy"),
+            task.valid_size
+        )?;
+        Ok(())
+    }
+
+    fn predict(
+        &self,
+        file: &ModelFile,
+        inputs: &[String],
+        _o: &PredictOptions,
+        sess: &mut Session<f32>,
+        out: &mut dyn Write,
+    ) -> anyhow::Result<()> {
+        if !inputs.len().is_multiple_of(2) {
+            anyhow::bail!("give summands in pairs, e.g. `123 456`");
+        }
+        let spec: AdditionSpec = serde_json::from_value(file.task.clone().unwrap_or_default())?;
+        for pair in inputs.chunks(2) {
+            let (x, y) = (parse_summand(&pair[0])?, parse_summand(&pair[1])?);
+            let want = x as u128 + y as u128;
+            // Any length runs: one step per bit of the sum, at least the training length.
+            let bits = (128 - want.leading_zeros() as usize).max(spec.bits);
+            let (mut inp, mut tgt) = (Vec::new(), Vec::new());
+            encode(&[(x, y)], bits, &mut inp, &mut tgt);
+            let logits = sess.forward(&file.model, Seqs::new(&inp, 1, bits), None)?.logits;
+            let got = decode(&logits);
+            let shown: String = logits.iter().rev().map(|&l| if l > 0.0 { '1' } else { '0' }).collect();
+            let verdict =
+                if got == want { "correct".to_string() } else { format!("wrong: the sum is {want}") };
+            writeln!(out, "{x} + {y} = {got}  (bits {shown}, {bits} steps; {verdict})")?;
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

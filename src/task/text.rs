@@ -1,5 +1,5 @@
-//! Seed program (c), "LSTM by Example using Tensorflow": predict the next word from the
-//! previous three, then generate text by feeding predictions back.
+//! `text`, from the tutorial "LSTM by Example using Tensorflow": predict the next word from
+//! the previous three, then generate text by feeding predictions back.
 //!
 //! Tokens as the tutorial: words and punctuation marks are both symbols (a run of letters,
 //! digits and apostrophes is a word; any other non-space character is a symbol of its own),
@@ -21,48 +21,22 @@ use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
+use std::io::{BufRead, Write};
+use std::path::Path;
+
+use anyhow::Context;
+
+use crate::cell::CellKind;
+use crate::data::tokenize::{build_vocab, tokenize};
 use crate::error::{Error, Result};
-use crate::model::{Model, Session, Targets};
-use crate::train::{Batch, Metric, Shuffled, Task};
+use crate::io::model_file::{ModelFile, describe};
+use crate::model::{HeadKind, LossKind, Model, Session, Targets};
+use crate::optim::OptimizerKind;
+use crate::task::{EvalOptions, GenerateOptions, Preset, PresetName, Setup, TaskKind, fit, metric, ran};
+use crate::train::{Batch, Metric, Observer, Schedule, Shuffled, Task};
 
 /// The tutorial's text, shipped with recur.
 pub const BELLING_THE_CAT: &str = include_str!("../../data/belling_the_cat.txt");
-
-/// Splits text into symbols.
-pub fn tokenize(text: &str, char_level: bool) -> Vec<String> {
-    if char_level {
-        return text.chars().map(String::from).collect();
-    }
-    let mut out = Vec::new();
-    let mut word = String::new();
-    for c in text.chars() {
-        if c.is_alphanumeric() || (c == '\'' && !word.is_empty()) {
-            word.push(c);
-            continue;
-        }
-        if !word.is_empty() {
-            out.push(std::mem::take(&mut word));
-        }
-        if !c.is_whitespace() {
-            out.push(c.to_string());
-        }
-    }
-    if !word.is_empty() {
-        out.push(word);
-    }
-    out
-}
-
-/// Symbols by descending frequency, ties by first occurrence.
-pub fn build_vocab(tokens: &[String]) -> Vec<String> {
-    let mut count: HashMap<&str, (usize, usize)> = HashMap::new();
-    for (i, t) in tokens.iter().enumerate() {
-        count.entry(t).or_insert((0, i)).0 += 1;
-    }
-    let mut v: Vec<(&str, (usize, usize))> = count.into_iter().collect();
-    v.sort_by(|a, b| b.1.0.cmp(&a.1.0).then(a.1.1.cmp(&b.1.1)));
-    v.into_iter().map(|(s, _)| s.to_string()).collect()
-}
 
 /// What the model file records: the vocabulary and how text is cut.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -340,6 +314,172 @@ fn pick(logits: &[f32], how: Sampling, rng: &mut ChaCha8Rng) -> u32 {
         u -= pk;
     }
     idx[idx.len() - 1] as u32
+}
+
+/// The registry's entry.
+pub static TEXT: TextTask = TextTask;
+
+/// `recur train text`.
+pub struct TextTask;
+
+/// The text of `--text FILE`, or the built-in fable, and how to name it.
+fn read_text(path: Option<&Path>) -> anyhow::Result<(String, String)> {
+    Ok(match path {
+        Some(p) => (
+            std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
+            p.display().to_string(),
+        ),
+        None => (BELLING_THE_CAT.to_string(), "the built-in fable".to_string()),
+    })
+}
+
+impl TaskKind for TextTask {
+    fn name(&self) -> &'static str {
+        "text"
+    }
+    fn aliases(&self) -> &'static [&'static str] {
+        &["aesop"]
+    }
+    fn about(&self) -> &'static str {
+        "Predict the next word (or character) of a text, then generate."
+    }
+    fn flags(&self) -> &'static [&'static str] {
+        &["--text", "--char", "--window", "--valid-fraction", "--embedding", "--iters-per-epoch"]
+    }
+
+    fn preset(&self, p: PresetName) -> Preset {
+        match p {
+            PresetName::Seed => Preset {
+                bits: 0,
+                cell: CellKind::Lstm, // rnn.BasicLSTMCell(n_hidden)
+                hidden: vec![512],    // n_hidden = 512 (--layers 2 for the 2-layer variant)
+                batch_size: 1,        // one window per step
+                epochs: 50,           // training_iters = 50000, displayed every 1000
+                optimizer: OptimizerKind::RmsProp,
+                lr: 1e-3, // RMSPropOptimizer(learning_rate=0.001)
+                schedule: Schedule::Constant,
+                clip: None,
+                eval_every: 1, // display_step = 1000 iterations
+                target_error: None,
+                shuffle: false, // the tutorial's walk over the text
+                eval_size: 0,
+                iters_per_epoch: Some(1000), // display_step = 1000
+                embedding: 0,                // the word id fed as one float
+            },
+            PresetName::Default => Preset {
+                eval_every: 25,
+                embedding: 32, // words as learned vectors
+                // Mini-batches of 16 over every window, 150 epochs.
+                ..Preset::adam(128, 16, 150, 1e-2)
+            },
+        }
+    }
+
+    fn train(&self, s: Setup, obs: &mut dyn Observer) -> anyhow::Result<String> {
+        let d = &s.data;
+        let (text, source) = read_text(d.text.as_deref())?;
+        let window = d.window.unwrap_or(3);
+        let mut task = Text::new(&text, d.char, window, d.valid_fraction.unwrap_or(0.0))
+            .with_context(|| format!("cutting {source} into windows"))?;
+        task.walk = if s.preset.shuffle { Walk::Shuffled } else { Walk::Tutorial };
+        task.iters_per_epoch = d.iters_per_epoch.or(s.preset.iters_per_epoch).unwrap_or(1000);
+        let vocab = task.spec.symbols.len();
+        let mut model =
+            s.new_model(s.symbol_model_config(vocab, vocab, HeadKind::Last, LossKind::CrossEntropy))?;
+        let data = format!(
+            "{source}: {} symbols, {} training windows of {window}, {} held out",
+            vocab,
+            task.train.len(),
+            task.valid.len()
+        );
+        let report = fit("text", &mut model, &mut task, &s.train, &data, obs)?;
+        let valid = match (metric(&report, "valid_accuracy"), metric(&report, "valid_perplexity")) {
+            (a, p) if !a.is_nan() && !p.is_nan() => {
+                format!("; held out: {:.2}% accuracy, perplexity {p:.2}", a * 100.0)
+            }
+            _ => String::new(),
+        };
+        Ok(format!(
+            "done: window accuracy {:.2}% on {} training windows (the most any model can: {:.2}%){valid} after {}",
+            metric(&report, "window_accuracy") * 100.0,
+            task.train.len(),
+            task.ceiling() * 100.0,
+            ran(&report, &s.train)
+        ))
+    }
+
+    fn eval(
+        &self,
+        file: &ModelFile,
+        _path: &Path,
+        o: &EvalOptions,
+        sess: &mut Session<f32>,
+        out: &mut dyn Write,
+    ) -> anyhow::Result<()> {
+        let spec: TextSpec = serde_json::from_value(file.task.clone().unwrap_or_default())?;
+        let (text, source) = read_text(o.text.as_deref())?;
+        let task = Text::with_vocabulary(spec, &text).with_context(|| source.clone())?;
+        let (acc, ce) = task.score(&file.model, sess, &task.train)?;
+        writeln!(
+            out,
+            "{}: {:.2}% of the next {} right on all {} windows of {source} (perplexity {:.3})",
+            describe(&file.model.config),
+            acc * 100.0,
+            if task.spec.char_level { "characters" } else { "words" },
+            task.train.len(),
+            ce.exp()
+        )?;
+        Ok(())
+    }
+
+    fn generate(
+        &self,
+        file: &ModelFile,
+        path: &Path,
+        o: &GenerateOptions,
+        input: &mut dyn BufRead,
+        out: &mut dyn Write,
+    ) -> anyhow::Result<()> {
+        let spec: TextSpec =
+            file.task.clone().and_then(|t| serde_json::from_value(t).ok()).with_context(|| {
+                format!("{} is not a text model (train one with `recur train text`)", path.display())
+            })?;
+        if !(o.temperature.is_finite() && o.temperature >= 0.0) {
+            anyhow::bail!("--temperature {} must be 0 (greedy) or positive", o.temperature);
+        }
+        let how = Sampling { temperature: o.temperature, top_k: o.top_k, seed: o.seed };
+        let unit = if spec.char_level { "characters" } else { "words" };
+        if o.interactive {
+            loop {
+                eprint!("{} {unit}: ", spec.window);
+                let mut line = String::new();
+                if input.read_line(&mut line).context("reading standard input")? == 0 {
+                    break;
+                }
+                let line = line.trim_end_matches(['\n', '\r']);
+                let ids = match spec.encode(line) {
+                    Ok(ids) if ids.len() == spec.window => ids,
+                    Ok(ids) => {
+                        writeln!(out, "need {} {unit}, got {}", spec.window, ids.len())?;
+                        continue;
+                    }
+                    Err(e) => {
+                        writeln!(out, "{e}")?;
+                        continue;
+                    }
+                };
+                let next = generate(&file.model, &spec, &ids, o.words, how)?;
+                writeln!(out, "{} {}", spec.decode(&ids), spec.decode(&next))?;
+            }
+            return Ok(());
+        }
+        let Some(prompt) = &o.prompt else { anyhow::bail!("give --prompt TEXT, or --interactive") };
+        let ids = spec.encode(prompt)?;
+        let next = generate(&file.model, &spec, &ids, o.words, how)?;
+        let sep = if spec.char_level { "" } else { " " };
+        writeln!(out, "{}{sep}{}", spec.decode(&ids), spec.decode(&next))?;
+        Ok(())
+    }
 }
 
 #[cfg(test)]

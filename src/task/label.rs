@@ -4,14 +4,21 @@
 //! Lines; an integer array `[N, T]` for `.npy`). For sequence labelling such as tagging
 //! residues. Variable lengths, padded and masked; a softmax over the labels at every step.
 
+use std::io::Write;
+use std::path::Path;
+
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::data::encoding::{Encoder, de_normalize, sort_classes, step_labels};
+use crate::data::npy_rows::TargetKind;
 use crate::data::rows::{Held, Row, Table};
 use crate::error::{Error, Result};
-use crate::model::{Model, Session};
-use crate::train::{Batch, Metric, Shuffled, Task};
+use crate::io::model_file::ModelFile;
+use crate::model::{HeadKind, LossKind, Model, Session};
+use crate::task::rows::{RowTask, balanced_weights, eval_hint, read_data};
+use crate::task::{EvalOptions, PredictOptions, Preset, PresetName, Setup, TaskKind, fit, metric, ran};
+use crate::train::{Batch, Metric, Observer, Shuffled, Task};
 
 /// What the model file records.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -177,5 +184,99 @@ impl Task for Tagging {
 
     fn task_json(&self) -> serde_json::Value {
         crate::train::spec_json(&self.spec)
+    }
+}
+/// The registry's entry.
+pub static LABEL: LabelTask = LabelTask;
+
+/// `recur train label`.
+pub struct LabelTask;
+
+impl TaskKind for LabelTask {
+    fn name(&self) -> &'static str {
+        "label"
+    }
+    fn about(&self) -> &'static str {
+        "A label per time step: symbol or number sequences with one label per step (--data)."
+    }
+    fn flags(&self) -> &'static [&'static str] {
+        &[
+            "--data",
+            "--label-column",
+            "--sequence-column",
+            "--valid-fraction",
+            "--embedding",
+            "--class-weights",
+            "--targets",
+            "--lengths",
+            "--valid-data",
+            "--valid-targets",
+            "--valid-lengths",
+        ]
+    }
+    /// As `classify`'s: an LSTM of 64, Adam 1e-2, batches of 32, 30 epochs, embedding 16.
+    fn preset(&self, _p: PresetName) -> Preset {
+        Preset { embedding: 16, ..Preset::adam(64, 32, 30, 1e-2) }
+    }
+
+    fn train(&self, mut s: Setup, obs: &mut dyn Observer) -> anyhow::Result<String> {
+        let (data, held) = read_data(&s.data, TargetKind::Steps, "a label and a sequence column, or X.npy")?;
+        if held.test.is_some() || s.data.test_fraction.is_some() {
+            anyhow::bail!("label has no test set; hold rows out with --valid-data or --valid-fraction");
+        }
+        let path = data.src.path.clone();
+        let mut task = Tagging::load(data, held, s.data.columns(), &mut s.data_rng())?;
+        if s.data.class_weights.is_some() {
+            let ys: Vec<u32> = task.train.iter().flat_map(|(_, y)| y.iter().copied()).collect();
+            s.train.class_weights = Some(balanced_weights(&ys, task.spec.tags.len()));
+        }
+        let symbols = task.spec.normalize.is_none();
+        let tags = task.spec.tags.len();
+        let mc = if symbols {
+            s.symbol_model_config(task.spec.alphabet.len(), tags, HeadKind::Step, LossKind::CrossEntropy)
+        } else {
+            s.model_config(task.width, tags, HeadKind::Step, LossKind::CrossEntropy)
+        };
+        let mut model = s.new_model(mc)?;
+        let inputs = if symbols {
+            format!("{} symbols", task.spec.alphabet.len())
+        } else {
+            format!("{} features per step", task.width)
+        };
+        let data = format!(
+            "{}: {inputs}, {tags} labels, {} training / {} held-out sequences",
+            path.display(),
+            task.train.len(),
+            task.valid.len()
+        );
+        let report = fit("label", &mut model, &mut task, &s.train, &data, obs)?;
+        Ok(format!(
+            "done: held-out per-step accuracy {:.2}% on {} sequences after {}",
+            metric(&report, "valid_step_accuracy") * 100.0,
+            task.valid.len(),
+            ran(&report, &s.train)
+        ))
+    }
+
+    fn eval(
+        &self,
+        _file: &ModelFile,
+        path: &Path,
+        _o: &EvalOptions,
+        _sess: &mut Session<f32>,
+        _out: &mut dyn Write,
+    ) -> anyhow::Result<()> {
+        Err(eval_hint("label", path))
+    }
+
+    fn predict_file(
+        &self,
+        file: &ModelFile,
+        o: &PredictOptions,
+        sess: &mut Session<f32>,
+        out: &mut dyn Write,
+    ) -> anyhow::Result<bool> {
+        let spec: TaggingSpec = serde_json::from_value(file.task.clone().unwrap_or_default())?;
+        crate::task::rows::predict_file(file, RowTask::Label(spec), o, sess, out)
     }
 }

@@ -5,15 +5,22 @@
 //! windows are scored by RMSE in the series' own units.
 
 use crate::model::Seqs;
+use std::io::Write;
 use std::path::Path;
 
+use anyhow::Context;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::data::encoding::{TOO_LARGE, mean_deviation};
+use crate::data::series::read_series;
 use crate::error::{Error, Result};
-use crate::model::{Model, Session};
-use crate::train::{Batch, Metric, Shuffled, Task};
+use crate::io::model_file::ModelFile;
+use crate::model::{HeadKind, LossKind, Model, Session};
+use crate::task::predict::{is_jsonl, write_or_print};
+use crate::task::rows::eval_hint;
+use crate::task::{EvalOptions, PredictOptions, Preset, PresetName, Setup, TaskKind, fit, ran};
+use crate::train::{Batch, Metric, Observer, Shuffled, Task};
 
 /// What the model file records.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -111,60 +118,6 @@ impl ForecastSpec {
         }
         out
     }
-}
-
-/// Reads the named numeric columns (all but a first `t`/`time`/`date` column when none are
-/// named) of a CSV file (a `.tsv` one with tabs): `[rows][columns]`.
-pub fn read_series(path: &Path, columns: &[String]) -> Result<(Vec<String>, Vec<Vec<f64>>)> {
-    let tsv = path.extension().is_some_and(|e| e == "tsv");
-    let mut rdr = csv::ReaderBuilder::new()
-        .delimiter(if tsv { b'\t' } else { b',' })
-        .from_path(path)
-        .map_err(|e| Error::format(path, e.to_string()))?;
-    let headers: Vec<String> = rdr
-        .headers()
-        .map_err(|e| Error::format(path, e.to_string()))?
-        .iter()
-        .map(|h| h.trim().to_string())
-        .collect();
-    let names: Vec<String> = if columns.is_empty() {
-        headers
-            .iter()
-            .filter(|h| !matches!(h.to_lowercase().as_str(), "t" | "time" | "date" | "step"))
-            .cloned()
-            .collect()
-    } else {
-        columns.to_vec()
-    };
-    let idx: Vec<usize> = names
-        .iter()
-        .map(|n| {
-            headers.iter().position(|h| h == n).ok_or_else(|| {
-                Error::format(path, format!("no column `{n}` (the header has {headers:?}); use --columns"))
-            })
-        })
-        .collect::<Result<_>>()?;
-    if idx.is_empty() {
-        return Err(Error::format(path, "no value columns; name them with --columns"));
-    }
-    let mut rows = Vec::new();
-    for rec in rdr.records() {
-        let rec = rec.map_err(|e| {
-            Error::format(path, format!("line {}: {e}", e.position().map_or(0, |p| p.line())))
-        })?;
-        let line = rec.position().map_or(0, |p| p.line());
-        let row = idx
-            .iter()
-            .map(|&i| {
-                let field = rec.get(i).unwrap_or("").trim();
-                field.parse::<f64>().ok().filter(|v| v.is_finite()).ok_or_else(|| {
-                    Error::format(path, format!("line {line}, column {}: `{field}` is not a number", i + 1))
-                })
-            })
-            .collect::<Result<Vec<f64>>>()?;
-        rows.push(row);
-    }
-    Ok((names, rows))
 }
 
 /// The task: the normalized series and which window starts train and validate.
@@ -309,6 +262,104 @@ impl Task for Forecast {
 
     fn task_json(&self) -> serde_json::Value {
         crate::train::spec_json(&self.spec)
+    }
+}
+
+/// The registry's entry.
+pub static FORECAST: ForecastTask = ForecastTask;
+
+/// `recur train forecast`.
+pub struct ForecastTask;
+
+impl TaskKind for ForecastTask {
+    fn name(&self) -> &'static str {
+        "forecast"
+    }
+    fn about(&self) -> &'static str {
+        "Forecast the next values of a numeric time series in a CSV file (--data)."
+    }
+    fn flags(&self) -> &'static [&'static str] {
+        &["--data", "--columns", "--window", "--horizon", "--valid-fraction", "--valid-data"]
+    }
+    /// An LSTM of 32, Adam 1e-2 cosine-annealed, batches of 32 windows, 20 epochs.
+    fn preset(&self, _p: PresetName) -> Preset {
+        Preset::adam(32, 32, 20, 1e-2)
+    }
+
+    fn train(&self, s: Setup, obs: &mut dyn Observer) -> anyhow::Result<String> {
+        let d = &s.data;
+        let path = d.data.clone().context("forecast needs --data FILE.csv (a numeric column per series)")?;
+        let (window, horizon) = (d.window.unwrap_or(20), d.horizon.unwrap_or(1));
+        let f = &d.files;
+        if f.valid_data.is_some() && d.valid_fraction.is_some() {
+            anyhow::bail!("give --valid-data or --valid-fraction, not both");
+        }
+        if f.test_data.is_some() || d.test_fraction.is_some() {
+            anyhow::bail!("forecast has no test set; hold rows out with --valid-data or --valid-fraction");
+        }
+        let vf = if f.valid_data.is_some() { 0.0 } else { d.valid_fraction.unwrap_or(0.2) };
+        let mut task = Forecast::load(&path, &d.columns, window, horizon, vf, f.valid_data.as_deref())?;
+        let cols = task.spec.columns.len();
+        let mut model = s.new_model(s.model_config(cols, cols * horizon, HeadKind::Last, LossKind::Mse))?;
+        let data = format!(
+            "{}: {:?}, windows of {window} -> next {horizon}, {} training / {} held-out windows",
+            path.display(),
+            task.spec.columns,
+            task.train.len(),
+            task.valid.len()
+        );
+        let report = fit("forecast", &mut model, &mut task, &s.train, &data, obs)?;
+        let sds: Vec<String> = task.spec.normalize.iter().map(|(_, s)| format!("{s:.4}")).collect();
+        Ok(format!(
+            "done: held-out RMSE {:.4} (the series' deviation: {}) after {}",
+            report.metrics.first().map_or(f64::NAN, |m| m.1),
+            sds.join(", "),
+            ran(&report, &s.train)
+        ))
+    }
+
+    fn eval(
+        &self,
+        _file: &ModelFile,
+        path: &Path,
+        _o: &EvalOptions,
+        _sess: &mut Session<f32>,
+        _out: &mut dyn Write,
+    ) -> anyhow::Result<()> {
+        Err(eval_hint("forecast", path))
+    }
+
+    /// `--input series.csv`: forecasts `--ahead` rows past its end, feeding each prediction
+    /// back; writes `step,<columns>` in the series' units (or JSON Lines for a `.jsonl`
+    /// output). An array input goes the generic way (the logits of each window).
+    fn predict_file(
+        &self,
+        file: &ModelFile,
+        o: &PredictOptions,
+        sess: &mut Session<f32>,
+        out: &mut dyn Write,
+    ) -> anyhow::Result<bool> {
+        let Some(path) = o.input.as_deref() else { return Ok(false) };
+        if !path.extension().is_some_and(|e| e == "csv" || e == "tsv" || e == "jsonl") {
+            return Ok(false);
+        }
+        let spec: ForecastSpec = serde_json::from_value(file.task.clone().unwrap_or_default())?;
+        let (_, rows) = read_series(path, &spec.columns)?;
+        if rows.len() < spec.window {
+            anyhow::bail!(
+                "{}: {} rows; the model reads windows of {}",
+                path.display(),
+                rows.len(),
+                spec.window
+            );
+        }
+        let next = spec
+            .continue_series(&file.model, sess, &rows, o.ahead)
+            .with_context(|| path.display().to_string())?;
+        let output = o.output.as_deref();
+        let text = if is_jsonl(output) { spec.to_jsonl(&next) } else { spec.to_csv(&next) };
+        write_or_print(output, &text, &format!("{} forecast rows", next.len()), out)?;
+        Ok(true)
     }
 }
 

@@ -1,22 +1,28 @@
-//! Running a `classify`, `regress` or `label` model over rows read from a file, scoring it
-//! when the rows carry labels, and writing the predictions as CSV or JSON Lines: what
-//! `recur predict --model M --input FILE [--output P.csv|P.jsonl]` does, minus the wiring.
-//!
-//! Deliberately not here: forecasting (it continues one series, [`crate::data::forecast`]) and
-//! raw logits of any model on an array (`recur predict --input X.npy --output Y.npy`).
+//! What the tasks on your own rows (`classify`, `regress`, `label`) share: reading a labelled
+//! data file and its held-out files, class weights, and running a saved model over the rows
+//! of a file, scoring it when the rows carry labels, and writing the predictions as CSV or
+//! JSON Lines (`recur predict --model M --input FILE [--output P.csv|P.jsonl]`).
 
 use std::fmt::Write as _;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 
-use crate::data::classify::{Classify, ClassifySpec, Item};
+use anyhow::{Context, bail};
+
 use crate::data::encoding::Encoder;
-use crate::data::npy_rows::TargetKind;
-use crate::data::rows::{Kind, Table};
-use crate::data::tagging::{Tagging, TaggingSpec};
-use crate::error::{Error, Result};
+use crate::data::npy_rows::{TargetKind, is_npy, read_npy_table};
+use crate::data::rows::{Held, Kind, Table, read_table};
+use crate::error::Result;
+use crate::io::model_file::ModelFile;
+use crate::model::probs::{argmax, softmax};
 use crate::model::{Model, Session};
+use crate::task::classify::{Classify, ClassifySpec, Item};
+use crate::task::label::{Tagging, TaggingSpec};
+use crate::task::predict::{is_jsonl, predict_array, write_or_print};
+use crate::task::{PredictOptions, TaskOptions};
 use crate::train::Batch;
 
-/// The task a model file records, for the tasks that read rows.
+/// The spec of a saved row model.
 pub enum RowTask {
     /// `classify` and `regress`.
     Classify(ClassifySpec),
@@ -25,15 +31,6 @@ pub enum RowTask {
 }
 
 impl RowTask {
-    /// The row task recorded under a model file's `task`, if it is one.
-    pub fn from_json(task: Option<&serde_json::Value>) -> Option<RowTask> {
-        let t = task?;
-        match t.get("name")?.as_str()? {
-            "classify" | "regress" => serde_json::from_value(t.clone()).ok().map(RowTask::Classify),
-            "label" => serde_json::from_value(t.clone()).ok().map(RowTask::Label),
-            _ => None,
-        }
-    }
     /// How the model's inputs are encoded.
     pub fn encoder(&self) -> Result<Encoder> {
         match self {
@@ -263,24 +260,104 @@ fn csv_field(s: &str) -> String {
     if s.contains([',', '"', '\n', '\r']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() }
 }
 
-/// Probabilities from logits, computed in f64 after subtracting the largest logit.
-pub fn softmax(logits: &[f32]) -> Vec<f64> {
-    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let e: Vec<f64> = logits.iter().map(|&v| ((v - max) as f64).exp()).collect();
-    let z: f64 = e.iter().sum();
-    e.iter().map(|v| v / z).collect()
+/// `recur predict --input FILE` for a row model: predictions for every row (or, with a `.npy`
+/// `--output`, the raw logits of a `.npy` input, normalized as in training).
+pub fn predict_file(
+    file: &ModelFile,
+    task: RowTask,
+    o: &PredictOptions,
+    sess: &mut Session<f32>,
+    out: &mut dyn Write,
+) -> anyhow::Result<bool> {
+    let Some(path) = o.input.as_deref() else { return Ok(false) };
+    if o.output.as_deref().is_some_and(is_npy) && is_npy(path) {
+        predict_array(file, path, o, Some(&task.encoder()?), sess, out)?;
+        return Ok(true);
+    }
+    let table = if is_npy(path) {
+        read_npy_table(path, o.targets.as_deref(), o.lengths.as_deref(), task.target_kind())?
+    } else {
+        if o.lengths.is_some() {
+            bail!("--lengths is for .npy inputs; {} gives each sequence's own length", path.display());
+        }
+        if o.targets.is_some() {
+            bail!("--targets is for .npy inputs; {} holds its labels in a column", path.display());
+        }
+        let (label, seq) = task.columns();
+        read_table(path, label, seq, false)?
+    };
+    let p = predict(&file.model, sess, &task, &table)?;
+    let output = o.output.as_deref();
+    let text = if is_jsonl(output) { p.to_jsonl() } else { p.to_csv() };
+    write_or_print(output, &text, &format!("{} predictions", p.rows.len()), out)?;
+    if let Some(s) = &p.score {
+        eprintln!("{s}");
+    }
+    Ok(true)
 }
 
-/// The index of the largest value, the first on ties.
-fn argmax(p: &[f64]) -> usize {
-    p.iter().enumerate().fold(0, |best, (i, &v)| if v > p[best] { i } else { best })
-}
-
-/// An error for a model whose task reads no rows.
-pub fn not_a_row_task(path: &std::path::Path) -> Error {
-    Error::Input(format!(
-        "{}: a CSV, JSON Lines or .npy --input needs a model trained by `recur train classify`, \
-         `regress` or `label`",
+/// A row model is measured on a file of rows with labels, by `recur predict`.
+pub fn eval_hint(name: &str, path: &Path) -> anyhow::Error {
+    anyhow::anyhow!(
+        "a {name} model is measured on a data file: recur predict --model {} --input FILE.csv \
+         (with the label column, it reports the accuracy or RMSE)",
         path.display()
-    ))
+    )
+}
+
+/// Reads a labelled data file: CSV/TSV/JSON Lines, or `.npy` with its targets and lengths.
+fn read_labelled(
+    d: &TaskOptions,
+    path: &Path,
+    targets: Option<&Path>,
+    lengths: Option<&Path>,
+    kind: TargetKind,
+) -> anyhow::Result<Table> {
+    if is_npy(path) {
+        let y = targets.with_context(|| {
+            format!(
+                "{} is an array; give its targets too (--targets Y.npy, --valid-targets, --test-targets)",
+                path.display()
+            )
+        })?;
+        return Ok(read_npy_table(path, Some(y), lengths, kind)?);
+    }
+    if let Some(t) = targets.or(lengths) {
+        bail!("{} is for .npy data; {} holds its own labels", t.display(), path.display());
+    }
+    let (label, seq) = d.columns();
+    Ok(read_table(path, label, seq, true)?)
+}
+
+/// The training table and where its held-out rows come from.
+pub fn read_data(d: &TaskOptions, kind: TargetKind, what: &str) -> anyhow::Result<(Table, Held)> {
+    let f = &d.files;
+    let path = d.data.clone().with_context(|| format!("needs --data FILE ({what})"))?;
+    let data = read_labelled(d, &path, f.targets.as_deref(), f.lengths.as_deref(), kind)?;
+    if f.valid_data.is_some() && d.valid_fraction.is_some() {
+        bail!("give --valid-data or --valid-fraction, not both");
+    }
+    if f.test_data.is_some() && d.test_fraction.is_some() {
+        bail!("give --test-data or --test-fraction, not both");
+    }
+    let other =
+        |p: &Option<PathBuf>, t: &Option<PathBuf>, l: &Option<PathBuf>| -> anyhow::Result<Option<Table>> {
+            p.as_deref().map(|p| read_labelled(d, p, t.as_deref(), l.as_deref(), kind)).transpose()
+        };
+    let held = Held {
+        valid: other(&f.valid_data, &f.valid_targets, &f.valid_lengths)?,
+        test: other(&f.test_data, &f.test_targets, &f.test_lengths)?,
+        valid_fraction: d.valid_fraction.unwrap_or(0.2),
+        test_fraction: d.test_fraction.unwrap_or(0.0),
+    };
+    Ok((data, held))
+}
+
+/// sklearn's "balanced" weights: N / (classes x count of each class); 0 for an absent class.
+pub fn balanced_weights(ys: &[u32], classes: usize) -> Vec<f64> {
+    let mut count = vec![0usize; classes];
+    for &y in ys {
+        count[y as usize] += 1;
+    }
+    count.iter().map(|&c| if c == 0 { 0.0 } else { ys.len() as f64 / (classes * c) as f64 }).collect()
 }

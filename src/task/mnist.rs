@@ -1,28 +1,36 @@
-//! Seed program (d), "Understanding LSTM in Tensorflow (MNIST dataset)": classify a 28x28
+//! `mnist`, from the tutorial "Understanding LSTM in Tensorflow (MNIST dataset)": classify a 28x28
 //! digit by reading it one row per time step (28 steps of 28 pixels scaled to [0, 1]), with
 //! the class from the last step.
 //!
 //! Data are the IDX files of MNIST (or Fashion-MNIST, same format), `.gz` or raw. The
 //! tutorial trains on MNIST's 55,000 training images and reports 99.21% on the first 128 test
-//! images (127 of 128). This machine has only the genuine 10,000-image test set, so
-//! `--split-test N` trains on its first N images and evaluates on the rest; with the training
+//! images (127 of 128). With only the 10,000-image test set at hand, `--split-test N` trains
+//! on its first N images and evaluates on the rest; with the training
 //! files present (`train-images-idx3-ubyte[.gz]`, `train-labels-idx1-ubyte[.gz]`), training
 //! uses them and evaluation the full test set.
 
 use crate::model::Seqs;
+use std::fmt::Write as _;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::data::idx::{read_images, read_labels};
+use crate::cell::CellKind;
+use crate::data::images::{Images, read_set};
 use crate::error::{Error, Result};
-use crate::model::{Model, Session, Targets};
-use crate::train::{Batch, Metric, Task};
+use crate::io::model_file::{ModelFile, describe};
+use crate::model::probs::{argmax, probabilities, top_k};
+use crate::model::{HeadKind, LossKind, Model, Session, Targets};
+use crate::optim::OptimizerKind;
+use crate::task::{EvalOptions, PredictOptions, Preset, PresetName, Setup, TaskKind, fit, metric, ran};
+use crate::train::{Batch, Metric, Observer, Schedule, Task};
 
 /// Which dataset, for its class names and default location.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum Dataset {
     Mnist,
@@ -50,7 +58,7 @@ impl Dataset {
     /// Where the data is looked for without `--data-dir`.
     pub fn default_dir(self) -> PathBuf {
         match self {
-            Dataset::Mnist => PathBuf::from("../shared/data/mnist"),
+            Dataset::Mnist => PathBuf::from("data/mnist"),
             Dataset::Fashion => PathBuf::from("/usr/share/datasets/fashion-mnist"),
         }
     }
@@ -64,65 +72,6 @@ pub struct MnistSpec {
     pub data_dir: PathBuf,
     /// Train on the first N test images, evaluate on the rest.
     pub split_test: Option<usize>,
-}
-
-/// Images as `[N, 28, 28]` floats in [0, 1] and their labels.
-#[derive(Clone, Debug, Default)]
-pub struct Images {
-    pub pixels: Vec<f32>,
-    pub labels: Vec<u32>,
-}
-
-impl Images {
-    pub fn len(&self) -> usize {
-        self.labels.len()
-    }
-    pub fn is_empty(&self) -> bool {
-        self.labels.is_empty()
-    }
-    /// `[28, 28]` pixels of image `i`.
-    pub fn image(&self, i: usize) -> &[f32] {
-        &self.pixels[i * 784..(i + 1) * 784]
-    }
-    fn slice(&self, r: std::ops::Range<usize>) -> Images {
-        Images { pixels: self.pixels[r.start * 784..r.end * 784].to_vec(), labels: self.labels[r].to_vec() }
-    }
-}
-
-/// Finds `stem` or `stem.gz` in `dir`.
-fn find(dir: &Path, stem: &str) -> Option<PathBuf> {
-    [dir.join(format!("{stem}.gz")), dir.join(stem)].into_iter().find(|p| p.exists())
-}
-
-/// Reads one images/labels pair and checks they agree.
-pub fn read_set(dir: &Path, prefix: &str) -> Result<Images> {
-    let missing = |what: &str| {
-        Error::Input(format!(
-            "{}: no {prefix}-{what} file (looked for {prefix}-{what}-idx{}-ubyte[.gz])",
-            dir.display(),
-            if what == "images" { 3 } else { 1 }
-        ))
-    };
-    let ip = find(dir, &format!("{prefix}-images-idx3-ubyte")).ok_or_else(|| missing("images"))?;
-    let lp = find(dir, &format!("{prefix}-labels-idx1-ubyte")).ok_or_else(|| missing("labels"))?;
-    let (n, rows, cols, px) = read_images(&ip)?;
-    if (rows, cols) != (28, 28) {
-        return Err(Error::format(&ip, format!("images are {rows}x{cols}; this task reads 28x28")));
-    }
-    let labels = read_labels(&lp)?;
-    if labels.len() != n {
-        return Err(Error::format(
-            &lp,
-            format!("{} labels for {n} images in {}", labels.len(), ip.display()),
-        ));
-    }
-    if let Some(bad) = labels.iter().find(|&&l| l > 9) {
-        return Err(Error::format(&lp, format!("label {bad} is not a class 0..9")));
-    }
-    Ok(Images {
-        pixels: px.iter().map(|&p| p as f32 / 255.0).collect(),
-        labels: labels.iter().map(|&l| l as u32).collect(),
-    })
 }
 
 /// The task: a training set, a test set, and how to walk them.
@@ -141,7 +90,13 @@ impl Mnist {
     /// the error says which and where.
     pub fn load(spec: MnistSpec) -> Result<Self> {
         let dir = &spec.data_dir;
-        let test = read_set(dir, "t10k")?;
+        let test = read_set(dir, "t10k").map_err(|e| match e {
+            Error::Input(m) => Error::Input(format!(
+                "{m}.\nPut the {:?} IDX files there, or name their directory with --data-dir DIR",
+                spec.dataset
+            )),
+            other => other,
+        })?;
         let (train, test) = match spec.split_test {
             Some(n) if n == 0 || n >= test.len() => {
                 return Err(Error::BadConfig {
@@ -192,10 +147,6 @@ impl Mnist {
         }
         Ok(m)
     }
-}
-
-pub fn argmax(row: &[f32]) -> usize {
-    row.iter().enumerate().fold(0, |best, (j, &v)| if v > row[best] { j } else { best })
 }
 
 /// Formats a confusion matrix with class names.
@@ -277,6 +228,139 @@ impl Task for Mnist {
 
     fn task_json(&self) -> serde_json::Value {
         crate::train::spec_json(&self.spec)
+    }
+}
+
+/// The registry's entry.
+pub static MNIST: MnistTask = MnistTask;
+
+/// `recur train mnist`.
+pub struct MnistTask;
+
+impl TaskKind for MnistTask {
+    fn name(&self) -> &'static str {
+        "mnist"
+    }
+    fn about(&self) -> &'static str {
+        "Classify 28x28 images read one row per step: MNIST or Fashion-MNIST."
+    }
+    fn flags(&self) -> &'static [&'static str] {
+        &["--data-dir", "--dataset", "--split-test", "--iters-per-epoch"]
+    }
+
+    fn preset(&self, p: PresetName) -> Preset {
+        match p {
+            PresetName::Seed => Preset {
+                bits: 0,
+                cell: CellKind::Lstm, // rnn.BasicLSTMCell
+                hidden: vec![128],    // num_units = 128
+                batch_size: 128,      // batch_size = 128
+                epochs: 1,            // while iter < 800: one "epoch" of 800 iterations
+                optimizer: OptimizerKind::Adam,
+                lr: 1e-3, // learning_rate = 0.001
+                schedule: Schedule::Constant,
+                clip: None,
+                eval_every: 0,
+                target_error: None,
+                shuffle: true, // next_batch shuffles
+                eval_size: 0,
+                iters_per_epoch: Some(800), // while iter < 800
+                embedding: 0,
+            },
+            // The tutorial's size (GEMM-bound, and accurate); batches of 64 give twice the
+            // updates per epoch of 128; with cosine decay a larger start is safe.
+            PresetName::Default => Preset { eval_every: 3, ..Preset::adam(128, 64, 12, 2e-3) },
+        }
+    }
+
+    fn train(&self, s: Setup, obs: &mut dyn Observer) -> anyhow::Result<String> {
+        let d = &s.data;
+        let dataset = d.dataset.unwrap_or(Dataset::Mnist);
+        let spec = MnistSpec {
+            name: "mnist".into(),
+            dataset,
+            data_dir: d.data_dir.clone().unwrap_or_else(|| dataset.default_dir()),
+            split_test: d.split_test,
+        };
+        let mut task = Mnist::load(spec)?;
+        task.iters_per_epoch = d.iters_per_epoch.or(s.preset.iters_per_epoch);
+        let mut model = s.new_model(s.model_config(28, 10, HeadKind::Last, LossKind::CrossEntropy))?;
+        let data = format!("{dataset:?} {} train / {} test images", task.train.len(), task.test.len());
+        let report = fit("mnist", &mut model, &mut task, &s.train, &data, obs)?;
+        let cm = task.confusion(&model, &mut Session::new(s.train.threads))?;
+        let first = match metric(&report, "first128_accuracy") {
+            v if v.is_nan() => String::new(),
+            v => format!(" (first 128: {:.2}%)", v * 100.0),
+        };
+        Ok(format!(
+            "confusion matrix on the test images:\n{}\ndone: test accuracy {:.2}% on {} test images{first} after {}",
+            format_confusion(&cm, &dataset.class_names()),
+            metric(&report, "test_accuracy") * 100.0,
+            task.test.len(),
+            ran(&report, &s.train)
+        ))
+    }
+
+    fn eval(
+        &self,
+        file: &ModelFile,
+        _path: &Path,
+        _o: &EvalOptions,
+        sess: &mut Session<f32>,
+        out: &mut dyn Write,
+    ) -> anyhow::Result<()> {
+        let spec: MnistSpec = serde_json::from_value(file.task.clone().unwrap_or_default())?;
+        let names = spec.dataset.class_names();
+        let task = Mnist::load(spec)?;
+        let cm = task.confusion(&file.model, sess)?;
+        let right: usize = (0..10).map(|i| cm[i][i]).sum();
+        writeln!(out, "confusion matrix on the test images:\n{}", format_confusion(&cm, &names))?;
+        writeln!(
+            out,
+            "{}: test accuracy {:.2}% on {} test images ({} wrong)",
+            describe(&file.model.config),
+            100.0 * right as f64 / task.test.len() as f64,
+            task.test.len(),
+            task.test.len() - right
+        )?;
+        Ok(())
+    }
+
+    /// `--image N`: draws test image N and classifies it.
+    fn predict(
+        &self,
+        file: &ModelFile,
+        inputs: &[String],
+        o: &PredictOptions,
+        sess: &mut Session<f32>,
+        out: &mut dyn Write,
+    ) -> anyhow::Result<()> {
+        let Some(n) = o.image else {
+            anyhow::bail!("an mnist model classifies a test image: give --image N (or --input X.npy)")
+        };
+        if !inputs.is_empty() {
+            anyhow::bail!("give --image N or inputs, not both");
+        }
+        let spec: MnistSpec = serde_json::from_value(file.task.clone().unwrap_or_default())?;
+        let dir = o.data_dir.clone().unwrap_or(spec.data_dir);
+        let test = read_set(&dir, "t10k")?;
+        if n >= test.len() {
+            anyhow::bail!("--image {n}: the test set has images 0..{}", test.len() - 1);
+        }
+        let logits = sess.forward(&file.model, Seqs::new(test.image(n), 1, 28), None)?.logits;
+        let p = probabilities(file.model.config.loss, &logits);
+        let names = spec.dataset.class_names();
+        writeln!(out, "{}", draw(test.image(n)))?;
+        let top = top_k(&p, o.top);
+        let mut line = format!(
+            "test image {n}: predicted {} (true {})",
+            names[top[0].0], names[test.labels[n] as usize]
+        );
+        for (c, pr) in &top {
+            let _ = write!(line, "  p({})={pr:.4}", names[*c]);
+        }
+        writeln!(out, "{line}")?;
+        Ok(())
     }
 }
 

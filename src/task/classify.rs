@@ -8,14 +8,21 @@
 //! Held-out rows come from the training file (`--valid-fraction`, `--test-fraction`) or from
 //! files of their own (`--valid-data`, `--test-data`), encoded with the training file's spec.
 
+use std::io::Write;
+use std::path::Path;
+
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::data::encoding::{Encoder, TOO_LARGE, de_normalize, mean_deviation, sort_classes};
+use crate::data::npy_rows::TargetKind;
 use crate::data::rows::{Held, Row, Table};
 use crate::error::{Error, Result};
-use crate::model::{Model, Session};
-use crate::train::{Batch, Metric, Shuffled, Task};
+use crate::io::model_file::ModelFile;
+use crate::model::{HeadKind, LossKind, Model, Session};
+use crate::task::rows::{RowTask, balanced_weights, eval_hint, read_data};
+use crate::task::{EvalOptions, PredictOptions, Preset, PresetName, Setup, TaskKind, fit, metric, ran};
+use crate::train::{Batch, Metric, Observer, Shuffled, Task};
 
 /// What the model file records: how to read and encode a row.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -242,6 +249,116 @@ impl Task for Classify {
     }
 }
 
+/// The registry's entry.
+pub static CLASSIFY: ClassifyTask = ClassifyTask { regress: false };
+
+/// `recur train classify` (and, with `regress`, `recur train regress`).
+pub struct ClassifyTask {
+    pub regress: bool,
+}
+
+impl TaskKind for ClassifyTask {
+    fn name(&self) -> &'static str {
+        if self.regress { "regress" } else { "classify" }
+    }
+    fn about(&self) -> &'static str {
+        if self.regress {
+            "Predict a number from each of your own sequences (--data, --label-column), MSE."
+        } else {
+            "Classify your own sequences from a CSV/TSV, JSON Lines or .npy file (--data), any lengths."
+        }
+    }
+    fn flags(&self) -> &'static [&'static str] {
+        &[
+            "--data",
+            "--label-column",
+            "--sequence-column",
+            "--valid-fraction",
+            "--test-fraction",
+            "--embedding",
+            "--class-weights",
+            "--targets",
+            "--lengths",
+            "--valid-data",
+            "--valid-targets",
+            "--valid-lengths",
+            "--test-data",
+            "--test-targets",
+            "--test-lengths",
+        ]
+    }
+    /// An LSTM of 64 trained with Adam 1e-2 in batches of 32 for 30 epochs; symbols as
+    /// learned vectors of 16 (numbers are fed as they are).
+    fn preset(&self, _p: PresetName) -> Preset {
+        Preset { embedding: 16, ..Preset::adam(64, 32, 30, 1e-2) }
+    }
+
+    fn train(&self, mut s: Setup, obs: &mut dyn Observer) -> anyhow::Result<String> {
+        let regress = self.regress;
+        let kind = if regress { TargetKind::Values } else { TargetKind::Classes };
+        let (data, held) = read_data(&s.data, kind, "a label and a sequence column, or X.npy")?;
+        let path = data.src.path.clone();
+        let mut task = Classify::load(data, held, s.data.columns(), regress, &mut s.data_rng())?;
+        if s.data.class_weights.is_some() && !regress {
+            let ys: Vec<u32> = task.train.iter().map(|(_, y)| *y as u32).collect();
+            s.train.class_weights = Some(balanced_weights(&ys, task.spec.classes.len()));
+        }
+        let (outputs, loss) =
+            if regress { (1, LossKind::Mse) } else { (task.spec.classes.len(), LossKind::CrossEntropy) };
+        let mc = match task.symbols() {
+            Some(v) => s.symbol_model_config(v, outputs, HeadKind::Last, loss),
+            None => s.model_config(task.width, outputs, HeadKind::Last, loss),
+        };
+        let mut model = s.new_model(mc)?;
+        let what = match task.spec.target {
+            Some((mean, sd)) => format!("targets mean {mean:.4}, deviation {sd:.4}"),
+            None => format!("{} classes", task.spec.classes.len()),
+        };
+        let data = format!(
+            "{}: {what}, {} training / {} held-out sequences",
+            path.display(),
+            task.train.len(),
+            task.valid.len()
+        );
+        let report = fit(self.name(), &mut model, &mut task, &s.train, &data, obs)?;
+        let m = |k: &str| metric(&report, k);
+        let result = match task.spec.target {
+            Some((_, sd)) => {
+                format!("held-out RMSE {:.4} (the targets' deviation is {sd:.4})", m("valid_rmse"))
+            }
+            None => format!("held-out accuracy {:.2}%", m("valid_accuracy") * 100.0),
+        };
+        let test = match (task.test.len(), task.spec.target) {
+            (0, _) => String::new(),
+            (n, Some(_)) => format!("; test RMSE {:.4} on {n}", m("test_rmse")),
+            (n, None) => format!("; test accuracy {:.2}% on {n}", m("test_accuracy") * 100.0),
+        };
+        Ok(format!("done: {result} on {} sequences{test} after {}", task.valid.len(), ran(&report, &s.train)))
+    }
+
+    fn eval(
+        &self,
+        _file: &ModelFile,
+        path: &Path,
+        _o: &EvalOptions,
+        _sess: &mut Session<f32>,
+        _out: &mut dyn Write,
+    ) -> anyhow::Result<()> {
+        Err(eval_hint(self.name(), path))
+    }
+
+    fn predict_file(
+        &self,
+        file: &ModelFile,
+        o: &PredictOptions,
+        sess: &mut Session<f32>,
+        out: &mut dyn Write,
+    ) -> anyhow::Result<bool> {
+        let spec: ClassifySpec = serde_json::from_value(file.task.clone().unwrap_or_default())?;
+        crate::task::rows::predict_file(file, RowTask::Classify(spec), o, sess, out)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -257,7 +374,7 @@ mod tests {
         // A symbol labelling spec with its alphabet and tags as characters.
         let old = r#"{"name": "label", "label_column": "label", "sequence_column": "sequence",
             "alphabet": ["A", "B"], "tags": ["H", "o"]}"#;
-        let spec: crate::data::tagging::TaggingSpec = serde_json::from_str(old).unwrap();
+        let spec: crate::task::label::TaggingSpec = serde_json::from_str(old).unwrap();
         assert_eq!(spec.encoder(), Encoder::Symbols(vec!["A".into(), "B".into()]));
         assert_eq!(spec.tags, ["H", "o"]);
     }

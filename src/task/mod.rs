@@ -1,0 +1,158 @@
+//! Tasks: what recur trains. Each task has one file here that owns its data (generated, or
+//! read through the format readers of [`crate::data`]), its presets with their reasons, the
+//! model it needs, its metrics and summary, and how a saved model of it is evaluated and
+//! used. [`TASKS`] is the registry: it maps a task's name, on the command line or in a model
+//! file's `task` metadata, to the task, so `train`, `eval`, `predict` and `generate`
+//! dispatch in one place.
+//!
+//! Adding a task: a file here with a unit struct implementing [`TaskKind`] (and a type
+//! implementing [`crate::train::Task`] for the loop), and one line in [`TASKS`].
+
+pub mod addition;
+pub mod bitcount;
+pub mod classify;
+pub mod forecast;
+pub mod label;
+pub mod mnist;
+pub mod options;
+pub mod predict;
+pub mod regress;
+pub mod rows;
+pub mod text;
+
+use std::io::{BufRead, Write};
+use std::path::Path;
+
+use anyhow::{Context, bail};
+
+use crate::io::model_file::{ModelFile, describe};
+use crate::model::{Model, Session};
+use crate::train::{Observer, Task, TrainConfig, TrainReport, train};
+pub use options::{
+    EvalOptions, FileOptions, GenerateOptions, ModelOptions, PredictOptions, Preset, PresetName, Setup,
+    TaskOptions,
+};
+
+/// Every task, in the order `recur train --help` lists them.
+pub static TASKS: &[&dyn TaskKind] = &[
+    &bitcount::BITCOUNT,
+    &addition::ADDITION,
+    &mnist::MNIST,
+    &text::TEXT,
+    &classify::CLASSIFY,
+    &regress::REGRESS,
+    &forecast::FORECAST,
+    &label::LABEL,
+];
+
+/// The task of this name (or alias).
+pub fn lookup(name: &str) -> Option<&'static dyn TaskKind> {
+    TASKS.iter().copied().find(|t| t.name() == name || t.aliases().contains(&name))
+}
+
+/// The task a model file was trained on, from its `task` metadata.
+pub fn of_file(file: &ModelFile) -> anyhow::Result<&'static dyn TaskKind> {
+    let t = file
+        .task
+        .as_ref()
+        .context("the model file has no task metadata (was it saved by PyTorch?); use --input FILE.npy")?;
+    let name = t.get("name").and_then(|n| n.as_str()).unwrap_or("unknown");
+    lookup(name).with_context(|| format!("the model file's task `{name}` is not one recur knows"))
+}
+
+/// A task: how to train it, and what a saved model of it can do. Every method but `train`
+/// has a default that says the task does not do that.
+pub trait TaskKind: Sync {
+    /// The name on the command line and in model files.
+    fn name(&self) -> &'static str;
+    /// Other names the command line accepts.
+    fn aliases(&self) -> &'static [&'static str] {
+        &[]
+    }
+    /// One line for `recur train --help`.
+    fn about(&self) -> &'static str;
+    /// The data flags (of [`TaskOptions`]) it reads; the others are reported as ignored.
+    fn flags(&self) -> &'static [&'static str];
+    /// The settings a preset starts from.
+    fn preset(&self, p: PresetName) -> Preset;
+    /// Trains a model as `s` says, logging to `obs`; returns the summary to print.
+    fn train(&self, s: Setup, obs: &mut dyn Observer) -> anyhow::Result<String>;
+    /// Re-measures a saved model on the task's held-out data.
+    fn eval(
+        &self,
+        file: &ModelFile,
+        path: &Path,
+        _o: &EvalOptions,
+        _sess: &mut Session<f32>,
+        _out: &mut dyn Write,
+    ) -> anyhow::Result<()> {
+        let _ = file;
+        bail!("don't know how to evaluate a {} model ({})", self.name(), path.display())
+    }
+    /// Runs a saved model on inputs given as arguments (or, for mnist, `--image`).
+    fn predict(
+        &self,
+        _file: &ModelFile,
+        _inputs: &[String],
+        _o: &PredictOptions,
+        _sess: &mut Session<f32>,
+        _out: &mut dyn Write,
+    ) -> anyhow::Result<()> {
+        bail!("task `{}` takes no command-line inputs here; use --input FILE.npy", self.name())
+    }
+    /// Runs a saved model on `--input` the task's own way; `false` leaves the file to the
+    /// generic array path (any model on a `.npy` array).
+    fn predict_file(
+        &self,
+        _file: &ModelFile,
+        _o: &PredictOptions,
+        _sess: &mut Session<f32>,
+        _out: &mut dyn Write,
+    ) -> anyhow::Result<bool> {
+        Ok(false)
+    }
+    /// Continues a text (`recur generate`).
+    fn generate(
+        &self,
+        _file: &ModelFile,
+        path: &Path,
+        _o: &GenerateOptions,
+        _input: &mut dyn BufRead,
+        _out: &mut dyn Write,
+    ) -> anyhow::Result<()> {
+        bail!("{} is not a text model (train one with `recur train text`)", path.display())
+    }
+}
+
+/// Logs the run's header line (model, data, loop settings), then trains.
+pub fn fit<K: Task>(
+    name: &str,
+    model: &mut Model<f32>,
+    task: &mut K,
+    cfg: &TrainConfig,
+    data: &str,
+    obs: &mut dyn Observer,
+) -> anyhow::Result<TrainReport> {
+    obs.log(&format!(
+        "{name}: {} ({} parameters), {data}, batch {}, {} {} ({:?}), {} threads",
+        describe(&model.config),
+        model.num_params(),
+        cfg.batch_size,
+        cfg.optim.kind,
+        cfg.optim.lr,
+        cfg.schedule,
+        cfg.threads
+    ));
+    Ok(train(model, task, cfg, obs)?)
+}
+
+/// A metric of a report by name (NaN when absent).
+pub fn metric(report: &TrainReport, name: &str) -> f64 {
+    report.metrics.iter().find(|(n, _)| n == name).map_or(f64::NAN, |m| m.1)
+}
+
+/// The end of every summary line: epochs, steps, time and where the model is.
+pub fn ran(report: &TrainReport, cfg: &TrainConfig) -> String {
+    let saved = cfg.output.as_ref().map_or(String::new(), |p| format!("; saved {}", p.display()));
+    format!("{} epochs, {} steps, {:.1}s{saved}", report.epochs, report.steps, report.seconds)
+}
