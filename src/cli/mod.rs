@@ -34,7 +34,7 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Train a model on a task: bitcount, addition, mnist, text.
+    /// Train a model on a task: bitcount, addition, mnist, text, or your own data.
     Train(Box<train::TrainArgs>),
     /// Re-measure a saved model on its task's held-out data.
     Eval(eval::EvalArgs),

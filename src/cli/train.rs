@@ -19,7 +19,8 @@ fn task_names() -> PossibleValuesParser {
     PossibleValuesParser::new(
         TASKS
             .iter()
-            .map(|t| PossibleValue::new(t.name()).help(t.about()).aliases(t.aliases().iter().copied())),
+            .map(|t| t.info())
+            .map(|i| PossibleValue::new(i.name).help(i.about).aliases(i.aliases.iter().copied())),
     )
 }
 
@@ -155,7 +156,7 @@ pub fn run(a: TrainArgs) -> anyhow::Result<ExitCode> {
             train.optim.kind
         );
     }
-    for flag in a.data.given().into_iter().filter(|f| !kind.flags().contains(f)) {
+    for flag in a.data.given().into_iter().filter(|f| !kind.info().flags.contains(f)) {
         eprintln!("recur: warning: {flag} does not apply to {} and is ignored", kind.name());
     }
     let model = ModelOptions {

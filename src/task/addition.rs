@@ -24,7 +24,7 @@ use crate::error::{Error, Result};
 use crate::io::model_file::{ModelFile, describe};
 use crate::model::{HeadKind, LossKind, Model, Session};
 use crate::optim::OptimizerKind;
-use crate::task::{EvalOptions, PredictOptions, Preset, PresetName, Setup, TaskKind, fit, metric, ran};
+use crate::task::{EvalOptions, Info, PredictOptions, Preset, PresetName, Setup, TaskKind, fit, metric, ran};
 use crate::train::{Batch, Metric, Observer, Schedule, Task};
 
 /// What the model file records about the task.
@@ -195,14 +195,13 @@ pub static ADDITION: AdditionTask = AdditionTask;
 pub struct AdditionTask;
 
 impl TaskKind for AdditionTask {
-    fn name(&self) -> &'static str {
-        "addition"
-    }
-    fn about(&self) -> &'static str {
-        "Add two binary numbers, one bit per step."
-    }
-    fn flags(&self) -> &'static [&'static str] {
-        &["--bits", "--iters-per-epoch", "--valid-size"]
+    fn info(&self) -> &'static Info {
+        &Info {
+            name: "addition",
+            aliases: &[],
+            about: "Add two binary numbers, one bit per step.",
+            flags: &["--bits", "--iters-per-epoch", "--valid-size"],
+        }
     }
 
     fn preset(&self, p: PresetName) -> Preset {

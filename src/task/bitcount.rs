@@ -23,7 +23,7 @@ use crate::io::model_file::{ModelFile, describe};
 use crate::model::probs::{probabilities, top_k};
 use crate::model::{HeadKind, LossKind, Model, Session, Targets};
 use crate::optim::OptimizerKind;
-use crate::task::{EvalOptions, PredictOptions, Preset, PresetName, Setup, TaskKind, fit, metric, ran};
+use crate::task::{EvalOptions, Info, PredictOptions, Preset, PresetName, Setup, TaskKind, fit, metric, ran};
 use crate::train::{Batch, Metric, Observer, Schedule, Task};
 
 /// What the model file records about the task.
@@ -177,14 +177,13 @@ pub static BITCOUNT: BitCountTask = BitCountTask;
 pub struct BitCountTask;
 
 impl TaskKind for BitCountTask {
-    fn name(&self) -> &'static str {
-        "bitcount"
-    }
-    fn about(&self) -> &'static str {
-        "Count the 1s in 20-bit strings."
-    }
-    fn flags(&self) -> &'static [&'static str] {
-        &["--bits", "--train-size", "--data-seed", "--eval-size"]
+    fn info(&self) -> &'static Info {
+        &Info {
+            name: "bitcount",
+            aliases: &[],
+            about: "Count the 1s in 20-bit strings.",
+            flags: &["--bits", "--train-size", "--data-seed", "--eval-size"],
+        }
     }
 
     fn preset(&self, p: PresetName) -> Preset {

@@ -9,7 +9,6 @@
 //! files of their own (`--valid-data`, `--test-data`), encoded with the training file's spec.
 
 use std::io::Write;
-use std::path::Path;
 
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -20,8 +19,8 @@ use crate::data::rows::{Held, Row, Table};
 use crate::error::{Error, Result};
 use crate::io::model_file::ModelFile;
 use crate::model::{HeadKind, LossKind, Model, Session};
-use crate::task::rows::{RowTask, balanced_weights, eval_hint, read_data};
-use crate::task::{EvalOptions, PredictOptions, Preset, PresetName, Setup, TaskKind, fit, metric, ran};
+use crate::task::rows::{RowTask, balanced_weights, read_data};
+use crate::task::{Info, PredictOptions, Preset, PresetName, Setup, TaskKind, fit, metric, ran};
 use crate::train::{Batch, Metric, Observer, Shuffled, Task};
 
 /// What the model file records: how to read and encode a row.
@@ -249,6 +248,38 @@ impl Task for Classify {
     }
 }
 
+const FLAGS: &[&str] = &[
+    "--data",
+    "--label-column",
+    "--sequence-column",
+    "--valid-fraction",
+    "--test-fraction",
+    "--embedding",
+    "--class-weights",
+    "--targets",
+    "--lengths",
+    "--valid-data",
+    "--valid-targets",
+    "--valid-lengths",
+    "--test-data",
+    "--test-targets",
+    "--test-lengths",
+];
+
+const CLASSIFY_INFO: Info = Info {
+    name: "classify",
+    aliases: &[],
+    about: "Classify your own sequences from a CSV/TSV, JSON Lines or .npy file (--data), any lengths.",
+    flags: FLAGS,
+};
+
+const REGRESS_INFO: Info = Info {
+    name: "regress",
+    aliases: &[],
+    about: "Predict a number from each of your own sequences (--data, --label-column), MSE.",
+    flags: FLAGS,
+};
+
 /// The registry's entry.
 pub static CLASSIFY: ClassifyTask = ClassifyTask { regress: false };
 
@@ -258,34 +289,8 @@ pub struct ClassifyTask {
 }
 
 impl TaskKind for ClassifyTask {
-    fn name(&self) -> &'static str {
-        if self.regress { "regress" } else { "classify" }
-    }
-    fn about(&self) -> &'static str {
-        if self.regress {
-            "Predict a number from each of your own sequences (--data, --label-column), MSE."
-        } else {
-            "Classify your own sequences from a CSV/TSV, JSON Lines or .npy file (--data), any lengths."
-        }
-    }
-    fn flags(&self) -> &'static [&'static str] {
-        &[
-            "--data",
-            "--label-column",
-            "--sequence-column",
-            "--valid-fraction",
-            "--test-fraction",
-            "--embedding",
-            "--class-weights",
-            "--targets",
-            "--lengths",
-            "--valid-data",
-            "--valid-targets",
-            "--valid-lengths",
-            "--test-data",
-            "--test-targets",
-            "--test-lengths",
-        ]
+    fn info(&self) -> &'static Info {
+        if self.regress { &REGRESS_INFO } else { &CLASSIFY_INFO }
     }
     /// An LSTM of 64 trained with Adam 1e-2 in batches of 32 for 30 epochs; symbols as
     /// learned vectors of 16 (numbers are fed as they are).
@@ -334,17 +339,6 @@ impl TaskKind for ClassifyTask {
             (n, None) => format!("; test accuracy {:.2}% on {n}", m("test_accuracy") * 100.0),
         };
         Ok(format!("done: {result} on {} sequences{test} after {}", task.valid.len(), ran(&report, &s.train)))
-    }
-
-    fn eval(
-        &self,
-        _file: &ModelFile,
-        path: &Path,
-        _o: &EvalOptions,
-        _sess: &mut Session<f32>,
-        _out: &mut dyn Write,
-    ) -> anyhow::Result<()> {
-        Err(eval_hint(self.name(), path))
     }
 
     fn predict_file(

@@ -18,8 +18,7 @@ use crate::error::{Error, Result};
 use crate::io::model_file::ModelFile;
 use crate::model::{HeadKind, LossKind, Model, Session};
 use crate::task::predict::{is_jsonl, write_or_print};
-use crate::task::rows::eval_hint;
-use crate::task::{EvalOptions, PredictOptions, Preset, PresetName, Setup, TaskKind, fit, ran};
+use crate::task::{Info, PredictOptions, Preset, PresetName, Setup, TaskKind, fit, ran};
 use crate::train::{Batch, Metric, Observer, Shuffled, Task};
 
 /// What the model file records.
@@ -272,14 +271,13 @@ pub static FORECAST: ForecastTask = ForecastTask;
 pub struct ForecastTask;
 
 impl TaskKind for ForecastTask {
-    fn name(&self) -> &'static str {
-        "forecast"
-    }
-    fn about(&self) -> &'static str {
-        "Forecast the next values of a numeric time series in a CSV file (--data)."
-    }
-    fn flags(&self) -> &'static [&'static str] {
-        &["--data", "--columns", "--window", "--horizon", "--valid-fraction", "--valid-data"]
+    fn info(&self) -> &'static Info {
+        &Info {
+            name: "forecast",
+            aliases: &[],
+            about: "Forecast the next values of a numeric time series in a CSV file (--data).",
+            flags: &["--data", "--columns", "--window", "--horizon", "--valid-fraction", "--valid-data"],
+        }
     }
     /// An LSTM of 32, Adam 1e-2 cosine-annealed, batches of 32 windows, 20 epochs.
     fn preset(&self, _p: PresetName) -> Preset {
@@ -316,17 +314,6 @@ impl TaskKind for ForecastTask {
             sds.join(", "),
             ran(&report, &s.train)
         ))
-    }
-
-    fn eval(
-        &self,
-        _file: &ModelFile,
-        path: &Path,
-        _o: &EvalOptions,
-        _sess: &mut Session<f32>,
-        _out: &mut dyn Write,
-    ) -> anyhow::Result<()> {
-        Err(eval_hint("forecast", path))
     }
 
     /// `--input series.csv`: forecasts `--ahead` rows past its end, feeding each prediction

@@ -5,7 +5,6 @@
 //! residues. Variable lengths, padded and masked; a softmax over the labels at every step.
 
 use std::io::Write;
-use std::path::Path;
 
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -16,8 +15,8 @@ use crate::data::rows::{Held, Row, Table};
 use crate::error::{Error, Result};
 use crate::io::model_file::ModelFile;
 use crate::model::{HeadKind, LossKind, Model, Session};
-use crate::task::rows::{RowTask, balanced_weights, eval_hint, read_data};
-use crate::task::{EvalOptions, PredictOptions, Preset, PresetName, Setup, TaskKind, fit, metric, ran};
+use crate::task::rows::{RowTask, balanced_weights, read_data};
+use crate::task::{Info, PredictOptions, Preset, PresetName, Setup, TaskKind, fit, metric, ran};
 use crate::train::{Batch, Metric, Observer, Shuffled, Task};
 
 /// What the model file records.
@@ -193,26 +192,25 @@ pub static LABEL: LabelTask = LabelTask;
 pub struct LabelTask;
 
 impl TaskKind for LabelTask {
-    fn name(&self) -> &'static str {
-        "label"
-    }
-    fn about(&self) -> &'static str {
-        "A label per time step: symbol or number sequences with one label per step (--data)."
-    }
-    fn flags(&self) -> &'static [&'static str] {
-        &[
-            "--data",
-            "--label-column",
-            "--sequence-column",
-            "--valid-fraction",
-            "--embedding",
-            "--class-weights",
-            "--targets",
-            "--lengths",
-            "--valid-data",
-            "--valid-targets",
-            "--valid-lengths",
-        ]
+    fn info(&self) -> &'static Info {
+        &Info {
+            name: "label",
+            aliases: &[],
+            about: "A label per time step: symbol or number sequences with one label per step (--data).",
+            flags: &[
+                "--data",
+                "--label-column",
+                "--sequence-column",
+                "--valid-fraction",
+                "--embedding",
+                "--class-weights",
+                "--targets",
+                "--lengths",
+                "--valid-data",
+                "--valid-targets",
+                "--valid-lengths",
+            ],
+        }
     }
     /// As `classify`'s: an LSTM of 64, Adam 1e-2, batches of 32, 30 epochs, embedding 16.
     fn preset(&self, _p: PresetName) -> Preset {
@@ -256,17 +254,6 @@ impl TaskKind for LabelTask {
             task.valid.len(),
             ran(&report, &s.train)
         ))
-    }
-
-    fn eval(
-        &self,
-        _file: &ModelFile,
-        path: &Path,
-        _o: &EvalOptions,
-        _sess: &mut Session<f32>,
-        _out: &mut dyn Write,
-    ) -> anyhow::Result<()> {
-        Err(eval_hint("label", path))
     }
 
     fn predict_file(

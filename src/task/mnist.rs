@@ -25,7 +25,7 @@ use crate::io::model_file::{ModelFile, describe};
 use crate::model::probs::{argmax, probabilities, top_k};
 use crate::model::{HeadKind, LossKind, Model, Session, Targets};
 use crate::optim::OptimizerKind;
-use crate::task::{EvalOptions, PredictOptions, Preset, PresetName, Setup, TaskKind, fit, metric, ran};
+use crate::task::{EvalOptions, Info, PredictOptions, Preset, PresetName, Setup, TaskKind, fit, metric, ran};
 use crate::train::{Batch, Metric, Observer, Schedule, Task};
 
 /// Which dataset, for its class names and default location.
@@ -238,14 +238,13 @@ pub static MNIST: MnistTask = MnistTask;
 pub struct MnistTask;
 
 impl TaskKind for MnistTask {
-    fn name(&self) -> &'static str {
-        "mnist"
-    }
-    fn about(&self) -> &'static str {
-        "Classify 28x28 images read one row per step: MNIST or Fashion-MNIST."
-    }
-    fn flags(&self) -> &'static [&'static str] {
-        &["--data-dir", "--dataset", "--split-test", "--iters-per-epoch"]
+    fn info(&self) -> &'static Info {
+        &Info {
+            name: "mnist",
+            aliases: &[],
+            about: "Classify 28x28 images read one row per step: MNIST or Fashion-MNIST.",
+            flags: &["--data-dir", "--dataset", "--split-test", "--iters-per-epoch"],
+        }
     }
 
     fn preset(&self, p: PresetName) -> Preset {

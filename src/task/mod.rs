@@ -47,7 +47,7 @@ pub static TASKS: &[&dyn TaskKind] = &[
 
 /// The task of this name (or alias).
 pub fn lookup(name: &str) -> Option<&'static dyn TaskKind> {
-    TASKS.iter().copied().find(|t| t.name() == name || t.aliases().contains(&name))
+    TASKS.iter().copied().find(|t| t.name() == name || t.info().aliases.contains(&name))
 }
 
 /// The task a model file was trained on, from its `task` metadata.
@@ -60,19 +60,27 @@ pub fn of_file(file: &ModelFile) -> anyhow::Result<&'static dyn TaskKind> {
     lookup(name).with_context(|| format!("the model file's task `{name}` is not one recur knows"))
 }
 
+/// What the command line shows of a task.
+pub struct Info {
+    /// The name on the command line and in model files.
+    pub name: &'static str,
+    /// Other names the command line accepts.
+    pub aliases: &'static [&'static str],
+    /// One line for `recur train --help`.
+    pub about: &'static str,
+    /// The data flags (of [`TaskOptions`]) it reads; the others are reported as ignored.
+    pub flags: &'static [&'static str],
+}
+
 /// A task: how to train it, and what a saved model of it can do. Every method but `train`
 /// has a default that says the task does not do that.
 pub trait TaskKind: Sync {
+    /// Its name, help line and the flags it reads.
+    fn info(&self) -> &'static Info;
     /// The name on the command line and in model files.
-    fn name(&self) -> &'static str;
-    /// Other names the command line accepts.
-    fn aliases(&self) -> &'static [&'static str] {
-        &[]
+    fn name(&self) -> &'static str {
+        self.info().name
     }
-    /// One line for `recur train --help`.
-    fn about(&self) -> &'static str;
-    /// The data flags (of [`TaskOptions`]) it reads; the others are reported as ignored.
-    fn flags(&self) -> &'static [&'static str];
     /// The settings a preset starts from.
     fn preset(&self, p: PresetName) -> Preset;
     /// Trains a model as `s` says, logging to `obs`; returns the summary to print.

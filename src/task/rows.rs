@@ -296,15 +296,6 @@ pub fn predict_file(
     Ok(true)
 }
 
-/// A row model is measured on a file of rows with labels, by `recur predict`.
-pub fn eval_hint(name: &str, path: &Path) -> anyhow::Error {
-    anyhow::anyhow!(
-        "a {name} model is measured on a data file: recur predict --model {} --input FILE.csv \
-         (with the label column, it reports the accuracy or RMSE)",
-        path.display()
-    )
-}
-
 /// Reads a labelled data file: CSV/TSV/JSON Lines, or `.npy` with its targets and lengths.
 fn read_labelled(
     d: &TaskOptions,

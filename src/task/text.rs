@@ -32,7 +32,9 @@ use crate::error::{Error, Result};
 use crate::io::model_file::{ModelFile, describe};
 use crate::model::{HeadKind, LossKind, Model, Session, Targets};
 use crate::optim::OptimizerKind;
-use crate::task::{EvalOptions, GenerateOptions, Preset, PresetName, Setup, TaskKind, fit, metric, ran};
+use crate::task::{
+    EvalOptions, GenerateOptions, Info, Preset, PresetName, Setup, TaskKind, fit, metric, ran,
+};
 use crate::train::{Batch, Metric, Observer, Schedule, Shuffled, Task};
 
 /// The tutorial's text, shipped with recur.
@@ -334,17 +336,13 @@ fn read_text(path: Option<&Path>) -> anyhow::Result<(String, String)> {
 }
 
 impl TaskKind for TextTask {
-    fn name(&self) -> &'static str {
-        "text"
-    }
-    fn aliases(&self) -> &'static [&'static str] {
-        &["aesop"]
-    }
-    fn about(&self) -> &'static str {
-        "Predict the next word (or character) of a text, then generate."
-    }
-    fn flags(&self) -> &'static [&'static str] {
-        &["--text", "--char", "--window", "--valid-fraction", "--embedding", "--iters-per-epoch"]
+    fn info(&self) -> &'static Info {
+        &Info {
+            name: "text",
+            aliases: &["aesop"],
+            about: "Predict the next word (or character) of a text, then generate.",
+            flags: &["--text", "--char", "--window", "--valid-fraction", "--embedding", "--iters-per-epoch"],
+        }
     }
 
     fn preset(&self, p: PresetName) -> Preset {
