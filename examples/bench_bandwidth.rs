@@ -1,7 +1,7 @@
 //! Measures the memory bandwidth a training step of a large batch-1 model can use, to put
 //! `recur bench`'s aesop figure in context: aesop's W_hh (2048 x 512 f32, 4 MiB) and its
 //! RMSProp state do not fit the caches of two cores, so every pass over them streams from L3
-//! or memory. `cargo run --release --example bandwidth` prints:
+//! or memory. `cargo run --release --example bench_bandwidth` prints:
 //! - one thread's read rate over buffers from 16 KiB to 16 MiB, read again and again (L1, L2
 //!   and L3 in turn);
 //! - one and two threads' read rate over a 4 MiB matrix, and the read-modify-write rate of an

@@ -3,7 +3,7 @@
 //! steps of a pass as training does. Later repetitions run on activated gates, which costs
 //! the same: the kernels have no data-dependent branches.
 //!
-//!     cargo run --release --example cell_step
+//!     cargo run --release --example bench_cell_step
 
 use std::time::Instant;
 

@@ -1,7 +1,7 @@
 //! Measures the GEMM throughput of this machine with the kernels recur uses (the `gemm`
 //! crate, and the packed kernel of the recurrent steps), on a large square product and on the
 //! shapes of the tutorial configurations, to put `recur bench`'s GFLOP/s in context.
-//! `cargo run --release --example gemm_peak`.
+//! `cargo run --release --example bench_gemm_peak`.
 
 use std::time::Instant;
 

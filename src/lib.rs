@@ -44,8 +44,8 @@ pub use model::{
 pub use optim::{OptimConfig, Optimizer, OptimizerKind};
 pub use train::{Batch, Observer, Schedule, Task, TrainConfig, TrainReport, train};
 
-/// The kernels behind the passes, for recur's own micro-benchmarks (`examples/*_peak.rs`,
-/// `examples/cell_step.rs`). Not part of the library's interface: they may change at any time.
+/// The kernels behind the passes, for recur's own micro-benchmarks (`examples/bench_*.rs`).
+/// Not part of the library's interface: they may change at any time.
 #[doc(hidden)]
 pub mod kernels {
     pub use crate::cell::lstm::{backward_step, forward_step};

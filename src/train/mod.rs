@@ -169,6 +169,28 @@ pub struct TrainConfig {
     pub class_weights: Option<Vec<f64>>,
 }
 
+impl Default for TrainConfig {
+    /// 10 epochs of batches of 32 with Adam at PyTorch's defaults (lr 1e-3), a constant rate,
+    /// no clipping, seed 0, every core, an evaluation each epoch, nothing written.
+    fn default() -> Self {
+        TrainConfig {
+            epochs: 10,
+            batch_size: 32,
+            optim: OptimConfig::new(crate::optim::OptimizerKind::Adam, 1e-3),
+            schedule: Schedule::Constant,
+            clip: None,
+            seed: 0,
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            eval_every: 1,
+            output: None,
+            metrics: None,
+            target: None,
+            patience: None,
+            class_weights: None,
+        }
+    }
+}
+
 /// What a finished run reports.
 #[derive(Clone, Debug)]
 pub struct TrainReport {
