@@ -376,8 +376,12 @@ fn text_learns_the_fable_to_its_ceiling_and_generates_it() {
 fn a_text_shorter_than_the_window_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("short.txt"), "hello world").unwrap();
-    let e = recur(dir.path(), &["train", "text", "--text", "short.txt", "-q"]).fails().stderr();
+    let e =
+        recur(dir.path(), &["train", "text", "--text", "short.txt", "--window", "3", "-q"]).fails().stderr();
     assert!(e.contains("cutting short.txt into windows") && e.contains("the text has 2 words"), "{e}");
+    // As a language model (the default for a text file): too short for its held-out tail.
+    let e = recur(dir.path(), &["train", "text", "--text", "short.txt", "-q"]).fails().stderr();
+    assert!(e.contains("short.txt: the text has 2 words; a language model needs at least 2"), "{e}");
     let e = recur(dir.path(), &["train", "text", "--text", "missing.txt", "-q"]).fails().stderr();
     assert!(e.contains("reading missing.txt") && e.contains("No such file"), "{e}");
 }
@@ -758,4 +762,62 @@ fn a_missing_file_is_named_once_with_its_cause_once() {
         assert_eq!(e.matches("No such file").count(), 1, "{e}");
         assert!(e.contains("nope."), "{e}");
     }
+}
+
+/// A text file trains a language model: every step predicts, state carries over, and
+/// generation reads the prompt once and then one symbol per step.
+#[test]
+fn a_language_model_learns_a_text_and_writes_it_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "the cat sat on the mat. ".repeat(300);
+    std::fs::write(dir.path().join("cat.txt"), &text).unwrap();
+    let args = [
+        "train",
+        "text",
+        "--text",
+        "cat.txt",
+        "--char",
+        "--hidden",
+        "48",
+        "--layers",
+        "1",
+        "--embedding",
+        "16",
+        "--batch-size",
+        "8",
+        "--bptt",
+        "24",
+        "--epochs",
+        "12",
+        "--lr",
+        "0.01",
+        "-q",
+        "-o",
+        "lm.safetensors",
+    ];
+    let out = recur(dir.path(), &args).ok().stdout();
+    let last = out.lines().last().unwrap();
+    let loss: f64 = last.rsplit("valid_loss ").next().unwrap().trim().parse().unwrap();
+    assert!(loss < 0.1, "a repeated sentence is nearly certain after a few epochs: {out}");
+    assert!(out.contains("valid_loss") && out.contains("bits"), "{out}");
+    let g = recur(dir.path(), &["generate", "-m", "lm.safetensors", "--prompt", "the c", "--length", "19"])
+        .ok()
+        .stdout();
+    assert_eq!(g.trim_end(), "the cat sat on the mat.");
+    let ev = recur(dir.path(), &["eval", "-m", "lm.safetensors", "--text", "cat.txt"]).ok().stdout();
+    assert!(ev.contains("nats per symbol") && ev.contains("valid_loss"), "{ev}");
+    // A prompt symbol the text never had is left out with a warning.
+    let run = recur(dir.path(), &["generate", "-m", "lm.safetensors", "--prompt", "the c#", "--length", "3"]);
+    assert!(run.ok().stderr().contains("1 symbols of the prompt are not in the vocabulary"));
+}
+
+#[test]
+fn max_time_stops_training_then_evaluates_and_saves() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = ["train", "bitcount", "--epochs", "100000", "--max-time", "1", "-q", "-o", "b.safetensors"];
+    let started = std::time::Instant::now();
+    let out = recur(dir.path(), &args).ok().stdout();
+    assert!(started.elapsed().as_secs_f64() < 20.0, "{out}");
+    assert!(out.contains("time budget of 1s reached") && out.contains("done: test error"), "{out}");
+    assert!(dir.path().join("b.safetensors").exists());
 }

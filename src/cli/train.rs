@@ -89,6 +89,12 @@ pub struct TrainArgs {
     /// the best model (saved as it improves).
     #[arg(long)]
     pub patience: Option<usize>,
+    /// Train for at most this many seconds, then evaluate, save and report as at the end.
+    #[arg(long)]
+    pub max_time: Option<f64>,
+    /// Also evaluate and checkpoint every N training steps.
+    #[arg(long)]
+    pub eval_steps: Option<usize>,
     /// Stop once the held-out error is at or below this fraction (e.g. 0.001 = 0.1%).
     #[arg(long)]
     pub target_error: Option<f64>,
@@ -103,7 +109,7 @@ pub struct TrainArgs {
 
 pub fn run(a: TrainArgs) -> anyhow::Result<ExitCode> {
     let Some(kind) = lookup(&a.task) else { bail!("unknown task `{}`", a.task) };
-    let p = kind.preset(a.preset);
+    let p = kind.preset(a.preset, &a.data);
     let hidden = match (&a.hidden, a.layers) {
         (Some(h), Some(l)) if h.len() == 1 => vec![h[0]; l],
         (Some(h), Some(l)) if h.len() != l => bail!("--hidden lists {} sizes but --layers is {l}", h.len()),
@@ -130,6 +136,8 @@ pub fn run(a: TrainArgs) -> anyhow::Result<ExitCode> {
         target: a.target_error.or(p.target_error),
         patience: a.patience,
         class_weights: None,
+        max_time: a.max_time,
+        eval_every_steps: a.eval_steps,
     };
     if train.batch_size == 0 || train.epochs == 0 {
         bail!("--batch-size and --epochs must be at least 1");
@@ -141,6 +149,11 @@ pub fn run(a: TrainArgs) -> anyhow::Result<ExitCode> {
         && !(c.is_finite() && c > 0.0)
     {
         bail!("--clip {c} must be a positive number (the largest allowed gradient norm)");
+    }
+    if let Some(t) = train.max_time
+        && !(t.is_finite() && t > 0.0)
+    {
+        bail!("--max-time {t} must be a positive number of seconds");
     }
     if !(0.0..1.0).contains(&train.optim.momentum) {
         bail!("--momentum {} must be in [0, 1)", train.optim.momentum);
@@ -166,7 +179,7 @@ pub fn run(a: TrainArgs) -> anyhow::Result<ExitCode> {
         dropout: a.dropout,
         bidirectional: a.bidirectional,
     };
-    let setup = Setup { preset: p, model, train, data: a.data };
+    let setup = Setup { preset_name: a.preset, preset: p, model, train, data: a.data };
     let mut progress = Progress::new(!a.quiet);
     let summary = kind.train(setup, &mut progress)?;
     outln!("{summary}")?;

@@ -89,6 +89,9 @@ pub struct GradOptions {
     /// a large matrix (batch 1, few steps, as in the next-word tutorial) may then be formed
     /// inside the update instead of in memory. Takes effect only for a batch run as one chunk.
     pub fused_update: bool,
+    /// Keep the final state of every row for [`Session::final_state`], e.g. to carry it to
+    /// the next batch of a stream (truncated back-propagation through time).
+    pub final_state: bool,
 }
 
 /// Input and state gradients of the last [`Session::loss_and_grad`] (parameter gradients
@@ -320,7 +323,7 @@ impl<T: Float> Session<T> {
             defer_outer: opts.fused_update,
             ..Job::forward(&x, b0, rows, init)
         };
-        self.run(m, job, batch, !opts.input && !opts.state);
+        self.run(m, job, batch, !opts.input && !opts.state && !opts.final_state);
         // Reduce the chunk gradients in chunk order.
         let n = self.chunks;
         let (first, rest) = self.work.split_at_mut(1);
@@ -402,6 +405,22 @@ impl<T: Float> Session<T> {
         out
     }
 
+    /// The final state of the last pass: after [`Session::forward`], or after
+    /// [`Session::loss_and_grad`] with [`GradOptions::final_state`] (other passes may have
+    /// cut their batch into tiles and kept only the last tile's). Per unit `[B, H]`; a padded
+    /// row's is that of its last real step.
+    pub fn final_state(&self, m: &Model<T>) -> State<T> {
+        let cfg = &m.config;
+        let units = cfg.num_layers() * cfg.directions();
+        let h = (0..units).map(|u| self.gather_state(u, |l| l.last_output())).collect();
+        let c = if cfg.cell.has_cell_state() {
+            (0..units).map(|u| self.gather_state(u, |l| l.last_cell())).collect()
+        } else {
+            Vec::new()
+        };
+        State { h, c }
+    }
+
     fn collect_output(&self, m: &Model<T>, batch: usize, steps: usize) -> Output<T> {
         let cfg = &m.config;
         let c = cfg.output_size;
@@ -416,14 +435,7 @@ impl<T: Float> Session<T> {
             1 => self.gather_rows(batch, |ws| ws.layers[top].outputs(), steps, cfg.top_hidden(), true),
             _ => self.gather_rows(batch, |ws| &ws.cat[top], steps, cfg.top_output(), true),
         };
-        let units = cfg.num_layers() * cfg.directions();
-        let h = (0..units).map(|u| self.gather_state(u, |l| l.last_output())).collect();
-        let cs = if cfg.cell.has_cell_state() {
-            (0..units).map(|u| self.gather_state(u, |l| l.last_cell())).collect()
-        } else {
-            Vec::new()
-        };
-        Output { logits, outputs, state: State { h, c: cs } }
+        Output { logits, outputs, state: self.final_state(m) }
     }
 }
 

@@ -24,7 +24,9 @@ use crate::error::{Error, Result};
 use crate::io::model_file::{ModelFile, describe};
 use crate::model::{HeadKind, LossKind, Model, Session};
 use crate::optim::OptimizerKind;
-use crate::task::{EvalOptions, Info, PredictOptions, Preset, PresetName, Setup, TaskKind, fit, metric, ran};
+use crate::task::{
+    EvalOptions, Info, PredictOptions, Preset, PresetName, Setup, TaskKind, TaskOptions, fit, metric, ran,
+};
 use crate::train::{Batch, Metric, Observer, Schedule, Task};
 
 /// What the model file records about the task.
@@ -204,7 +206,7 @@ impl TaskKind for AdditionTask {
         }
     }
 
-    fn preset(&self, p: PresetName) -> Preset {
+    fn preset(&self, p: PresetName, _d: &TaskOptions) -> Preset {
         match p {
             PresetName::Seed => Preset {
                 bits: 10,             // NUM_BITS = 10

@@ -23,7 +23,9 @@ use crate::io::model_file::{ModelFile, describe};
 use crate::model::probs::{probabilities, top_k};
 use crate::model::{HeadKind, LossKind, Model, Session, Targets};
 use crate::optim::OptimizerKind;
-use crate::task::{EvalOptions, Info, PredictOptions, Preset, PresetName, Setup, TaskKind, fit, metric, ran};
+use crate::task::{
+    EvalOptions, Info, PredictOptions, Preset, PresetName, Setup, TaskKind, TaskOptions, fit, metric, ran,
+};
 use crate::train::{Batch, Metric, Observer, Schedule, Task};
 
 /// What the model file records about the task.
@@ -186,7 +188,7 @@ impl TaskKind for BitCountTask {
         }
     }
 
-    fn preset(&self, p: PresetName) -> Preset {
+    fn preset(&self, p: PresetName, _d: &TaskOptions) -> Preset {
         match p {
             PresetName::Seed => Preset {
                 bits: 20,             // '{0:020b}'

@@ -20,7 +20,7 @@ use crate::error::{Error, Result};
 use crate::io::model_file::ModelFile;
 use crate::model::{HeadKind, LossKind, Model, Session};
 use crate::task::rows::{RowTask, balanced_weights, read_data};
-use crate::task::{Info, PredictOptions, Preset, PresetName, Setup, TaskKind, fit, metric, ran};
+use crate::task::{Info, PredictOptions, Preset, PresetName, Setup, TaskKind, TaskOptions, fit, metric, ran};
 use crate::train::{Batch, Metric, Observer, Shuffled, Task};
 
 /// What the model file records: how to read and encode a row.
@@ -294,7 +294,7 @@ impl TaskKind for ClassifyTask {
     }
     /// An LSTM of 64 trained with Adam 1e-2 in batches of 32 for 30 epochs; symbols as
     /// learned vectors of 16 (numbers are fed as they are).
-    fn preset(&self, _p: PresetName) -> Preset {
+    fn preset(&self, _p: PresetName, _d: &TaskOptions) -> Preset {
         Preset { embedding: 16, ..Preset::adam(64, 32, 30, 1e-2) }
     }
 

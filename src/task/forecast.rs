@@ -18,7 +18,7 @@ use crate::error::{Error, Result};
 use crate::io::model_file::ModelFile;
 use crate::model::{HeadKind, LossKind, Model, Session};
 use crate::task::predict::{is_jsonl, write_or_print};
-use crate::task::{Info, PredictOptions, Preset, PresetName, Setup, TaskKind, fit, ran};
+use crate::task::{Info, PredictOptions, Preset, PresetName, Setup, TaskKind, TaskOptions, fit, ran};
 use crate::train::{Batch, Metric, Observer, Shuffled, Task};
 
 /// What the model file records.
@@ -280,7 +280,7 @@ impl TaskKind for ForecastTask {
         }
     }
     /// An LSTM of 32, Adam 1e-2 cosine-annealed, batches of 32 windows, 20 epochs.
-    fn preset(&self, _p: PresetName) -> Preset {
+    fn preset(&self, _p: PresetName, _d: &TaskOptions) -> Preset {
         Preset::adam(32, 32, 20, 1e-2)
     }
 

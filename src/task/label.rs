@@ -16,7 +16,7 @@ use crate::error::{Error, Result};
 use crate::io::model_file::ModelFile;
 use crate::model::{HeadKind, LossKind, Model, Session};
 use crate::task::rows::{RowTask, balanced_weights, read_data};
-use crate::task::{Info, PredictOptions, Preset, PresetName, Setup, TaskKind, fit, metric, ran};
+use crate::task::{Info, PredictOptions, Preset, PresetName, Setup, TaskKind, TaskOptions, fit, metric, ran};
 use crate::train::{Batch, Metric, Observer, Shuffled, Task};
 
 /// What the model file records.
@@ -213,7 +213,7 @@ impl TaskKind for LabelTask {
         }
     }
     /// As `classify`'s: an LSTM of 64, Adam 1e-2, batches of 32, 30 epochs, embedding 16.
-    fn preset(&self, _p: PresetName) -> Preset {
+    fn preset(&self, _p: PresetName, _d: &TaskOptions) -> Preset {
         Preset { embedding: 16, ..Preset::adam(64, 32, 30, 1e-2) }
     }
 

@@ -25,7 +25,9 @@ use crate::io::model_file::{ModelFile, describe};
 use crate::model::probs::{argmax, probabilities, top_k};
 use crate::model::{HeadKind, LossKind, Model, Session, Targets};
 use crate::optim::OptimizerKind;
-use crate::task::{EvalOptions, Info, PredictOptions, Preset, PresetName, Setup, TaskKind, fit, metric, ran};
+use crate::task::{
+    EvalOptions, Info, PredictOptions, Preset, PresetName, Setup, TaskKind, TaskOptions, fit, metric, ran,
+};
 use crate::train::{Batch, Metric, Observer, Schedule, Task};
 
 /// Which dataset, for its class names and default location.
@@ -247,7 +249,7 @@ impl TaskKind for MnistTask {
         }
     }
 
-    fn preset(&self, p: PresetName) -> Preset {
+    fn preset(&self, p: PresetName, _d: &TaskOptions) -> Preset {
         match p {
             PresetName::Seed => Preset {
                 bits: 0,

@@ -13,6 +13,7 @@ pub mod bitcount;
 pub mod classify;
 pub mod forecast;
 pub mod label;
+pub mod lm;
 pub mod mnist;
 pub mod options;
 pub mod predict;
@@ -81,21 +82,27 @@ pub trait TaskKind: Sync {
     fn name(&self) -> &'static str {
         self.info().name
     }
-    /// The settings a preset starts from.
-    fn preset(&self, p: PresetName) -> Preset;
+    /// The settings a run starts from; `d` says what data it reads (a text file trains a
+    /// language model, the fable the tutorial's window model).
+    fn preset(&self, p: PresetName, d: &TaskOptions) -> Preset;
     /// Trains a model as `s` says, logging to `obs`; returns the summary to print.
     fn train(&self, s: Setup, obs: &mut dyn Observer) -> anyhow::Result<String>;
-    /// Re-measures a saved model on the task's held-out data.
+    /// Re-measures a saved model on the task's held-out data. By default: a model of rows is
+    /// measured on a file of them, by `recur predict`.
     fn eval(
         &self,
-        file: &ModelFile,
+        _file: &ModelFile,
         path: &Path,
         _o: &EvalOptions,
         _sess: &mut Session<f32>,
         _out: &mut dyn Write,
     ) -> anyhow::Result<()> {
-        let _ = file;
-        bail!("don't know how to evaluate a {} model ({})", self.name(), path.display())
+        bail!(
+            "a {} model is measured on a data file: recur predict --model {} --input FILE.csv \
+             (with the label column, it reports the accuracy or RMSE)",
+            self.name(),
+            path.display()
+        )
     }
     /// Runs a saved model on inputs given as arguments (or, for mnist, `--image`).
     fn predict(

@@ -117,13 +117,26 @@ pub struct TaskOptions {
     /// text: characters instead of words as symbols.
     #[cfg_attr(feature = "cli", arg(long))]
     pub char: bool,
-    /// text: symbols in per prediction [default: 3]; forecast: rows per window [default: 20].
+    /// text: train the tutorial's window model on this many symbols in per prediction
+    /// (instead of a language model on a --text file) [default: 3]; forecast: rows per
+    /// window [default: 20].
     #[cfg_attr(feature = "cli", arg(long))]
     pub window: Option<usize>,
     /// text, classify, regress, label, forecast: hold out this fraction (text and forecast:
     /// of the tail) and report on it [default: 0 for text, 0.2 otherwise].
     #[cfg_attr(feature = "cli", arg(long))]
     pub valid_fraction: Option<f64>,
+    /// text (language model): steps of back-propagation through time per batch; each
+    /// stream's state carries over to the next batch [default: 100].
+    #[cfg_attr(feature = "cli", arg(long))]
+    pub bptt: Option<usize>,
+    /// text (language model): keep the N most frequent symbols (counting `<unk>`, which
+    /// stands for the rest).
+    #[cfg_attr(feature = "cli", arg(long))]
+    pub max_vocab: Option<usize>,
+    /// text (language model): keep only symbols seen at least K times; the rest become `<unk>`.
+    #[cfg_attr(feature = "cli", arg(long))]
+    pub min_count: Option<usize>,
     /// text, classify, regress, label: embedding size of symbol inputs (0 = feed each id as
     /// one float, as the next-word tutorial does).
     #[cfg_attr(feature = "cli", arg(long))]
@@ -208,6 +221,9 @@ impl TaskOptions {
             ("--window", self.window.is_some()),
             ("--valid-fraction", self.valid_fraction.is_some()),
             ("--embedding", self.embedding.is_some()),
+            ("--bptt", self.bptt.is_some()),
+            ("--max-vocab", self.max_vocab.is_some()),
+            ("--min-count", self.min_count.is_some()),
             ("--data", self.data.is_some()),
             ("--label-column", self.label_column.is_some()),
             ("--sequence-column", self.sequence_column.is_some()),
@@ -252,6 +268,8 @@ pub struct ModelOptions {
 /// Everything a task's `train` is given.
 #[derive(Clone, Debug)]
 pub struct Setup {
+    /// Which preset `preset` came from.
+    pub preset_name: PresetName,
     /// The preset's values (flags already applied to the loop's and the model's settings;
     /// a task reads its own fields, e.g. `bits`, through the data flags first).
     pub preset: Preset,
@@ -371,15 +389,19 @@ pub struct GenerateOptions {
     /// The text to continue (at least as many symbols as the model's window).
     #[cfg_attr(feature = "cli", arg(long))]
     pub prompt: Option<String>,
-    /// How many symbols to generate.
-    #[cfg_attr(feature = "cli", arg(long, default_value_t = 32))]
-    pub words: usize,
+    /// How many symbols to generate (`--words` for word models).
+    #[cfg_attr(feature = "cli", arg(long, visible_alias = "words", default_value_t = 32))]
+    pub length: usize,
     /// 0 = greedy (always the most likely); higher samples more freely.
     #[cfg_attr(feature = "cli", arg(long, default_value_t = 0.0))]
     pub temperature: f64,
     /// Sample only among the k most likely symbols (0 = all).
     #[cfg_attr(feature = "cli", arg(long, default_value_t = 0))]
     pub top_k: usize,
+    /// Sample only among the most likely symbols whose probabilities add up to p (nucleus
+    /// sampling; 1 = all).
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = 1.0))]
+    pub top_p: f64,
     /// Seed for sampling.
     #[cfg_attr(feature = "cli", arg(long, default_value_t = 1))]
     pub seed: u64,
@@ -390,6 +412,14 @@ pub struct GenerateOptions {
 
 impl Default for GenerateOptions {
     fn default() -> Self {
-        GenerateOptions { prompt: None, words: 32, temperature: 0.0, top_k: 0, seed: 1, interactive: false }
+        GenerateOptions {
+            prompt: None,
+            length: 32,
+            temperature: 0.0,
+            top_k: 0,
+            top_p: 1.0,
+            seed: 1,
+            interactive: false,
+        }
     }
 }

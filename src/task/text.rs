@@ -33,7 +33,8 @@ use crate::io::model_file::{ModelFile, describe};
 use crate::model::{HeadKind, LossKind, Model, Session, Targets};
 use crate::optim::OptimizerKind;
 use crate::task::{
-    EvalOptions, GenerateOptions, Info, Preset, PresetName, Setup, TaskKind, fit, metric, ran,
+    EvalOptions, GenerateOptions, Info, Preset, PresetName, Setup, TaskKind, TaskOptions, fit, lm, metric,
+    ran,
 };
 use crate::train::{Batch, Metric, Observer, Schedule, Shuffled, Task};
 
@@ -267,6 +268,8 @@ pub struct Sampling {
     pub temperature: f64,
     /// Sample only among the k most likely symbols (0 = all).
     pub top_k: usize,
+    /// Sample only among the most likely symbols whose probabilities reach p (1 = all).
+    pub top_p: f64,
     pub seed: u64,
 }
 
@@ -297,17 +300,28 @@ pub fn generate(
     Ok(ids.split_off(prompt.len()))
 }
 
-fn pick(logits: &[f32], how: Sampling, rng: &mut ChaCha8Rng) -> u32 {
+/// The next symbol: the most likely (temperature 0), or one drawn from
+/// softmax(logits / temperature) over the `top_k` most likely whose probabilities reach
+/// `top_p`.
+pub(crate) fn pick(logits: &[f32], how: Sampling, rng: &mut ChaCha8Rng) -> u32 {
+    if how.temperature <= 0.0 {
+        return crate::model::probs::argmax(logits) as u32;
+    }
     let mut idx: Vec<usize> = (0..logits.len()).collect();
     idx.sort_by(|&a, &b| logits[b].total_cmp(&logits[a]).then(a.cmp(&b)));
-    if how.temperature <= 0.0 {
-        return idx[0] as u32;
-    }
     if how.top_k > 0 {
         idx.truncate(how.top_k);
     }
     let max = logits[idx[0]] as f64;
-    let p: Vec<f64> = idx.iter().map(|&i| ((logits[i] as f64 - max) / how.temperature).exp()).collect();
+    let mut p: Vec<f64> = idx.iter().map(|&i| ((logits[i] as f64 - max) / how.temperature).exp()).collect();
+    if how.top_p < 1.0 {
+        let (total, mut sum) = (p.iter().sum::<f64>(), 0.0);
+        let keep = p.iter().position(|&pk| {
+            sum += pk;
+            sum >= how.top_p * total
+        });
+        p.truncate(keep.map_or(p.len(), |k| k + 1));
+    }
     let mut u = rng.random_range(0.0..p.iter().sum::<f64>());
     for (k, &pk) in p.iter().enumerate() {
         if u < pk {
@@ -315,7 +329,13 @@ fn pick(logits: &[f32], how: Sampling, rng: &mut ChaCha8Rng) -> u32 {
         }
         u -= pk;
     }
-    idx[idx.len() - 1] as u32
+    idx[p.len() - 1] as u32
+}
+
+/// A text file trains a language model, unless the tutorial's window model is asked for
+/// (`--window`, or `--preset seed`); the built-in fable trains the window model.
+fn language_model(p: PresetName, d: &TaskOptions) -> bool {
+    d.text.is_some() && d.window.is_none() && p == PresetName::Default
 }
 
 /// The registry's entry.
@@ -341,11 +361,24 @@ impl TaskKind for TextTask {
             name: "text",
             aliases: &["aesop"],
             about: "Predict the next word (or character) of a text, then generate.",
-            flags: &["--text", "--char", "--window", "--valid-fraction", "--embedding", "--iters-per-epoch"],
+            flags: &[
+                "--text",
+                "--char",
+                "--window",
+                "--valid-fraction",
+                "--embedding",
+                "--iters-per-epoch",
+                "--bptt",
+                "--max-vocab",
+                "--min-count",
+            ],
         }
     }
 
-    fn preset(&self, p: PresetName) -> Preset {
+    fn preset(&self, p: PresetName, d: &TaskOptions) -> Preset {
+        if language_model(p, d) {
+            return lm::preset();
+        }
         match p {
             PresetName::Seed => Preset {
                 bits: 0,
@@ -374,6 +407,9 @@ impl TaskKind for TextTask {
     }
 
     fn train(&self, s: Setup, obs: &mut dyn Observer) -> anyhow::Result<String> {
+        if language_model(s.preset_name, &s.data) {
+            return lm::train(&s, obs);
+        }
         let d = &s.data;
         let (text, source) = read_text(d.text.as_deref())?;
         let window = d.window.unwrap_or(3);
@@ -414,6 +450,9 @@ impl TaskKind for TextTask {
         sess: &mut Session<f32>,
         out: &mut dyn Write,
     ) -> anyhow::Result<()> {
+        if let Some(spec) = lm::spec_of(file) {
+            return lm::eval(file, &spec, o, sess, out);
+        }
         let spec: TextSpec = serde_json::from_value(file.task.clone().unwrap_or_default())?;
         let (text, source) = read_text(o.text.as_deref())?;
         let task = Text::with_vocabulary(spec, &text).with_context(|| source.clone())?;
@@ -438,6 +477,9 @@ impl TaskKind for TextTask {
         input: &mut dyn BufRead,
         out: &mut dyn Write,
     ) -> anyhow::Result<()> {
+        if let Some(spec) = lm::spec_of(file) {
+            return lm::generate(file, &spec, o, input, out);
+        }
         let spec: TextSpec =
             file.task.clone().and_then(|t| serde_json::from_value(t).ok()).with_context(|| {
                 format!("{} is not a text model (train one with `recur train text`)", path.display())
@@ -445,7 +487,7 @@ impl TaskKind for TextTask {
         if !(o.temperature.is_finite() && o.temperature >= 0.0) {
             anyhow::bail!("--temperature {} must be 0 (greedy) or positive", o.temperature);
         }
-        let how = Sampling { temperature: o.temperature, top_k: o.top_k, seed: o.seed };
+        let how = Sampling { temperature: o.temperature, top_k: o.top_k, top_p: o.top_p, seed: o.seed };
         let unit = if spec.char_level { "characters" } else { "words" };
         if o.interactive {
             loop {
@@ -466,14 +508,14 @@ impl TaskKind for TextTask {
                         continue;
                     }
                 };
-                let next = generate(&file.model, &spec, &ids, o.words, how)?;
+                let next = generate(&file.model, &spec, &ids, o.length, how)?;
                 writeln!(out, "{} {}", spec.decode(&ids), spec.decode(&next))?;
             }
             return Ok(());
         }
         let Some(prompt) = &o.prompt else { anyhow::bail!("give --prompt TEXT, or --interactive") };
         let ids = spec.encode(prompt)?;
-        let next = generate(&file.model, &spec, &ids, o.words, how)?;
+        let next = generate(&file.model, &spec, &ids, o.length, how)?;
         let sep = if spec.char_level { "" } else { " " };
         writeln!(out, "{}{sep}{}", spec.decode(&ids), spec.decode(&next))?;
         Ok(())

@@ -17,7 +17,7 @@ use rand_chacha::ChaCha8Rng;
 use crate::error::{Error, Result};
 use crate::io::model_file::{self, ModelFile};
 use crate::model::Seqs;
-use crate::model::{GradOptions, Model, Session, Targets};
+use crate::model::{GradOptions, Model, Session, State, Targets};
 use crate::optim::{OptimConfig, Optimizer};
 use metrics::{MetricsLog, Record};
 
@@ -85,6 +85,12 @@ pub fn spec_json<S: serde::Serialize>(spec: &S) -> serde_json::Value {
 pub trait Task {
     /// Training batches per epoch at this batch size.
     fn steps_per_epoch(&self, batch_size: usize) -> usize;
+    /// Whether each stream's final state starts the next batch (truncated back-propagation
+    /// through time: batch rows are streams that continue from one batch to the next; the
+    /// state starts from zeros each epoch). False by default.
+    fn carries_state(&self) -> bool {
+        false
+    }
     /// Fills `out` with batch `step` of `epoch` (both from 0).
     fn train_batch(
         &mut self,
@@ -100,13 +106,30 @@ pub trait Task {
     fn task_json(&self) -> serde_json::Value;
 }
 
+/// Where a run is, after a training step.
+#[derive(Clone, Copy, Debug)]
+pub struct Progress {
+    /// Steps done (from 1).
+    pub step: usize,
+    /// Steps the run takes at most.
+    pub total: usize,
+    /// The mean training loss of the epoch so far.
+    pub loss: f64,
+    /// Sequences in this step's batch.
+    pub sequences: usize,
+    /// Time steps (symbols, for a language model) in this step's batch, padding left out.
+    pub symbols: usize,
+    /// Seconds since the run started.
+    pub seconds: f64,
+}
+
 /// What a run reports as it goes: a progress display, a log. A closure `|line: &str| ...`
 /// is an observer that receives only the log lines.
 pub trait Observer {
     /// Before the first step, with the number of steps the run will take at most.
     fn start(&mut self, _total_steps: usize) {}
-    /// After each training step (from 1), with the mean training loss of the epoch so far.
-    fn step(&mut self, _step: usize, _loss: f64) {}
+    /// After each training step.
+    fn step(&mut self, _progress: &Progress) {}
     /// A line of the log: an evaluation's metrics, an early stop.
     fn log(&mut self, line: &str);
     /// The run has ended, normally or with an error.
@@ -167,6 +190,10 @@ pub struct TrainConfig {
     pub patience: Option<usize>,
     /// Per-class weights of the cross-entropy, for imbalanced labels.
     pub class_weights: Option<Vec<f64>>,
+    /// Stop after this many seconds of training, then evaluate and save as at the end.
+    pub max_time: Option<f64>,
+    /// Also evaluate (and checkpoint) every this many steps.
+    pub eval_every_steps: Option<usize>,
 }
 
 impl Default for TrainConfig {
@@ -187,6 +214,8 @@ impl Default for TrainConfig {
             target: None,
             patience: None,
             class_weights: None,
+            max_time: None,
+            eval_every_steps: None,
         }
     }
 }
@@ -243,14 +272,22 @@ fn run<K: Task + ?Sized>(
     // Early stopping: the best model so far, its metrics, and evaluations since it.
     let mut best: Option<(f64, Vec<f32>, Vec<Metric>)> = None;
     let mut since_best = 0usize;
-    for epoch in 0..cfg.epochs {
+    // Each stream's state, carried from batch to batch within an epoch by tasks that ask.
+    let carry = task.carries_state();
+    let mut carried: Option<State<f32>>;
+    'epochs: for epoch in 0..cfg.epochs {
+        carried = None;
+        epochs_run = epoch + 1;
         for s in 0..per_epoch {
             task.train_batch(epoch, s, cfg.batch_size, &mut rng, &mut batch);
             let seqs = batch.seqs();
             // Nothing reads the gradients but clipping, which works on pending ones too, and
             // the update.
-            let opts = GradOptions { fused_update: true, ..Default::default() };
-            let sum = sess.loss_and_grad(model, seqs, None, batch.targets(), opts)?;
+            let opts = GradOptions { fused_update: true, final_state: carry, ..Default::default() };
+            let sum = sess.loss_and_grad(model, seqs, carried.as_ref(), batch.targets(), opts)?;
+            if carry {
+                carried = Some(sess.final_state(model));
+            }
             let loss = sum.mean();
             step += 1;
             if !loss.is_finite() {
@@ -268,13 +305,30 @@ fn run<K: Task + ?Sized>(
             loss_n += 1;
             right += sum.correct;
             made += sum.count;
-            obs.step(step, loss_acc / loss_n as f64);
-        }
-        epochs_run = epoch + 1;
-        last_loss = loss_acc / loss_n.max(1) as f64;
-        let last_epoch = epoch + 1 == cfg.epochs;
-        if (cfg.eval_every > 0 && (epoch + 1) % cfg.eval_every == 0) || last_epoch {
-            metrics = task.evaluate(model, &mut eval_sess, last_epoch)?;
+            obs.step(&Progress {
+                step,
+                total,
+                loss: loss_acc / loss_n as f64,
+                sequences: batch.batch,
+                symbols: batch.lengths.iter().sum::<usize>().max(batch.batch * batch.steps),
+                seconds: start.elapsed().as_secs_f64(),
+            });
+            last_loss = loss_acc / loss_n as f64;
+            let out_of_time = cfg.max_time.is_some_and(|t| start.elapsed().as_secs_f64() >= t);
+            let epoch_end = s + 1 == per_epoch;
+            let last = out_of_time || (epoch_end && epoch + 1 == cfg.epochs);
+            let due = (epoch_end && cfg.eval_every > 0 && (epoch + 1) % cfg.eval_every == 0)
+                || cfg.eval_every_steps.is_some_and(|n| n > 0 && step.is_multiple_of(n));
+            if !(due || last) {
+                continue;
+            }
+            if out_of_time && !(epoch_end && epoch + 1 == cfg.epochs) {
+                obs.log(&format!(
+                    "time budget of {}s reached after {step} steps",
+                    cfg.max_time.unwrap_or(0.0)
+                ));
+            }
+            metrics = task.evaluate(model, &mut eval_sess, last)?;
             let mut shown = metrics.clone();
             if made > 0 {
                 shown.push(("train_accuracy".into(), right as f64 / made as f64));
@@ -309,12 +363,15 @@ fn run<K: Task + ?Sized>(
                     &ModelFile { model: model.clone(), task: Some(task.task_json()), inferred: false },
                 )?;
             }
-            if cfg.patience.is_some_and(|p| since_best >= p) && !last_epoch {
+            if last {
+                break 'epochs;
+            }
+            if cfg.patience.is_some_and(|p| since_best >= p) {
                 obs.log(&format!("early stop: no better held-out score in {since_best} evaluations"));
-                break;
+                break 'epochs;
             }
             let reached = cfg.target.is_some_and(|t| metrics.first().is_some_and(|m| m.1 <= t));
-            if reached && !last_epoch {
+            if reached {
                 // One complete evaluation for the record, then stop.
                 metrics = task.evaluate(model, &mut eval_sess, true)?;
                 let rec = Record {
@@ -328,7 +385,7 @@ fn run<K: Task + ?Sized>(
                 if let Some(m) = metrics_log.as_mut() {
                     m.append(&rec)?;
                 }
-                break;
+                break 'epochs;
             }
         }
         loss_acc = 0.0;
