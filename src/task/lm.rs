@@ -346,6 +346,7 @@ pub fn generate(
         anyhow::bail!("--top-p {} must be in (0, 1]", o.top_p);
     }
     let mut rng = ChaCha8Rng::seed_from_u64(o.seed);
+    // One thread: at batch 1 a step is too short to share.
     let mut reader = Reader { model: &file.model, sess: Session::new(1), state: None, logits: Vec::new() };
     let sep = if spec.char_level { "" } else { " " };
     let mut turn = |prompt: &str, reader: &mut Reader, out: &mut dyn Write| -> anyhow::Result<()> {
