@@ -10,11 +10,10 @@
 //! Deliberately not here: the time loop ([`layer`]), the losses ([`loss`]) and the batched,
 //! threaded passes ([`pass`]).
 
-pub mod chunk;
 pub mod inspect;
-pub mod layer;
-pub mod loss;
-pub mod pass;
+pub(crate) mod layer;
+pub(crate) mod loss;
+mod pass;
 pub mod probs;
 
 use rand::{Rng, RngExt};

@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use rayon::prelude::*;
 
+use super::chunk::{Job, Workspace, run_chunk};
 use crate::float::Float;
-use crate::model::chunk::{Job, Workspace, run_chunk};
 use crate::model::loss::LossSum;
 use crate::model::{Model, ModelConfig};
 use crate::ops::add_assign;

@@ -3,8 +3,8 @@
 //! [`super::GradOptions::fused_update`] pass left as its outer-product factors (formed here
 //! only when something needs it whole, else inside the update).
 
+use super::chunk::Workspace;
 use crate::float::Float;
-use crate::model::chunk::Workspace;
 use crate::model::layer::LayerCache;
 use crate::model::{Model, ModelConfig, w_hh_offset};
 use crate::ops::{MatMut, MatRef, gemm};
