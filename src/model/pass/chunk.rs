@@ -7,7 +7,7 @@ use crate::float::Float;
 use crate::model::layer::{self, LayerCache};
 use crate::model::loss::{self, LossKind, LossSum};
 use crate::model::pass::{Seqs, State, Targets};
-use crate::model::{HeadKind, Model, split, split_mut};
+use crate::model::{HeadKind, Model, ModelConfig, split, split_mut};
 use crate::ops::{MatMut, MatRef, add_assign, add_colsum, fill_rows, gemm, set_colsum};
 
 /// One thread's buffers, reused from step to step.
@@ -75,35 +75,40 @@ impl<'a, T> Job<'a, T> {
     }
 }
 
-/// Forward (and, for training, loss and backward) of one chunk of batch rows.
+/// Forward (and, for training, loss and backward) of one chunk of batch rows, in stages.
 pub(crate) fn run_chunk<T: Float>(m: &Model<T>, ws: &mut Workspace<T>, job: &Job<T>) {
+    embed(m, ws, job);
+    forward_layers(m, ws, job);
+    let n_rows = head_forward(m, ws);
+    ws.sum = LossSum::default();
+    if job.targets.is_none() {
+        return;
+    }
+    loss(m, ws, job, n_rows);
+    if job.scale.is_none() {
+        return;
+    }
+    // `logits` now holds dL/dlogits. Every tensor's gradient is written exactly once below,
+    // so no zeroing is needed.
+    ws.grads.resize(m.params.len(), T::ZERO);
+    head_backward(m, ws, job, n_rows);
+    backward_layers(m, ws, job);
+}
+
+/// This chunk's rows of a batch-first `[b0.., steps]` buffer's lengths, when padded.
+fn chunk_lengths<'a, T>(job: &Job<'a, T>) -> Option<&'a [usize]> {
+    job.lengths.map(|l| &l[job.b0..job.b0 + job.rows])
+}
+
+/// Stage 1: a time-major copy of this chunk's input, or of the embedding rows of its ids.
+fn embed<T: Float>(m: &Model<T>, ws: &mut Workspace<T>, job: &Job<T>) {
     let cfg = &m.config;
     let (steps, rows, isz) = (job.steps, job.rows, cfg.input_size);
-    let (cell, dirs, num_layers) = (cfg.cell, cfg.directions(), cfg.num_layers());
-    let params = split(cfg, &m.params);
-    let (lp, head_w, head_b) = (&params.layers, params.head_w, params.head_b);
-    let lens = job.lengths.map(|l| &l[job.b0..job.b0 + rows]);
-    let Workspace {
-        x: ws_x,
-        layers,
-        logits,
-        classes,
-        dense,
-        dx,
-        grads,
-        mask,
-        drop_x,
-        drop_mask,
-        sum,
-        rev_x,
-        cat,
-        dcat,
-        rev_dx,
-        head_in,
-    } = ws;
-
-    // Time-major copy of this chunk's input, or of the embedding rows of its token ids.
-    ws_x.resize(steps * rows * isz, T::ZERO);
+    let table = match cfg.vocab_size {
+        Some(_) => split(cfg, &m.params).embedding,
+        None => job.input,
+    };
+    ws.x.resize(steps * rows * isz, T::ZERO);
     for r in 0..rows {
         for t in 0..steps {
             let dst = (t * rows + r) * isz;
@@ -112,10 +117,22 @@ pub(crate) fn run_chunk<T: Float>(m: &Model<T>, ws: &mut Workspace<T>, job: &Job
                 Some(_) => job.input[(job.b0 + r) * steps + t].to_f64() as usize * isz,
                 None => ((job.b0 + r) * steps + t) * isz,
             };
-            let table = if cfg.vocab_size.is_some() { params.embedding } else { job.input };
-            ws_x[dst..dst + isz].copy_from_slice(&table[src..src + isz]);
+            ws.x[dst..dst + isz].copy_from_slice(&table[src..src + isz]);
         }
     }
+}
+
+/// Stage 2: every layer forward, bottom up, from its initial state (given, learned or
+/// zero), on the layer below's output after dropout; a bidirectional layer also runs its
+/// reverse direction and concatenates the two.
+fn forward_layers<T: Float>(m: &Model<T>, ws: &mut Workspace<T>, job: &Job<T>) {
+    let cfg = &m.config;
+    let (steps, rows) = (job.steps, job.rows);
+    let (cell, dirs, num_layers) = (cfg.cell, cfg.directions(), cfg.num_layers());
+    let params = split(cfg, &m.params);
+    let lp = &params.layers;
+    let lens = chunk_lengths(job);
+    let Workspace { x: ws_x, layers, drop_x, drop_mask, rev_x, cat, dcat, .. } = ws;
     layers.resize_with(num_layers * dirs, LayerCache::default);
     if dirs == 2 {
         for v in [&mut *rev_x, &mut *cat, &mut *dcat] {
@@ -177,39 +194,62 @@ pub(crate) fn run_chunk<T: Float>(m: &Model<T>, ws: &mut Workspace<T>, job: &Job
             concat_directions(upper[0].outputs(), upper[1].outputs(), &mut cat[k], steps, rows, hid, lens);
         }
     }
+}
 
-    // Head: logits = hs W^T + b.
-    let top = (num_layers - 1) * dirs;
-    let hid = cfg.top_hidden();
-    let width = cfg.top_output();
-    let c = cfg.output_size;
-    if dirs == 2 && cfg.head == HeadKind::Last {
-        head_in.resize(rows * width, T::ZERO);
+/// What the head reads, `[n_rows, width]`: the top layer's last output (last-step head) or
+/// every output (per-step head); for a bidirectional last-step head, both directions' final
+/// states (gathered into `head_in` by [`head_forward`]).
+fn head_rows<'a, T: Float>(
+    cfg: &ModelConfig,
+    layers: &'a [LayerCache<T>],
+    cat: &'a [Vec<T>],
+    head_in: &'a [T],
+) -> &'a [T] {
+    let top = (cfg.num_layers() - 1) * cfg.directions();
+    match (cfg.head, cfg.directions()) {
+        (HeadKind::Last, 1) => layers[top].last_output(),
+        (HeadKind::Step, 1) => layers[top].outputs(),
+        (HeadKind::Last, _) => head_in,
+        (HeadKind::Step, _) => &cat[cfg.num_layers() - 1],
+    }
+}
+
+/// Stage 3: the head, `logits = hs W^T + b`. Returns the number of logit rows.
+fn head_forward<T: Float>(m: &Model<T>, ws: &mut Workspace<T>) -> usize {
+    let cfg = &m.config;
+    let params = split(cfg, &m.params);
+    let Workspace { layers, cat, head_in, logits, .. } = ws;
+    let (hid, width, c) = (cfg.top_hidden(), cfg.top_output(), cfg.output_size);
+    if cfg.directions() == 2 && cfg.head == HeadKind::Last {
+        let top = (cfg.num_layers() - 1) * 2;
         let (f, r) = (layers[top].last_output(), layers[top + 1].last_output());
+        head_in.resize(f.len() / hid * width, T::ZERO);
         for (row, dst) in head_in.chunks_exact_mut(width).enumerate() {
             dst[..hid].copy_from_slice(&f[row * hid..(row + 1) * hid]);
             dst[hid..].copy_from_slice(&r[row * hid..(row + 1) * hid]);
         }
     }
-    let hs: &[T] = match (cfg.head, dirs) {
-        (HeadKind::Last, 1) => layers[top].last_output(),
-        (HeadKind::Step, 1) => layers[top].outputs(),
-        (HeadKind::Last, _) => head_in,
-        (HeadKind::Step, _) => &cat[num_layers - 1],
-    };
+    let hs = head_rows(cfg, layers, cat, head_in);
     let n_rows = hs.len() / width;
     logits.resize(n_rows * c, T::ZERO);
-    fill_rows(logits, head_b);
+    fill_rows(logits, params.head_b);
     gemm(
         T::ONE,
         MatRef::new(hs, n_rows, width),
-        MatRef::new(head_w, c, width).t(),
+        MatRef::new(params.head_w, c, width).t(),
         T::ONE,
         MatMut::new(logits, n_rows, c),
     );
+    n_rows
+}
 
-    *sum = LossSum::default();
+/// Stage 4: the loss and its gradient over the logits (in place, scaled by 1/N when
+/// training), padded steps masked out; the sums go to `ws.sum`.
+fn loss<T: Float>(m: &Model<T>, ws: &mut Workspace<T>, job: &Job<T>, n_rows: usize) {
+    let cfg = &m.config;
+    let (steps, rows, c) = (job.steps, job.rows, cfg.output_size);
     let Some(targets) = job.targets else { return };
+    let Workspace { logits, classes, dense, mask, sum, .. } = ws;
     // Targets in the logits' (time-major) row order.
     let row_of = |i: usize| match cfg.head {
         HeadKind::Last => job.b0 + i,
@@ -217,7 +257,7 @@ pub(crate) fn run_chunk<T: Float>(m: &Model<T>, ws: &mut Workspace<T>, job: &Job
     };
     // Per-step heads on padded sequences: rows (t, r) past a sequence's end do not count.
     mask.clear();
-    if let (HeadKind::Step, Some(l)) = (cfg.head, lens) {
+    if let (HeadKind::Step, Some(l)) = (cfg.head, chunk_lengths(job)) {
         mask.extend((0..n_rows).map(|i| i / rows < l[i % rows]));
     }
     let mask = (!mask.is_empty()).then_some(&mask[..]);
@@ -236,21 +276,24 @@ pub(crate) fn run_chunk<T: Float>(m: &Model<T>, ws: &mut Workspace<T>, job: &Job
             }
         }
     };
-    if job.scale.is_none() {
-        return;
-    }
+}
 
-    // Backward. `logits` now holds dL/dlogits.
-    // Every tensor's gradient is written exactly once below, so no zeroing is needed.
-    grads.resize(m.params.len(), T::ZERO);
+/// Stage 5: the head's gradients, and dL/d(head input) into the top layer's `dh_above` (or
+/// `dcat`, split per direction by [`backward_layers`]).
+fn head_backward<T: Float>(m: &Model<T>, ws: &mut Workspace<T>, job: &Job<T>, n_rows: usize) {
+    let cfg = &m.config;
+    let (steps, rows) = (job.steps, job.rows);
+    let (hid, width, c) = (cfg.top_hidden(), cfg.top_output(), cfg.output_size);
+    let (num_layers, dirs) = (cfg.num_layers(), cfg.directions());
+    let top = (num_layers - 1) * dirs;
+    let head_w = split(cfg, &m.params).head_w;
+    let Workspace { layers, cat, dcat, head_in, logits, grads, .. } = ws;
     let g = split_mut(cfg, grads);
-    let (mut lg, gw, gb, gemb) = (g.layers, g.head_w, g.head_b, g.embedding);
-    let (mut g_init_h, mut g_init_c) = (g.init_h, g.init_c);
     let dlogits = MatRef::new(logits, n_rows, c);
     let w = MatRef::new(head_w, c, width);
-    gemm(T::ONE, dlogits.t(), MatRef::new(hs, n_rows, width), T::ZERO, MatMut::new(gw, c, width));
-    set_colsum(gb, logits);
-    // dL/d(head input), into the top layer's dh_above (or dcat, split per layer below).
+    let hs = head_rows(cfg, layers, cat, head_in);
+    gemm(T::ONE, dlogits.t(), MatRef::new(hs, n_rows, width), T::ZERO, MatMut::new(g.head_w, c, width));
+    set_colsum(g.head_b, logits);
     match (cfg.head, dirs) {
         (HeadKind::Last, 1) => {
             let (before, last) = layers[top].dh_above.split_at_mut((steps - 1) * rows * hid);
@@ -276,6 +319,20 @@ pub(crate) fn run_chunk<T: Float>(m: &Model<T>, ws: &mut Workspace<T>, job: &Job
             gemm(T::ONE, dlogits, w, T::ZERO, MatMut::new(dtop, n_rows, width));
         }
     }
+}
+
+/// Stage 6: every layer backward, top down, through dropout; then the embedding's gradient
+/// and a learned initial state's.
+fn backward_layers<T: Float>(m: &Model<T>, ws: &mut Workspace<T>, job: &Job<T>) {
+    let cfg = &m.config;
+    let (steps, rows, isz) = (job.steps, job.rows, cfg.input_size);
+    let (cell, dirs, num_layers) = (cfg.cell, cfg.directions(), cfg.num_layers());
+    let lp = split(cfg, &m.params).layers;
+    let lens = chunk_lengths(job);
+    let Workspace { x: ws_x, layers, dx, grads, drop_x, drop_mask, rev_x, cat, dcat, rev_dx, .. } = ws;
+    let g = split_mut(cfg, grads);
+    let (mut lg, gemb) = (g.layers, g.embedding);
+    let (mut g_init_h, mut g_init_c) = (g.init_h, g.init_c);
     let embedded = cfg.vocab_size.is_some();
     for k in (0..num_layers).rev() {
         let hid = cfg.hidden_sizes[k];
