@@ -7,6 +7,7 @@ pub mod act;
 pub mod colsum;
 mod f32_dispatch;
 pub mod gemm_tn;
+pub mod grads;
 pub mod lanes;
 pub mod packed;
 pub mod small_gemm;

@@ -7,8 +7,8 @@ use super::chunk::Workspace;
 use crate::float::Float;
 use crate::model::layer::LayerCache;
 use crate::model::{Model, ModelConfig, w_hh_offset};
+use crate::ops::grads::{ApplyGrads, OuterSum, clip_coef, clip_grad_norm, scale, sum_squares};
 use crate::ops::{MatMut, MatRef, gemm};
-use crate::optim::{Optimizer, OuterSum};
 
 use super::Session;
 
@@ -56,28 +56,28 @@ impl<T: Float> Session<T> {
         self.deferred
     }
 
-    /// One optimizer step on `m` with the gradients of the last [`Session::loss_and_grad`]:
-    /// `opt.step(params, param_grads)`, with any weight gradient the pass left as factors
-    /// ([`GradOptions::fused_update`]) formed inside the update.
-    pub fn update(&mut self, m: &mut Model<T>, opt: &mut Optimizer<T>) {
+    /// Hands the gradients of the last [`Session::loss_and_grad`] to `opt` (an
+    /// `Optimizer`) for one step on `m`: `opt.step(params, param_grads)`,
+    /// with any weight gradient the pass left as factors ([`GradOptions::fused_update`])
+    /// formed inside the update.
+    pub fn update(&mut self, m: &mut Model<T>, opt: &mut impl ApplyGrads<T>) {
         let Some(ws) = self.work.first() else { return };
         let outer = if self.deferred { pending(&ws.layers, &m.config) } else { Vec::new() };
-        opt.step_outer(&mut m.params, &ws.grads, &outer);
+        opt.apply(&mut m.params, &ws.grads, &outer);
         self.deferred = false;
     }
 
     /// Clips the gradients of the last [`Session::loss_and_grad`] to global L2 norm
-    /// `max_norm`, as [`crate::optim::clip_grad_norm`] on [`Session::param_grads`] would
+    /// `max_norm`, as [`clip_grad_norm`] on [`Session::param_grads`] would
     /// (PyTorch's `clip_grad_norm_`), also while some are pending after a
     /// [`GradOptions::fused_update`] pass: a pending `dW_hh = sum_q da_q^T h_q` has the squared
     /// norm [`OuterSum::sum_squares`], and scaling its `da` factors scales it.
     /// Returns the norm before clipping (infinite or NaN if a gradient is).
     pub fn clip_grad_norm(&mut self, m: &Model<T>, max_norm: f64) -> f64 {
-        use crate::optim::{clip_coef, scale, sum_squares};
         let cfg = &m.config;
         let Some(ws) = self.work.first_mut() else { return 0.0 };
         if !self.deferred {
-            return crate::optim::clip_grad_norm(&mut ws.grads, max_norm);
+            return clip_grad_norm(&mut ws.grads, max_norm);
         }
         // The pending tensors' squared norms from their factors, and the dense ranges
         // between them (the flat gradient holds stale values inside the pending ones).
