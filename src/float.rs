@@ -8,6 +8,8 @@
 use std::fmt::Debug;
 use std::ops::{Add, AddAssign, Div, Mul, MulAssign, Neg, Sub, SubAssign};
 
+/// The element type of models and passes: `f32` for training and files, `f64` for the
+/// exactness tests (goldens, finite differences).
 pub trait Float:
     Copy
     + Send
@@ -25,23 +27,35 @@ pub trait Float:
     + MulAssign
     + 'static
 {
+    /// 0.
     const ZERO: Self;
+    /// 1.
     const ONE: Self;
     /// Name used in file formats (`"F32"`, `"F64"`).
     const NAME: &'static str;
 
+    /// The nearest value of this type.
     fn from_f64(x: f64) -> Self;
+    /// As an f64 (exact).
     fn to_f64(self) -> f64;
+    /// e^self.
     fn exp(self) -> Self;
+    /// The natural logarithm.
     fn ln(self) -> Self;
+    /// The square root.
     fn sqrt(self) -> Self;
     /// `self * a + b` with one rounding (an FMA instruction where the caller is compiled for
     /// one).
     fn mul_add(self, a: Self, b: Self) -> Self;
+    /// The absolute value.
     fn abs(self) -> Self;
+    /// The larger of the two (the other one if either is NaN, as `f32::max`).
     fn max(self, other: Self) -> Self;
+    /// The hyperbolic tangent.
     fn tanh(self) -> Self;
+    /// 1 / (1 + e^-self).
     fn sigmoid(self) -> Self;
+    /// Neither infinite nor NaN.
     fn is_finite(self) -> bool;
 
     /// `C = alpha * A B + beta * C` on raw strided matrices (row stride, column stride in

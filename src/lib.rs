@@ -50,6 +50,8 @@
 //! # }
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod cell;
 #[cfg(feature = "cli")]
 #[doc(hidden)]

@@ -53,6 +53,7 @@ impl CellKind {
     pub fn has_cell_state(self) -> bool {
         self == CellKind::Lstm
     }
+    /// The name on the command line and in model files: `rnn`, `lstm`, `gru`.
     pub fn name(self) -> &'static str {
         match self {
             CellKind::Rnn => "rnn",
@@ -60,6 +61,7 @@ impl CellKind {
             CellKind::Gru => "gru",
         }
     }
+    /// The cell whose weight matrices stack `g` gate blocks (1 RNN, 3 GRU, 4 LSTM).
     pub fn from_gates(g: usize) -> Option<Self> {
         match g {
             1 => Some(CellKind::Rnn),

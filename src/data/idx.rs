@@ -24,7 +24,9 @@ use crate::error::{Error, Result};
 /// An IDX array of unsigned bytes: `dims` (e.g. `[10000, 28, 28]`) and the elements in C order.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Idx {
+    /// The size of each dimension, as the header gives it.
     pub dims: Vec<usize>,
+    /// The values, row-major (unsigned bytes).
     pub data: Vec<u8>,
 }
 

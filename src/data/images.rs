@@ -10,14 +10,18 @@ use crate::error::{Error, Result};
 /// Images as `[N, 28, 28]` floats in [0, 1] and their labels.
 #[derive(Clone, Debug, Default)]
 pub struct Images {
+    /// `[N, 28, 28]` pixels scaled to [0, 1].
     pub pixels: Vec<f32>,
+    /// `[N]` classes 0..9.
     pub labels: Vec<u32>,
 }
 
 impl Images {
+    /// How many images.
     pub fn len(&self) -> usize {
         self.labels.len()
     }
+    /// Whether there are none.
     pub fn is_empty(&self) -> bool {
         self.labels.is_empty()
     }
@@ -25,6 +29,7 @@ impl Images {
     pub fn image(&self, i: usize) -> &[f32] {
         &self.pixels[i * 784..(i + 1) * 784]
     }
+    /// A copy of images `r`.
     pub fn slice(&self, r: std::ops::Range<usize>) -> Images {
         Images { pixels: self.pixels[r.start * 784..r.end * 784].to_vec(), labels: self.labels[r].to_vec() }
     }

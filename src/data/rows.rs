@@ -30,22 +30,29 @@ pub struct Row {
     /// The line (text files, 1-based, the header is line 1) or the index along the first axis
     /// (`.npy`, 0-based).
     pub line: usize,
+    /// The label column's text (absent in a file to predict on).
     pub label: Option<String>,
+    /// The sequence column.
     pub seq: Seq,
 }
 
 /// What kind of file rows came from; decides how a row's place is named in errors.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
+    /// CSV, or TSV for a `.tsv` file.
     Csv,
+    /// JSON Lines.
     Jsonl,
+    /// NumPy `.npy` arrays.
     Npy,
 }
 
 /// Where rows came from: the file and the sequence column, for error messages.
 #[derive(Clone, Debug)]
 pub struct Source {
+    /// The file, for errors.
     pub path: PathBuf,
+    /// Its format, which decides how a row is named in errors (line or index).
     pub kind: Kind,
     /// The sequence column's name (`x` for JSON Lines).
     pub column: String,
@@ -85,7 +92,9 @@ impl Source {
 /// Rows and where they came from.
 #[derive(Clone, Debug)]
 pub struct Table {
+    /// Where the rows come from.
     pub src: Source,
+    /// The rows, in file order.
     pub rows: Vec<Row>,
 }
 
@@ -122,9 +131,13 @@ impl Table {
 /// Where held-out rows come from: files of their own, or else fractions of the training file.
 #[derive(Clone, Debug, Default)]
 pub struct Held {
+    /// Held-out rows from a file of their own (`--valid-data`).
     pub valid: Option<Table>,
+    /// Test rows from a file of their own (`--test-data`).
     pub test: Option<Table>,
+    /// Else, the fraction of the rows held out for validation.
     pub valid_fraction: f64,
+    /// Else, the fraction of the rows held out as a test set.
     pub test_fraction: f64,
 }
 

@@ -28,6 +28,7 @@ pub const FORMAT_VERSION: u32 = 1;
 /// A model with what it was trained for.
 #[derive(Clone, Debug)]
 pub struct ModelFile {
+    /// The architecture and the parameters.
     pub model: Model<f32>,
     /// Task-specific settings (e.g. `{"name": "bitcount", "bits": 20}`), stored as JSON.
     pub task: Option<serde_json::Value>,

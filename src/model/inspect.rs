@@ -11,11 +11,15 @@ use crate::model::Model;
 pub struct TensorSummary {
     /// PyTorch `state_dict` name.
     pub name: String,
+    /// Its shape.
     pub shape: Vec<usize>,
+    /// The mean of its finite values.
     pub mean: f64,
     /// Population standard deviation.
     pub std: f64,
+    /// The smallest finite value.
     pub min: f64,
+    /// The largest finite value.
     pub max: f64,
     /// Elements that are NaN or infinite (a diverged model has some).
     pub non_finite: usize,

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::float::Float;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// The head's loss, as PyTorch's functional losses with `reduction="mean"`.
 pub enum LossKind {
     /// Softmax cross-entropy against a class index.
     #[serde(rename = "ce")]
@@ -27,6 +28,7 @@ pub enum LossKind {
 }
 
 impl LossKind {
+    /// Its name in model files and on the command line: `ce`, `bce`, `mse`.
     pub fn name(self) -> &'static str {
         match self {
             LossKind::CrossEntropy => "ce",

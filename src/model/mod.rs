@@ -50,6 +50,7 @@ impl std::str::FromStr for HeadKind {
 /// The architecture: everything needed to lay out and run the parameters.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ModelConfig {
+    /// The recurrent cell of every layer.
     pub cell: CellKind,
     /// Features per time step fed to the first layer.
     pub input_size: usize,
@@ -57,7 +58,9 @@ pub struct ModelConfig {
     pub hidden_sizes: Vec<usize>,
     /// Outputs of the head (classes for cross-entropy).
     pub output_size: usize,
+    /// Where the head reads: the last step or every step.
     pub head: HeadKind,
+    /// The loss the head is trained with, which also says what its outputs mean.
     pub loss: LossKind,
     /// Token inputs: an embedding table `[vocab_size, input_size]` (PyTorch `nn.Embedding`)
     /// turns each id into the first layer's input. The input is then `[B, T]` ids, passed as
@@ -111,6 +114,7 @@ impl ModelConfig {
         }
     }
 
+    /// Stacked layers.
     pub fn num_layers(&self) -> usize {
         self.hidden_sizes.len()
     }
@@ -140,6 +144,7 @@ impl ModelConfig {
     pub fn layer_input(&self, k: usize) -> usize {
         if k == 0 { self.input_size } else { self.directions() * self.hidden_sizes[k - 1] }
     }
+    /// Refuses sizes of 0, a dropout outside [0, 1) and an embedding of an empty vocabulary.
     pub fn validate(&self) -> Result<()> {
         let bad = |field: &str, value: String, reason: &str| {
             Err(Error::BadConfig { field: field.into(), value, reason: reason.into() })
@@ -208,18 +213,22 @@ impl ModelConfig {
 pub struct ParamSpec {
     /// PyTorch `state_dict` name, e.g. `rnn.weight_hh_l1`.
     pub name: String,
+    /// Its shape, as PyTorch's tensor has it.
     pub shape: Vec<usize>,
     /// Start in the flat buffer.
     pub offset: usize,
 }
 
 impl ParamSpec {
+    /// Elements.
     pub fn len(&self) -> usize {
         self.shape.iter().product()
     }
+    /// Whether it has no elements.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+    /// Where it lies in the flat parameter buffer.
     pub fn range(&self) -> std::ops::Range<usize> {
         self.offset..self.offset + self.len()
     }
@@ -268,24 +277,34 @@ const DIRECTION_SUFFIX: [&str; 2] = ["", "_reverse"];
 
 /// Views of one layer's four tensors inside a flat buffer (parameters or gradients).
 pub struct LayerParams<'a, T> {
+    /// `weight_ih` `[G*H, I]`.
     pub w_ih: &'a [T], // [G, I]
+    /// `weight_hh` `[G*H, H]`.
     pub w_hh: &'a [T], // [G, H]
+    /// `bias_ih` `[G*H]`.
     pub b_ih: &'a [T], // [G]
+    /// `bias_hh` `[G*H]`.
     pub b_hh: &'a [T], // [G]
 }
 
 /// Mutable views of one layer's gradient tensors.
 pub struct LayerGrads<'a, T> {
+    /// dL/d`weight_ih`.
     pub w_ih: &'a mut [T],
+    /// dL/d`weight_hh`.
     pub w_hh: &'a mut [T],
+    /// dL/d`bias_ih`.
     pub b_ih: &'a mut [T],
+    /// dL/d`bias_hh`.
     pub b_hh: &'a mut [T],
 }
 
 /// A recurrent model: config, parameter table and the flat parameter buffer.
 #[derive(Clone, Debug)]
 pub struct Model<T> {
+    /// The architecture.
     pub config: ModelConfig,
+    /// Every tensor's name, shape and place in `params` ([`param_specs`]).
     pub specs: Vec<ParamSpec>,
     /// All parameters, laid out by `specs`.
     pub params: Vec<T>,
@@ -342,6 +361,7 @@ impl<T: Float> Model<T> {
         Ok(Model { config, specs, params })
     }
 
+    /// Parameters in all tensors.
     pub fn num_params(&self) -> usize {
         self.params.len()
     }
@@ -351,6 +371,7 @@ impl<T: Float> Model<T> {
         self.specs.iter().find(|s| s.name == name).map(|s| &self.params[s.range()])
     }
 
+    /// The tensor of this `state_dict` name, to change it.
     pub fn param_mut(&mut self, name: &str) -> Option<&mut [T]> {
         let r = self.specs.iter().find(|s| s.name == name)?.range();
         Some(&mut self.params[r])

@@ -16,11 +16,17 @@ pub trait ApplyGrads<T> {
 /// `u` `[K, rows]` and `w` `[K, cols]` row-major, at `offset` in the flat layout.
 #[derive(Clone, Copy, Debug)]
 pub struct OuterSum<'a, T> {
+    /// Where the tensor starts in the flat parameter layout.
     pub offset: usize,
+    /// Rows of the tensor.
     pub rows: usize,
+    /// Columns of the tensor.
     pub cols: usize,
+    /// K: how many outer products are summed.
     pub k: usize,
+    /// The left factors, `[K, rows]`.
     pub u: &'a [T],
+    /// The right factors, `[K, cols]`.
     pub w: &'a [T],
 }
 

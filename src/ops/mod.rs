@@ -87,6 +87,7 @@ impl<'a, T> MatRef<'a, T> {
     pub fn new(data: &'a [T], rows: usize, cols: usize) -> Self {
         Self::strided(data, rows, cols, cols, 1)
     }
+    /// A view with explicit row and column strides (in elements).
     pub fn strided(data: &'a [T], rows: usize, cols: usize, rs: usize, cs: usize) -> Self {
         assert!(
             extent(rows, cols, rs, cs) <= data.len(),
@@ -99,12 +100,15 @@ impl<'a, T> MatRef<'a, T> {
     pub fn t(self) -> Self {
         MatRef { data: self.data, rows: self.cols, cols: self.rows, rs: self.cs, cs: self.rs }
     }
+    /// Rows of the view.
     pub fn rows(&self) -> usize {
         self.rows
     }
+    /// Columns of the view.
     pub fn cols(&self) -> usize {
         self.cols
     }
+    /// Element (i, j).
     pub fn at(&self, i: usize, j: usize) -> T
     where
         T: Copy,
@@ -114,9 +118,11 @@ impl<'a, T> MatRef<'a, T> {
 }
 
 impl<'a, T> MatMut<'a, T> {
+    /// A row-major `rows x cols` view of `data`.
     pub fn new(data: &'a mut [T], rows: usize, cols: usize) -> Self {
         Self::strided(data, rows, cols, cols, 1)
     }
+    /// A view with explicit row and column strides (in elements).
     pub fn strided(data: &'a mut [T], rows: usize, cols: usize, rs: usize, cs: usize) -> Self {
         assert!(
             extent(rows, cols, rs, cs) <= data.len(),

@@ -18,10 +18,15 @@ use rule::{Rule, WithRule};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+/// Which update rule, each as its PyTorch class.
 pub enum OptimizerKind {
+    /// `torch.optim.SGD`, with momentum when set.
     Sgd,
+    /// `torch.optim.Adam`.
     Adam,
+    /// `torch.optim.AdamW` (decoupled weight decay, 0.01 by default).
     AdamW,
+    /// `torch.optim.RMSprop` (alpha 0.99).
     RmsProp,
 }
 
@@ -52,12 +57,15 @@ impl std::fmt::Display for OptimizerKind {
 /// Hyperparameters; [`OptimConfig::new`] fills PyTorch's defaults for the kind.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct OptimConfig {
+    /// The update rule.
     pub kind: OptimizerKind,
+    /// The learning rate.
     pub lr: f64,
     /// SGD and RMSProp momentum (default 0).
     pub momentum: f64,
     /// Adam betas (0.9, 0.999).
     pub beta1: f64,
+    /// Adam's second-moment decay (`betas[1]`).
     pub beta2: f64,
     /// RMSProp smoothing constant (0.99).
     pub alpha: f64,
@@ -68,6 +76,7 @@ pub struct OptimConfig {
 }
 
 impl OptimConfig {
+    /// `kind` at rate `lr`, every other setting PyTorch's default for it.
     pub fn new(kind: OptimizerKind, lr: f64) -> Self {
         OptimConfig {
             kind,
@@ -85,6 +94,7 @@ impl OptimConfig {
 /// An optimizer and its state (moment buffers sized like the parameters).
 #[derive(Clone, Debug)]
 pub struct Optimizer<T> {
+    /// Its settings; the learning rate may change between steps (a schedule).
     pub config: OptimConfig,
     /// Number of steps taken.
     pub step: u64,
@@ -97,6 +107,7 @@ pub struct Optimizer<T> {
 }
 
 impl<T: Float> Optimizer<T> {
+    /// An optimizer with empty state (moments, momentum buffers, step count 0).
     pub fn new(config: OptimConfig) -> Self {
         Optimizer { config, step: 0, m: Vec::new(), v: Vec::new(), ut: Vec::new() }
     }

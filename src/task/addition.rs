@@ -32,6 +32,7 @@ use crate::train::{Batch, Metric, Observer, Schedule, Task};
 /// What the model file records about the task.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AdditionSpec {
+    /// `addition`.
     pub name: String,
     /// NUM_BITS of training: time steps per training sequence.
     pub bits: usize,
@@ -39,6 +40,7 @@ pub struct AdditionSpec {
 
 /// Generator and evaluator.
 pub struct Addition {
+    /// What the model file records.
     pub spec: AdditionSpec,
     /// Training steps per epoch (the tutorial's ITERATIONS_PER_EPOCH).
     pub iters_per_epoch: usize,
@@ -108,6 +110,7 @@ pub fn accuracy(
 }
 
 impl Addition {
+    /// Sums of `bits` bits (4..=64) per training sequence, 100 steps an epoch, 1000 held-out pairs.
     pub fn new(bits: usize) -> Result<Self> {
         if !(4..=64).contains(&bits) {
             return Err(Error::BadConfig {

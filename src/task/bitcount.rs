@@ -31,14 +31,19 @@ use crate::train::{Batch, Metric, Observer, Schedule, Task};
 /// What the model file records about the task.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct BitCountSpec {
+    /// `bitcount`.
     pub name: String,
+    /// Bits per string (20 in the tutorial).
     pub bits: usize,
+    /// Training strings; the rest of the 2^bits are the test set.
     pub train_size: usize,
+    /// Seed of the shuffle that splits them.
     pub data_seed: u64,
 }
 
 /// The split data set and how to walk it.
 pub struct BitCount {
+    /// What the model file records.
     pub spec: BitCountSpec,
     /// Training strings, as integers.
     pub train: Vec<u32>,
@@ -55,6 +60,7 @@ pub struct BitCount {
 const EVAL_BATCH: usize = 8192;
 
 impl BitCount {
+    /// All 2^bits strings shuffled with `data_seed`, the first `train_size` to train on.
     pub fn new(bits: usize, train_size: usize, data_seed: u64) -> Result<Self> {
         if !(1..=24).contains(&bits) {
             return Err(Error::BadConfig {

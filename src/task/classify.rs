@@ -26,8 +26,11 @@ use crate::train::{Batch, Metric, Observer, Shuffled, Task};
 /// What the model file records: how to read and encode a row.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ClassifySpec {
+    /// `classify` or `regress`.
     pub name: String,
+    /// The column (or JSON key) of the label.
     pub label_column: String,
+    /// The column (or JSON key) of the sequence.
     pub sequence_column: String,
     /// Symbols (id = index), when the sequences are symbol strings.
     pub alphabet: Option<Vec<String>>,
@@ -82,8 +85,11 @@ pub type Item = (Vec<f32>, f32);
 
 /// The task: encoded training and validation sequences with their targets.
 pub struct Classify {
+    /// What the model file records.
     pub spec: ClassifySpec,
+    /// Training sequences, encoded, with their targets.
     pub train: Vec<Item>,
+    /// Held-out sequences, scored at every evaluation.
     pub valid: Vec<Item>,
     /// Rows scored once, at the end (`--test-fraction`, `--test-data`).
     pub test: Vec<Item>,
@@ -285,6 +291,7 @@ pub static CLASSIFY: ClassifyTask = ClassifyTask { regress: false };
 
 /// `recur train classify` (and, with `regress`, `recur train regress`).
 pub struct ClassifyTask {
+    /// A number per sequence (MSE) instead of a class.
     pub regress: bool,
 }
 

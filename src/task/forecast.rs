@@ -24,9 +24,13 @@ use crate::train::{Batch, Metric, Observer, Shuffled, Task};
 /// What the model file records.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ForecastSpec {
+    /// `forecast`.
     pub name: String,
+    /// The series' columns, one feature each.
     pub columns: Vec<String>,
+    /// Rows read per prediction.
     pub window: usize,
+    /// Rows predicted from each window.
     pub horizon: usize,
     /// Per column (mean, deviation) of the training part.
     pub normalize: Vec<(f64, f64)>,
@@ -121,10 +125,13 @@ impl ForecastSpec {
 
 /// The task: the normalized series and which window starts train and validate.
 pub struct Forecast {
+    /// What the model file records.
     pub spec: ForecastSpec,
     /// `[rows][columns]`, normalized.
     pub series: Vec<Vec<f32>>,
+    /// First rows of the training windows.
     pub train: Vec<usize>,
+    /// First rows of the held-out windows.
     pub valid: Vec<usize>,
     order: Shuffled,
 }

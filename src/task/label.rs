@@ -22,8 +22,11 @@ use crate::train::{Batch, Metric, Observer, Shuffled, Task};
 /// What the model file records.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TaggingSpec {
+    /// `label`.
     pub name: String,
+    /// The column (or JSON key) of the labels.
     pub label_column: String,
+    /// The column (or JSON key) of the sequence.
     pub sequence_column: String,
     /// Input symbols (id = index); empty when the sequences are numbers.
     pub alphabet: Vec<String>,
@@ -69,9 +72,13 @@ impl TaggingSpec {
 /// Encoded (inputs `[steps * width]`, labels `[steps]`) pairs.
 type Tagged = (Vec<f32>, Vec<u32>);
 
+/// The task: encoded sequences with a label per step, split for training and validation.
 pub struct Tagging {
+    /// What the model file records.
     pub spec: TaggingSpec,
+    /// Training sequences with their labels.
     pub train: Vec<Tagged>,
+    /// Held-out sequences with their labels.
     pub valid: Vec<Tagged>,
     /// Input floats per step (1 for symbol ids, else the features).
     pub width: usize,

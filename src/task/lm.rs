@@ -58,6 +58,7 @@ pub const VALID_STREAMS: usize = 16;
 
 /// A text as training and held-out ids, walked in parallel streams.
 pub struct LanguageModel {
+    /// What the model file records.
     pub spec: LmSpec,
     /// Ids of the training part (the text's head).
     pub train: Vec<u32>,

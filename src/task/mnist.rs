@@ -35,11 +35,14 @@ use crate::train::{Batch, Metric, Observer, Schedule, Task};
 #[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum Dataset {
+    /// MNIST's handwritten digits.
     Mnist,
+    /// Fashion-MNIST's ten kinds of clothing.
     Fashion,
 }
 
 impl Dataset {
+    /// The names of classes 0..9.
     pub fn class_names(self) -> [&'static str; 10] {
         match self {
             Dataset::Mnist => ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"],
@@ -69,8 +72,11 @@ impl Dataset {
 /// What the model file records about the task.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct MnistSpec {
+    /// `mnist`.
     pub name: String,
+    /// Which data set, for its class names.
     pub dataset: Dataset,
+    /// Where its IDX files are.
     pub data_dir: PathBuf,
     /// Train on the first N test images, evaluate on the rest.
     pub split_test: Option<usize>,
@@ -78,8 +84,11 @@ pub struct MnistSpec {
 
 /// The task: a training set, a test set, and how to walk them.
 pub struct Mnist {
+    /// What the model file records.
     pub spec: MnistSpec,
+    /// The images trained on.
     pub train: Images,
+    /// The images evaluated on.
     pub test: Images,
     /// Training steps per epoch; `None` = one pass over the training set.
     pub iters_per_epoch: Option<usize>,

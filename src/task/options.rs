@@ -29,15 +29,25 @@ pub enum PresetName {
 /// flags override any of them.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Preset {
+    /// The recurrent cell.
     pub cell: CellKind,
+    /// Hidden size of each layer, bottom first.
     pub hidden: Vec<usize>,
+    /// Sequences (or streams) per step.
     pub batch_size: usize,
+    /// Passes over the data.
     pub epochs: usize,
+    /// The update rule.
     pub optimizer: OptimizerKind,
+    /// The learning rate.
     pub lr: f64,
+    /// How the learning rate changes over the run.
     pub schedule: Schedule,
+    /// Clip the gradients to this global norm.
     pub clip: Option<f64>,
+    /// Evaluate and checkpoint every this many epochs.
     pub eval_every: usize,
+    /// Stop once the held-out error is at or below this.
     pub target_error: Option<f64>,
     /// bitcount: string length; addition: bits per training sequence.
     pub bits: usize,
@@ -166,6 +176,7 @@ pub struct TaskOptions {
     #[cfg_attr(feature = "cli", arg(long, value_parser = ["balanced"]))]
     pub class_weights: Option<String>,
     #[cfg_attr(feature = "cli", command(flatten))]
+    /// Held-out files and `.npy` targets and lengths.
     pub files: FileOptions,
 }
 
@@ -257,11 +268,15 @@ impl TaskOptions {
 /// The recurrent layers every task's model is built with (the task adds input, head and loss).
 #[derive(Clone, Debug, PartialEq)]
 pub struct ModelOptions {
+    /// The recurrent cell.
     pub cell: CellKind,
     /// Hidden size of each layer, bottom first.
     pub hidden: Vec<usize>,
+    /// Learn the initial state instead of starting from zeros.
     pub learn_init: bool,
+    /// Dropout between layers, in training.
     pub dropout: f64,
+    /// Two directions per layer.
     pub bidirectional: bool,
 }
 
@@ -273,8 +288,11 @@ pub struct Setup {
     /// The preset's values (flags already applied to the loop's and the model's settings;
     /// a task reads its own fields, e.g. `bits`, through the data flags first).
     pub preset: Preset,
+    /// The layers' options.
     pub model: ModelOptions,
+    /// The loop's settings, flags and preset merged.
     pub train: TrainConfig,
+    /// The data flags.
     pub data: TaskOptions,
 }
 

@@ -59,7 +59,14 @@ impl RowTask {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Predicted {
     /// The most likely class, its probability, and every class's (in the spec's order).
-    Class { name: String, probability: f64, probs: Vec<f64> },
+    Class {
+        /// The most likely class.
+        name: String,
+        /// Its probability.
+        probability: f64,
+        /// Every class's probability, in the spec's class order.
+        probs: Vec<f64>,
+    },
     /// A regression value in the targets' units.
     Value(f64),
     /// One label per step.
@@ -69,12 +76,15 @@ pub enum Predicted {
 /// One row's prediction; `line` as in [`crate::data::rows::Row`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct Prediction {
+    /// The row's line in its file (from 1), or its index in an array (from 0).
     pub line: usize,
+    /// What the model says.
     pub predicted: Predicted,
 }
 
 /// All rows' predictions and, when the rows had labels, how well they matched.
 pub struct Predictions {
+    /// One prediction per row, in file order.
     pub rows: Vec<Prediction>,
     /// E.g. `accuracy 97.00% on 100 labelled rows`.
     pub score: Option<String>,

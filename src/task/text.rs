@@ -44,15 +44,18 @@ pub const BELLING_THE_CAT: &str = include_str!("../../data/belling_the_cat.txt")
 /// What the model file records: the vocabulary and how text is cut.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TextSpec {
+    /// `text`.
     pub name: String,
     /// Symbols in, one predicted.
     pub window: usize,
+    /// Characters (true) or words and punctuation marks as symbols.
     pub char_level: bool,
     /// Id -> symbol.
     pub symbols: Vec<String>,
 }
 
 impl TextSpec {
+    /// Symbol -> id.
     pub fn index(&self) -> HashMap<&str, u32> {
         self.symbols.iter().enumerate().map(|(i, s)| (s.as_str(), i as u32)).collect()
     }
@@ -87,12 +90,15 @@ pub enum Walk {
 
 /// The task: ids of the text, which windows train and which validate.
 pub struct Text {
+    /// What the model file records.
     pub spec: TextSpec,
+    /// The whole text as ids.
     pub ids: Vec<u32>,
     /// Start of every training window (its target is at start + window).
     pub train: Vec<usize>,
     /// Start of every held-out window.
     pub valid: Vec<usize>,
+    /// How training windows are picked.
     pub walk: Walk,
     /// Steps per epoch for `Walk::Tutorial` (the tutorial's display step, 1000).
     pub iters_per_epoch: usize,
@@ -270,6 +276,7 @@ pub struct Sampling {
     pub top_k: usize,
     /// Sample only among the most likely symbols whose probabilities reach p (1 = all).
     pub top_p: f64,
+    /// Seed of the draws.
     pub seed: u64,
 }
 

@@ -10,10 +10,15 @@ use crate::error::{Error, Result};
 /// One evaluation.
 #[derive(Clone, Debug)]
 pub struct Record {
+    /// The epoch it was measured in (from 1).
     pub epoch: usize,
+    /// Training steps done.
     pub step: usize,
+    /// The mean training loss of the epoch so far.
     pub train_loss: f64,
+    /// Seconds since the run started.
     pub seconds: f64,
+    /// The task's held-out metrics, by name.
     pub metrics: Vec<(String, f64)>,
 }
 
@@ -33,6 +38,7 @@ impl Record {
         s + &format!("  {:.1}s", self.seconds)
     }
 
+    /// As one JSON object: `epoch`, `step`, `train_loss`, `seconds` and every metric.
     pub fn json(&self) -> serde_json::Value {
         let mut m = serde_json::Map::new();
         m.insert("epoch".into(), self.epoch.into());
@@ -59,6 +65,7 @@ impl MetricsLog {
         Ok(MetricsLog { path: path.into(), file })
     }
 
+    /// Writes the record as one line and flushes it.
     pub fn append(&mut self, r: &Record) -> Result<()> {
         writeln!(self.file, "{}", r.json())
             .and_then(|_| self.file.flush())

@@ -26,7 +26,9 @@ use metrics::{MetricsLog, Record};
 pub struct Batch {
     /// `[B, T, I]`.
     pub input: Vec<f32>,
+    /// B: sequences in the batch.
     pub batch: usize,
+    /// T: steps of every sequence (the longest, when padded).
     pub steps: usize,
     /// Class targets (`ce`), `[B]` or `[B, T]`; empty otherwise.
     pub classes: Vec<u32>,
@@ -37,6 +39,7 @@ pub struct Batch {
 }
 
 impl Batch {
+    /// The targets, as the passes take them.
     pub fn targets(&self) -> Targets<'_, f32> {
         if self.dense.is_empty() { Targets::Classes(&self.classes) } else { Targets::Dense(&self.dense) }
     }
@@ -56,6 +59,7 @@ pub struct Shuffled {
 }
 
 impl Shuffled {
+    /// A walk over these items (e.g. example indices).
     pub fn new(items: Vec<usize>) -> Self {
         Shuffled { order: items }
     }
@@ -169,13 +173,19 @@ impl Schedule {
 /// Settings of the loop itself (the model and the data are the task's and the caller's).
 #[derive(Clone, Debug)]
 pub struct TrainConfig {
+    /// Passes over the task's data (each `steps_per_epoch` steps).
     pub epochs: usize,
+    /// Sequences (or streams) per step.
     pub batch_size: usize,
+    /// The optimizer and its learning rate.
     pub optim: OptimConfig,
+    /// How the learning rate changes over the run.
     pub schedule: Schedule,
     /// Clip gradients to this global norm.
     pub clip: Option<f64>,
+    /// Seed of the batch order and dropout; with the thread count, a run repeats bit for bit.
     pub seed: u64,
+    /// Threads a batch is split over.
     pub threads: usize,
     /// Evaluate (and checkpoint) every this many epochs; 0 = only at the end.
     pub eval_every: usize,
@@ -223,10 +233,15 @@ impl Default for TrainConfig {
 /// What a finished run reports.
 #[derive(Clone, Debug)]
 pub struct TrainReport {
+    /// Epochs run (the last one possibly in part).
     pub epochs: usize,
+    /// Training steps run.
     pub steps: usize,
+    /// Wall-clock seconds, the final evaluation included.
     pub seconds: f64,
+    /// The mean training loss of the last epoch.
     pub final_loss: f64,
+    /// The last evaluation's metrics (the best one's, with early stopping).
     pub metrics: Vec<Metric>,
 }
 

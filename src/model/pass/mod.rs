@@ -49,6 +49,7 @@ pub struct Session<T> {
     tile_out: Vec<(Vec<T>, LossSum)>,
     /// The last pass left some weight gradients as factors (see [`GradOptions::fused_update`]).
     deferred: bool,
+    /// Input and state gradients of the last `loss_and_grad`, when asked for.
     pub grads: Gradients<T>,
 }
 
@@ -84,6 +85,7 @@ impl<T: Float> Session<T> {
         self
     }
 
+    /// How many chunks a batch may be cut into.
     pub fn threads(&self) -> usize {
         self.threads
     }

@@ -9,11 +9,14 @@ use crate::model::ModelConfig;
 /// otherwise).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct State<T> {
+    /// Hidden state per unit, `[B, H_k]`.
     pub h: Vec<Vec<T>>,
+    /// LSTM cell state per unit, `[B, H_k]`; empty for RNN and GRU.
     pub c: Vec<Vec<T>>,
 }
 
 impl<T: Float> State<T> {
+    /// The zero state of `batch` rows, PyTorch's default `h0`.
     pub fn zeros(cfg: &ModelConfig, batch: usize) -> Self {
         let h: Vec<Vec<T>> = cfg.unit_hidden().iter().map(|&n| vec![T::ZERO; batch * n]).collect();
         let c = if cfg.cell.has_cell_state() { h.clone() } else { Vec::new() };
@@ -35,6 +38,7 @@ pub enum Targets<'a, T> {
 pub struct Seqs<'a, T> {
     /// `[B, T, F]` (F = input features, or 1 token id).
     pub input: &'a [T],
+    /// B: sequences in the batch.
     pub batch: usize,
     /// T: the (padded) length of every sequence.
     pub steps: usize,
