@@ -92,6 +92,19 @@ impl OptimConfig {
 }
 
 /// An optimizer and its state (moment buffers sized like the parameters).
+///
+/// # Examples
+///
+/// ```
+/// use recur::{OptimConfig, Optimizer, OptimizerKind};
+///
+/// // torch.optim.Adam([p], lr=0.1): the first step moves each parameter by lr against the
+/// // sign of its gradient.
+/// let mut opt = Optimizer::<f64>::new(OptimConfig::new(OptimizerKind::Adam, 0.1));
+/// let mut params = vec![1.0, -1.0];
+/// opt.step(&mut params, &[0.5, -2.0]);
+/// assert!((params[0] - 0.9).abs() < 1e-6 && (params[1] + 0.9).abs() < 1e-6);
+/// ```
 #[derive(Clone, Debug)]
 pub struct Optimizer<T> {
     /// Its settings; the learning rate may change between steps (a schedule).

@@ -32,6 +32,25 @@ mod types;
 pub use types::{GradOptions, Gradients, Output, Seqs, State, Targets};
 
 /// Reusable buffers and the thread count for passes over one model architecture.
+///
+/// # Examples
+///
+/// Two sequences padded to 3 steps: the second is 1 step long, and its final state is that
+/// of its one real step, as PyTorch's packed sequences give.
+///
+/// ```
+/// use rand::SeedableRng;
+/// use recur::{CellKind, HeadKind, LossKind, Model, ModelConfig, Seqs, Session};
+///
+/// let config = ModelConfig::new(CellKind::Gru, 2, vec![4], 3, HeadKind::Last, LossKind::CrossEntropy);
+/// let model = Model::<f64>::new(config, &mut rand_chacha::ChaCha8Rng::seed_from_u64(0)).unwrap();
+/// let x = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, /* second row: */ 0.7, 0.8, 9.0, 9.0, 9.0, 9.0];
+/// let mut sess = Session::new(1);
+/// let padded = sess.forward(&model, Seqs::padded(&x, 2, 3, &[3, 1]), None).unwrap();
+/// let alone = sess.forward(&model, Seqs::new(&x[6..8], 1, 1), None).unwrap();
+/// assert_eq!(padded.logits.len(), 2 * 3); // [batch, classes]
+/// assert_eq!(&padded.state.h[0][4..], &alone.state.h[0][..]);
+/// ```
 #[derive(Debug)]
 pub struct Session<T> {
     threads: usize,
