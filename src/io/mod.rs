@@ -4,4 +4,5 @@ pub mod atomic;
 pub mod model_file;
 pub mod npy;
 pub mod onnx;
+mod onnx_builder;
 mod onnx_proto;

@@ -19,7 +19,8 @@
 //! batch. Dropout is training only and left out. Numeric inputs are not normalized in the
 //! graph: the task metadata holds the mean and deviation (see `docs/deploy.md`).
 //!
-//! Deliberately not here: the protobuf messages ([`super::onnx_proto`]) and the command line.
+//! Deliberately not here: the protobuf messages ([`super::onnx_proto`]), the graph-building
+//! helpers ([`super::onnx_builder`]) and the command line.
 
 use std::path::Path;
 
@@ -29,12 +30,11 @@ use crate::cell::CellKind;
 use crate::error::{Error, Result};
 use crate::io::atomic::write_atomic;
 use crate::io::model_file::{ModelFile, config_json, describe};
+use crate::io::onnx_builder::{Builder, Dim, int, ints, string, trim, value};
 use crate::io::onnx_proto::{
-    AttributeProto, Dimension, FLOAT, GraphProto, INT32, INT64, ModelProto, NodeProto, OperatorSetIdProto,
-    StringStringEntryProto, TensorProto, TensorShapeProto, TensorTypeProto, TypeProto, ValueInfoProto,
-    attr_type,
+    FLOAT, GraphProto, INT32, INT64, ModelProto, OperatorSetIdProto, StringStringEntryProto, ValueInfoProto,
 };
-use crate::model::{HeadKind, LossKind, ModelConfig, split};
+use crate::model::{HeadKind, LossKind, ModelConfig, Split, split};
 
 /// Version of the default ONNX operator set the graph uses (`Shape` with `start`/`end` needs
 /// 15; ONNX Runtime has run 17 since 1.11).
@@ -105,7 +105,6 @@ fn check(cfg: &ModelConfig, opts: ExportOptions) -> Result<()> {
 /// The graph; `check` has passed.
 fn build(cfg: &ModelConfig, params: &[f32], opts: ExportOptions) -> GraphProto {
     let p = split(cfg, params);
-    let (dirs, layers) = (cfg.directions(), cfg.num_layers());
     let mut g = Builder::default();
     let mut x = "input".to_string();
     if let Some(v) = cfg.vocab_size {
@@ -123,78 +122,135 @@ fn build(cfg: &ModelConfig, params: &[f32], opts: ExportOptions) -> GraphProto {
         g.ints_tensor("one", &[1]);
         g.op("Concat", &["one", &b, "one"], "state_shape", vec![int("axis", 0)])
     });
-    let lstm = cfg.cell.has_cell_state();
     let (mut h_n, mut c_n) = (Vec::new(), Vec::new());
-    for k in 0..layers {
-        let h = cfg.hidden_sizes[k];
-        let units = &p.layers[k * dirs..(k + 1) * dirs];
-        let (g_h, i_k) = (cfg.cell.gates() * h, cfg.layer_input(k));
-        let order = |t: &[f32], cols| onnx_gate_order(cfg.cell, t, h, cols);
-        let w = units.iter().flat_map(|u| order(u.w_ih, i_k)).collect();
-        let w = g.tensor(&format!("W_l{k}"), &[dirs, g_h, i_k], w);
-        let r = units.iter().flat_map(|u| order(u.w_hh, h)).collect();
-        let r = g.tensor(&format!("R_l{k}"), &[dirs, g_h, h], r);
-        let b = units.iter().flat_map(|u| [order(u.b_ih, 1), order(u.b_hh, 1)].concat()).collect();
-        let b = g.tensor(&format!("B_l{k}"), &[dirs, 2 * g_h], b);
-        let mut initial = |name: &str, learned: &[&[f32]]| -> String {
-            let out = format!("{name}_l{k}");
-            if opts.stateful {
-                g.ints_tensor(&format!("start_l{k}"), &[(k * dirs) as i64]);
-                g.ints_tensor(&format!("end_l{k}"), &[((k + 1) * dirs) as i64]);
-                g.ints_tensor("axis0", &[0]);
-                let ins = [name, &format!("start_l{k}"), &format!("end_l{k}"), "axis0"];
-                g.op("Slice", &ins, &out, vec![])
-            } else if let Some(shape) = &state_shape {
-                let values = learned[k * dirs..(k + 1) * dirs].concat();
-                let init = g.tensor(&format!("init.{name}_l{k}"), &[dirs, 1, h], values);
-                g.op("Expand", &[&init, shape], &out, vec![])
-            } else {
-                String::new()
-            }
-        };
-        let init_h = initial("h0", &p.init_h);
-        let init_c = if lstm { initial("c0", &p.init_c) } else { String::new() };
-        let top = k + 1 == layers;
-        let y = (!top || cfg.head == HeadKind::Step).then(|| format!("Y_l{k}")).unwrap_or_default();
-        let y_h = ((top && cfg.head == HeadKind::Last) || opts.stateful).then(|| format!("Y_h_l{k}"));
-        let y_c = (lstm && opts.stateful).then(|| format!("Y_c_l{k}"));
-        let mut inputs = vec![x.as_str(), &w, &r, &b, &seq_lens, &init_h, &init_c];
-        trim(&mut inputs);
-        let mut outputs = vec![y.as_str(), y_h.as_deref().unwrap_or(""), y_c.as_deref().unwrap_or("")];
-        trim(&mut outputs);
-        let direction = if dirs == 2 { "bidirectional" } else { "forward" };
-        let mut attrs = vec![int("hidden_size", h as i64), string("direction", direction)];
-        if cfg.cell == CellKind::Gru {
-            attrs.push(int("linear_before_reset", 1));
-        }
-        let op = match cfg.cell {
-            CellKind::Rnn => "RNN",
-            CellKind::Lstm => "LSTM",
-            CellKind::Gru => "GRU",
-        };
-        g.node(op, &inputs, &outputs, attrs);
-        h_n.extend(y_h);
-        c_n.extend(y_c);
-        if !y.is_empty() {
-            // [T, D, B, H] -> [T, B, D*H]
-            x = if dirs == 1 {
-                g.ints_tensor("axis1", &[1]);
-                g.op("Squeeze", &[&y, "axis1"], &format!("out_l{k}"), vec![])
-            } else {
-                let t = g.op("Transpose", &[&y], &format!("Y_tbdh_l{k}"), vec![ints("perm", &[0, 2, 1, 3])]);
-                g.ints_tensor("shape_0_0_m1", &[0, 0, -1]);
-                g.op("Reshape", &[&t, "shape_0_0_m1"], &format!("out_l{k}"), vec![])
-            };
+    for k in 0..cfg.num_layers() {
+        let ins = LayerInputs { x: &x, seq_lens: &seq_lens, state_shape: state_shape.as_deref() };
+        let out = layer(&mut g, cfg, &p, k, ins, opts);
+        h_n.extend(out.y_h);
+        c_n.extend(out.y_c);
+        x = out.y.unwrap_or_default();
+    }
+    let out_name = head(&mut g, cfg, &p, &x, opts);
+    if opts.stateful {
+        for (names, out) in [(&h_n, "h_n"), (&c_n, "c_n")].into_iter().filter(|(n, _)| !n.is_empty()) {
+            let names: Vec<&str> = names.iter().map(String::as_str).collect();
+            g.op("Concat", &names, out, vec![int("axis", 0)]);
         }
     }
-    let out_name = if opts.probs { "probs" } else { "logits" };
-    let (c, width) = (cfg.output_size, cfg.top_output());
+    let (input, output) = io_values(cfg, opts, out_name);
+    GraphProto {
+        node: g.nodes,
+        name: Some("recur".into()),
+        initializer: g.tensors,
+        doc_string: Some(describe(cfg)),
+        input,
+        output,
+    }
+}
+
+/// What a layer node reads besides its weights.
+struct LayerInputs<'a> {
+    /// `[T, B, I_k]`.
+    x: &'a str,
+    /// int32 `[B]`, or `""` for none.
+    seq_lens: &'a str,
+    /// `[1, B, 1]`, when a learned initial state is broadcast over the batch.
+    state_shape: Option<&'a str>,
+}
+
+/// What a layer node gives that the graph reads.
+struct LayerOutputs {
+    /// `[T, B, D*H]`, unless the layer is the top one under a last-step head.
+    y: Option<String>,
+    /// `[D, B, H]`, for a last-step head or `h_n`.
+    y_h: Option<String>,
+    /// `[D, B, H]`, for `c_n`.
+    y_c: Option<String>,
+}
+
+/// Layer `k`: one `LSTM`/`GRU`/`RNN` node with its weights in ONNX's layout, its initial
+/// state, and its output reshaped for the next layer.
+fn layer(
+    g: &mut Builder,
+    cfg: &ModelConfig,
+    p: &Split<f32>,
+    k: usize,
+    ins: LayerInputs,
+    opts: ExportOptions,
+) -> LayerOutputs {
+    let (dirs, h, i_k) = (cfg.directions(), cfg.hidden_sizes[k], cfg.layer_input(k));
+    let g_h = cfg.cell.gates() * h;
+    let units = &p.layers[k * dirs..(k + 1) * dirs];
+    let order = |t: &[f32], cols| onnx_gate_order(cfg.cell, t, h, cols);
+    let w = units.iter().flat_map(|u| order(u.w_ih, i_k)).collect();
+    let w = g.tensor(&format!("W_l{k}"), &[dirs, g_h, i_k], w);
+    let r = units.iter().flat_map(|u| order(u.w_hh, h)).collect();
+    let r = g.tensor(&format!("R_l{k}"), &[dirs, g_h, h], r);
+    let b = units.iter().flat_map(|u| [order(u.b_ih, 1), order(u.b_hh, 1)].concat()).collect();
+    let b = g.tensor(&format!("B_l{k}"), &[dirs, 2 * g_h], b);
+    let mut initial = |name: &str, learned: &[&[f32]]| -> String {
+        let out = format!("{name}_l{k}");
+        if opts.stateful {
+            // Rows k*D..(k+1)*D of the h0/c0 input.
+            let (start, end) = (format!("start_l{k}"), format!("end_l{k}"));
+            g.ints_tensor(&start, &[(k * dirs) as i64]);
+            g.ints_tensor(&end, &[((k + 1) * dirs) as i64]);
+            g.ints_tensor("axis0", &[0]);
+            g.op("Slice", &[name, &start, &end, "axis0"], &out, vec![])
+        } else if let Some(shape) = ins.state_shape {
+            let values = learned[k * dirs..(k + 1) * dirs].concat();
+            let init = g.tensor(&format!("init.{name}_l{k}"), &[dirs, 1, h], values);
+            g.op("Expand", &[&init, shape], &out, vec![])
+        } else {
+            String::new()
+        }
+    };
+    let lstm = cfg.cell.has_cell_state();
+    let init_h = initial("h0", &p.init_h);
+    let init_c = if lstm { initial("c0", &p.init_c) } else { String::new() };
+    let top = k + 1 == cfg.num_layers();
+    let y = (!top || cfg.head == HeadKind::Step).then(|| format!("Y_l{k}"));
+    let y_h = ((top && cfg.head == HeadKind::Last) || opts.stateful).then(|| format!("Y_h_l{k}"));
+    let y_c = (lstm && opts.stateful).then(|| format!("Y_c_l{k}"));
+    let mut inputs = vec![ins.x, &w, &r, &b, ins.seq_lens, &init_h, &init_c];
+    trim(&mut inputs);
+    let mut outputs: Vec<&str> = [&y, &y_h, &y_c].iter().map(|o| o.as_deref().unwrap_or("")).collect();
+    trim(&mut outputs);
+    let direction = if dirs == 2 { "bidirectional" } else { "forward" };
+    let mut attrs = vec![int("hidden_size", h as i64), string("direction", direction)];
+    let op = match cfg.cell {
+        CellKind::Rnn => "RNN",
+        CellKind::Lstm => "LSTM",
+        CellKind::Gru => {
+            attrs.push(int("linear_before_reset", 1));
+            "GRU"
+        }
+    };
+    g.node(op, &inputs, &outputs, attrs);
+    // Y [T, D, B, H] -> [T, B, D*H]
+    let y = y.map(|y| {
+        let out = format!("out_l{k}");
+        if dirs == 1 {
+            g.ints_tensor("axis1", &[1]);
+            g.op("Squeeze", &[&y, "axis1"], &out, vec![])
+        } else {
+            let t = g.op("Transpose", &[&y], &format!("Y_tbdh_l{k}"), vec![ints("perm", &[0, 2, 1, 3])]);
+            g.ints_tensor("shape_0_0_m1", &[0, 0, -1]);
+            g.op("Reshape", &[&t, "shape_0_0_m1"], &out, vec![])
+        }
+    });
+    LayerOutputs { y, y_h, y_c }
+}
+
+/// The head on the top layer's output `x` `[T, B, D*H]` (per-step head) or its `Y_h`
+/// (last-step head), then softmax or sigmoid with `--probs`; returns the output's name.
+fn head(g: &mut Builder, cfg: &ModelConfig, p: &Split<f32>, x: &str, opts: ExportOptions) -> &'static str {
+    let (c, width, dirs) = (cfg.output_size, cfg.top_output(), cfg.directions());
     g.tensor("head.weight", &[c, width], p.head_w.to_vec());
     g.tensor("head.bias", &[c], p.head_b.to_vec());
-    let logits_name = if opts.probs { "logits" } else { out_name };
     let logits = match cfg.head {
         HeadKind::Last => {
-            let y_h = format!("Y_h_l{}", layers - 1);
+            let y_h = format!("Y_h_l{}", cfg.num_layers() - 1);
             // [D, B, H] -> [B, D*H]: cat(h_n[-2], h_n[-1]) when bidirectional.
             let last = if dirs == 1 {
                 g.ints_tensor("axis0", &[0]);
@@ -204,36 +260,23 @@ fn build(cfg: &ModelConfig, params: &[f32], opts: ExportOptions) -> GraphProto {
                 g.ints_tensor("shape_0_m1", &[0, -1]);
                 g.op("Reshape", &[&t, "shape_0_m1"], "last", vec![])
             };
-            g.op("Gemm", &[&last, "head.weight", "head.bias"], logits_name, vec![int("transB", 1)])
+            g.op("Gemm", &[&last, "head.weight", "head.bias"], "logits", vec![int("transB", 1)])
         }
         HeadKind::Step => {
             let wt = g.op("Transpose", &["head.weight"], "head.weight_t", vec![ints("perm", &[1, 0])]);
-            let m = g.op("MatMul", &[&x, &wt], "head_matmul", vec![]);
+            let m = g.op("MatMul", &[x, &wt], "head_matmul", vec![]);
             let tm = g.op("Add", &[&m, "head.bias"], "logits_time_major", vec![]);
-            g.op("Transpose", &[&tm], logits_name, vec![ints("perm", &[1, 0, 2])])
+            g.op("Transpose", &[&tm], "logits", vec![ints("perm", &[1, 0, 2])])
         }
     };
-    if opts.probs {
-        match cfg.loss {
-            LossKind::CrossEntropy => g.op("Softmax", &[&logits], out_name, vec![int("axis", -1)]),
-            _ => g.op("Sigmoid", &[&logits], out_name, vec![]),
-        };
+    if !opts.probs {
+        return "logits";
     }
-    if opts.stateful {
-        g.op("Concat", &h_n.iter().map(String::as_str).collect::<Vec<_>>(), "h_n", vec![int("axis", 0)]);
-        if lstm {
-            g.op("Concat", &c_n.iter().map(String::as_str).collect::<Vec<_>>(), "c_n", vec![int("axis", 0)]);
-        }
-    }
-    let graph_io = io_values(cfg, opts, out_name);
-    GraphProto {
-        node: g.nodes,
-        name: Some("recur".into()),
-        initializer: g.tensors,
-        doc_string: Some(describe(cfg)),
-        input: graph_io.0,
-        output: graph_io.1,
-    }
+    match cfg.loss {
+        LossKind::CrossEntropy => g.op("Softmax", &[&logits], "probs", vec![int("axis", -1)]),
+        _ => g.op("Sigmoid", &[&logits], "probs", vec![]),
+    };
+    "probs"
 }
 
 /// The graph's inputs and outputs, with their types, shapes and what they mean.
@@ -291,98 +334,49 @@ fn onnx_gate_order(cell: CellKind, t: &[f32], h: usize, cols: usize) -> Vec<f32>
     order.iter().flat_map(|&gate| &t[gate * h * cols..(gate + 1) * h * cols]).copied().collect()
 }
 
-/// Drops trailing empty names: optional inputs and outputs left out at the end.
-fn trim(names: &mut Vec<&str>) {
-    while names.last().is_some_and(|n| n.is_empty()) {
-        names.pop();
-    }
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Model;
 
-/// A tensor axis: a fixed size or a named dynamic one.
-enum Dim {
-    Fixed(usize),
-    Named(&'static str),
-}
-
-fn value(name: &str, elem_type: i32, dims: &[Dim], doc: &str) -> ValueInfoProto {
-    let dim = dims
-        .iter()
-        .map(|d| match d {
-            Dim::Fixed(n) => Dimension { dim_value: Some(*n as i64), dim_param: None },
-            Dim::Named(s) => Dimension { dim_value: None, dim_param: Some((*s).into()) },
-        })
-        .collect();
-    let tensor = TensorTypeProto { elem_type: Some(elem_type), shape: Some(TensorShapeProto { dim }) };
-    ValueInfoProto {
-        name: Some(name.into()),
-        r#type: Some(TypeProto { tensor_type: Some(tensor) }),
-        doc_string: Some(doc.into()),
-    }
-}
-
-fn int(name: &str, v: i64) -> AttributeProto {
-    AttributeProto { name: Some(name.into()), i: Some(v), r#type: Some(attr_type::INT), ..Default::default() }
-}
-
-fn ints(name: &str, v: &[i64]) -> AttributeProto {
-    AttributeProto {
-        name: Some(name.into()),
-        ints: v.to_vec(),
-        r#type: Some(attr_type::INTS),
-        ..Default::default()
-    }
-}
-
-fn string(name: &str, v: &str) -> AttributeProto {
-    let s = Some(v.as_bytes().to_vec());
-    AttributeProto { name: Some(name.into()), s, r#type: Some(attr_type::STRING), ..Default::default() }
-}
-
-/// Nodes and constant tensors, in the order they are added.
-#[derive(Default)]
-struct Builder {
-    nodes: Vec<NodeProto>,
-    tensors: Vec<TensorProto>,
-}
-
-impl Builder {
-    fn node(&mut self, op: &str, inputs: &[&str], outputs: &[&str], attribute: Vec<AttributeProto>) {
-        self.nodes.push(NodeProto {
-            input: inputs.iter().map(|s| s.to_string()).collect(),
-            output: outputs.iter().map(|s| s.to_string()).collect(),
-            name: Some(format!("{op}_{}", self.nodes.len())),
-            op_type: Some(op.into()),
-            attribute,
-        });
+    #[test]
+    fn gate_blocks_go_to_onnx_order() {
+        // Two rows per gate block (H = 2), one column: values name their PyTorch gate.
+        let t: Vec<f32> = (0..4).flat_map(|g| [g as f32, g as f32]).collect();
+        assert_eq!(onnx_gate_order(CellKind::Lstm, &t, 2, 1), [0., 0., 3., 3., 1., 1., 2., 2.]);
+        assert_eq!(onnx_gate_order(CellKind::Gru, &t[..6], 2, 1), [1., 1., 0., 0., 2., 2.]);
+        assert_eq!(onnx_gate_order(CellKind::Rnn, &t[..2], 2, 1), [0., 0.]);
     }
 
-    /// A node of one output, `out`; returns its name.
-    fn op(&mut self, op: &str, inputs: &[&str], out: &str, attrs: Vec<AttributeProto>) -> String {
-        self.node(op, inputs, &[out], attrs);
-        out.to_string()
-    }
-
-    /// A float32 constant; returns its name.
-    fn tensor(&mut self, name: &str, dims: &[usize], values: Vec<f32>) -> String {
-        let raw = values.iter().flat_map(|v| v.to_le_bytes()).collect();
-        self.push(name, dims.iter().map(|&d| d as i64).collect(), FLOAT, raw)
-    }
-
-    /// An int64 vector constant, added once per name (shared by every node that reads it).
-    fn ints_tensor(&mut self, name: &str, values: &[i64]) {
-        if !self.tensors.iter().any(|t| t.name.as_deref() == Some(name)) {
-            let raw = values.iter().flat_map(|v| v.to_le_bytes()).collect();
-            self.push(name, vec![values.len() as i64], INT64, raw);
+    #[test]
+    fn a_bidirectional_two_layer_gru_is_two_gru_nodes_with_the_config_as_metadata() {
+        let cfg = ModelConfig {
+            bidirectional: true,
+            learn_init: true,
+            ..ModelConfig::new(CellKind::Gru, 3, vec![4, 4], 2, HeadKind::Last, LossKind::CrossEntropy)
+        };
+        let params = vec![0.5; crate::model::param_specs(&cfg).iter().map(|s| s.len()).sum()];
+        let file = ModelFile {
+            model: Model::from_params(cfg.clone(), params).unwrap(),
+            task: None,
+            inferred: false,
+        };
+        let opts = ExportOptions { lengths: true, probs: true, stateful: true };
+        let bytes = to_onnx(&file, opts).unwrap();
+        assert_eq!(bytes, to_onnx(&file, opts).unwrap());
+        let m = ModelProto::decode(&bytes[..]).unwrap();
+        let g = m.graph.unwrap();
+        let grus: Vec<_> = g.node.iter().filter(|n| n.op_type.as_deref() == Some("GRU")).collect();
+        assert_eq!(grus.len(), 2);
+        for n in grus {
+            let attr = |k: &str| n.attribute.iter().find(|a| a.name.as_deref() == Some(k)).unwrap();
+            assert_eq!(attr("direction").s.as_deref(), Some(&b"bidirectional"[..]));
+            assert_eq!(attr("linear_before_reset").i, Some(1));
         }
-    }
-
-    fn push(&mut self, name: &str, dims: Vec<i64>, data_type: i32, raw: Vec<u8>) -> String {
-        self.tensors.push(TensorProto {
-            dims,
-            data_type: Some(data_type),
-            name: Some(name.into()),
-            raw_data: Some(raw),
-        });
-        name.to_string()
+        let names = |v: &[ValueInfoProto]| v.iter().map(|i| i.name.clone().unwrap()).collect::<Vec<_>>();
+        assert_eq!(names(&g.input), ["input", "lengths", "h0"]);
+        assert_eq!(names(&g.output), ["probs", "h_n"]);
+        let meta = &m.metadata_props[0];
+        assert_eq!((meta.key.as_deref(), meta.value.clone()), (Some("config"), Some(config_json(&cfg))));
     }
 }
