@@ -19,8 +19,8 @@
 //! batch. Dropout is training only and left out. Numeric inputs are not normalized in the
 //! graph: the task metadata holds the mean and deviation (see `docs/deploy.md`).
 //!
-//! Deliberately not here: the protobuf messages ([`super::onnx_proto`]), the graph-building
-//! helpers ([`super::onnx_builder`]) and the command line.
+//! Deliberately not here: the protobuf messages (`onnx_proto.rs`), the graph-building
+//! helpers (`onnx_builder.rs`) and the command line.
 
 use std::path::Path;
 
