@@ -51,7 +51,9 @@ pub struct ExportOptions {
     /// Output `probs` (softmax for `ce`, elementwise sigmoid for `bce`) instead of `logits`.
     pub probs: bool,
     /// Inputs `h0` (and `c0` for LSTM) and outputs `h_n` (and `c_n`), `[layers*dirs, batch,
-    /// H]` in PyTorch's order, to run a long sequence in pieces. Needs one hidden size.
+    /// H]` in PyTorch's order, to run a long sequence in pieces. Needs one hidden size. A
+    /// learned initial state is then not in the graph: the first piece's `h0` is the caller's
+    /// (zeros, or the `init.h0_l{k}` tensors repeated over the batch).
     pub stateful: bool,
 }
 
