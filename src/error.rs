@@ -63,6 +63,10 @@ pub enum Error {
     #[error("{0}")]
     Input(String),
 
+    /// A model, or an export option, that the ONNX graph cannot express.
+    #[error("cannot export to ONNX: {0}")]
+    Export(String),
+
     /// Training produced a non-finite loss or gradient.
     #[error(
         "training diverged at step {step}: loss is {loss}; the last checkpoint is the last good model (try a lower --lr or --clip)"

@@ -12,7 +12,8 @@
 //! - [`optim`]: SGD, Adam, AdamW and RMSProp with PyTorch's update rules;
 //! - [`train`]: the training loop and its [`Task`] trait;
 //! - [`data`]: format readers (IDX, CSV/TSV, JSON Lines, `.npy` rows, text tokens);
-//! - [`io`]: model files (safetensors with PyTorch `state_dict` names) and `.npy` arrays;
+//! - [`io`]: model files (safetensors with PyTorch `state_dict` names), ONNX export
+//!   ([`io::onnx`]) and `.npy` arrays;
 //! - [`task`]: bitcount, addition, text, mnist, classify, regress, label, forecast.
 //!
 //! # Examples

@@ -12,6 +12,7 @@ macro_rules! outln {
 
 mod bench;
 mod eval;
+mod export;
 mod generate;
 mod inspect;
 mod plot;
@@ -46,6 +47,8 @@ pub enum Command {
     Bench(bench::BenchArgs),
     /// Show what a model file holds: architecture, task, every tensor's shape and statistics.
     Inspect(inspect::InspectArgs),
+    /// Write a model as an ONNX file for ONNX Runtime and other runtimes.
+    Export(export::ExportArgs),
     /// Draw training curves from --metrics files, or a forecaster against its series.
     Plot(plot::PlotArgs),
 }
@@ -78,7 +81,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Predict(a) => a.compute.threads,
         Command::Bench(a) => a.compute.threads,
         Command::Plot(a) => a.compute.threads,
-        Command::Generate(_) | Command::Inspect(_) => 1,
+        Command::Generate(_) | Command::Inspect(_) | Command::Export(_) => 1,
     };
     if threads == 0 {
         anyhow::bail!("--threads must be at least 1");
@@ -94,5 +97,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Generate(a) => generate::run(a),
         Command::Inspect(a) => inspect::run(a),
         Command::Plot(a) => plot::run(a),
+        Command::Export(a) => export::run(a),
     }
 }

@@ -53,18 +53,10 @@ struct ConfigJson {
 /// Writes `file` to `path` atomically (temp file + rename).
 pub fn save(path: &Path, file: &ModelFile) -> Result<()> {
     let m = &file.model;
-    let cfg = &m.config;
-    let uniform = cfg.hidden_sizes.windows(2).all(|w| w[0] == w[1]);
-    let cj = ConfigJson {
-        config: cfg.clone(),
-        hidden_size: uniform.then(|| cfg.hidden_sizes[0]),
-        num_layers: cfg.num_layers(),
-        num_classes: cfg.output_size,
-    };
     let mut meta = HashMap::new();
     meta.insert("format".to_string(), "recur".to_string());
     meta.insert("format_version".to_string(), FORMAT_VERSION.to_string());
-    meta.insert("config".to_string(), json(&cj));
+    meta.insert("config".to_string(), config_json(&m.config));
     if let Some(t) = &file.task {
         meta.insert("task".to_string(), t.to_string());
     }
@@ -82,6 +74,18 @@ pub fn save(path: &Path, file: &ModelFile) -> Result<()> {
         .collect::<Result<Vec<_>>>()?;
     let out = safetensors::serialize(views, Some(meta)).map_err(|e| Error::format(path, e.to_string()))?;
     write_atomic(path, &sorted_header(&out).ok_or_else(|| Error::format(path, "bad header"))?)
+}
+
+/// The `config` metadata entry for `cfg`, as JSON: the architecture plus PyTorch's plain
+/// `hidden_size` (when uniform), `num_layers` and `num_classes`.
+pub fn config_json(cfg: &ModelConfig) -> String {
+    let uniform = cfg.hidden_sizes.windows(2).all(|w| w[0] == w[1]);
+    json(&ConfigJson {
+        config: cfg.clone(),
+        hidden_size: uniform.then(|| cfg.hidden_sizes[0]),
+        num_layers: cfg.num_layers(),
+        num_classes: cfg.output_size,
+    })
 }
 
 /// Rewrites a safetensors file with its JSON header keys sorted, so the same model always
