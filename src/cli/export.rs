@@ -1,5 +1,5 @@
 //! `recur export --model M.safetensors -o M.onnx`: the model as an ONNX graph of standard
-//! operators, for ONNX Runtime and other runtimes (see `docs/deploy.md`).
+//! operators, for ONNX Runtime and other runtimes (see the README's Deploy section).
 
 use std::path::PathBuf;
 use std::process::ExitCode;

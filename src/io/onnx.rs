@@ -17,7 +17,7 @@
 //!
 //! A learned initial state (`init.h0_l{k}`) is a constant `[dirs, 1, H]` expanded over the
 //! batch. Dropout is training only and left out. Numeric inputs are not normalized in the
-//! graph: the task metadata holds the mean and deviation (see `docs/deploy.md`).
+//! graph: the task metadata holds the mean and deviation (see the README's Deploy section).
 //!
 //! Deliberately not here: the protobuf messages (`onnx_proto.rs`), the graph-building
 //! helpers (`onnx_builder.rs`) and the command line.
