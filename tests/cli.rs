@@ -821,3 +821,14 @@ fn max_time_stops_training_then_evaluates_and_saves() {
     assert!(out.contains("time budget of 1s reached") && out.contains("done: test error"), "{out}");
     assert!(dir.path().join("b.safetensors").exists());
 }
+
+#[test]
+fn sizes_beyond_any_use_are_refused_before_anything_is_allocated() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = recur(dir.path(), &["train", "addition", "--batch-size", "18446744073709551615", "-q"])
+        .fails()
+        .stderr();
+    assert!(e.contains("--batch-size 18446744073709551615 is more than 1048576 sequences per step"), "{e}");
+    let e = recur(dir.path(), &["train", "addition", "--threads", "10000", "-q"]).fails().stderr();
+    assert!(e.contains("--threads 10000 is more than recur uses (256 at most"), "{e}");
+}

@@ -62,6 +62,9 @@ pub struct ComputeArgs {
     pub threads: usize,
 }
 
+/// The most worker threads `--threads` may ask for.
+const MAX_THREADS: usize = 256;
+
 pub fn default_threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
@@ -85,6 +88,12 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     };
     if threads == 0 {
         anyhow::bail!("--threads must be at least 1");
+    }
+    if threads > MAX_THREADS {
+        anyhow::bail!(
+            "--threads {threads} is more than recur uses ({MAX_THREADS} at most; this machine has {})",
+            default_threads()
+        );
     }
     // The global pool runs the batch chunks and the optimizer; size it to --threads. (Fails
     // only if already built, e.g. when called twice in one process; the old pool is kept.)

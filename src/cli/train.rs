@@ -107,6 +107,10 @@ pub struct TrainArgs {
     pub compute: ComputeArgs,
 }
 
+/// The most sequences per training step `--batch-size` may ask for (far more than fit in
+/// memory for any but the smallest models).
+const MAX_BATCH: usize = 1 << 20;
+
 pub fn run(a: TrainArgs) -> anyhow::Result<ExitCode> {
     let Some(kind) = lookup(&a.task) else { bail!("unknown task `{}`", a.task) };
     let p = kind.preset(a.preset, &a.data);
@@ -141,6 +145,9 @@ pub fn run(a: TrainArgs) -> anyhow::Result<ExitCode> {
     };
     if train.batch_size == 0 || train.epochs == 0 {
         bail!("--batch-size and --epochs must be at least 1");
+    }
+    if train.batch_size > MAX_BATCH {
+        bail!("--batch-size {} is more than {MAX_BATCH} sequences per step", train.batch_size);
     }
     if !(train.optim.lr.is_finite() && train.optim.lr > 0.0) {
         bail!("--lr {} must be a positive number", train.optim.lr);
