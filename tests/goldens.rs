@@ -55,6 +55,7 @@ impl Fixture {
             vocab_size: None,
             learn_init: false,
             dropout: 0.0,
+            head_dropout: 0.0,
             bidirectional: self.meta.get("bidirectional").is_some_and(|v| v == "true"),
         }
     }

@@ -234,22 +234,28 @@ fn zero_initial_state_shortcut_matches_explicit_zeros() {
     }
 }
 
-/// Dropout between layers: with the mask held fixed (same seed), the gradient of the training
-/// loss matches finite differences; evaluation uses no mask.
+/// Dropout between layers and before the head: with the masks held fixed (same seed), the
+/// gradient of the training loss matches finite differences; evaluation uses no mask.
 #[test]
 fn dropout_gradients_match_finite_differences() {
-    for (cell, bidirectional) in
-        [CellKind::Rnn, CellKind::Lstm, CellKind::Gru].into_iter().flat_map(|c| [(c, false), (c, true)])
-    {
+    let cases = [CellKind::Rnn, CellKind::Lstm, CellKind::Gru]
+        .into_iter()
+        .flat_map(|c| {
+            [(c, false, HeadKind::Step, 0.0), (c, true, HeadKind::Step, 0.3), (c, true, HeadKind::Last, 0.3)]
+        })
+        .chain([(CellKind::Lstm, false, HeadKind::Step, 0.3), (CellKind::Gru, false, HeadKind::Last, 0.3)]);
+    for (cell, bidirectional, head, head_dropout) in cases {
         let cfg = ModelConfig {
             dropout: 0.4,
+            head_dropout,
             bidirectional,
-            ..ModelConfig::new(cell, I, vec![4, 5, 3], C, HeadKind::Step, LossKind::CrossEntropy)
+            ..ModelConfig::new(cell, I, vec![4, 5, 3], C, head, LossKind::CrossEntropy)
         };
+        let rows = if head == HeadKind::Step { B * T } else { B };
         let mut rng = ChaCha8Rng::seed_from_u64(17);
         let mut model = Model::<f64>::new(cfg.clone(), &mut rng).unwrap();
         let input: Vec<f64> = (0..B * T * I).map(|_| rng.random_range(-1.0..1.0)).collect();
-        let y: Vec<u32> = (0..B * T).map(|_| rng.random_range(0..C as u32)).collect();
+        let y: Vec<u32> = (0..rows).map(|_| rng.random_range(0..C as u32)).collect();
         let t = Targets::Classes(&y);
         let mut sess = Session::<f64>::new(2).with_chunk_rows(1);
         let train_loss = |m: &Model<f64>, s: &mut Session<f64>| {

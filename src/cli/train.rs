@@ -167,7 +167,7 @@ pub fn run(a: TrainArgs) -> anyhow::Result<ExitCode> {
     }
     if a.dropout > 0.0 && hidden.len() == 1 {
         eprintln!(
-            "recur: warning: --dropout applies between layers; with one layer it does nothing (as in PyTorch)"
+            "recur: warning: --dropout applies between layers (and, in a language model, before the head); with one layer there is nothing between layers (as in PyTorch)"
         );
     }
     if a.momentum.is_some() && matches!(train.optim.kind, OptimizerKind::Adam | OptimizerKind::AdamW) {

@@ -77,6 +77,11 @@ pub struct ModelConfig {
     /// 1/(1-p). The mask of a batch row depends only on the step's seed and the row.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub dropout: f64,
+    /// Dropout on what the head reads, in training only (PyTorch's `word_language_model`
+    /// applies it before its decoder): the top layer's output (or both directions' final
+    /// states), zeroed with probability p, the rest scaled by 1/(1-p).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub head_dropout: f64,
     /// Two directions per layer (PyTorch's `bidirectional=True`): a second set of tensors
     /// `*_l{k}_reverse` runs each sequence from its last real step to its first, and a layer's
     /// output is `[forward | reverse]` (2H wide). A last-step head reads both directions'
@@ -110,6 +115,7 @@ impl ModelConfig {
             vocab_size: None,
             learn_init: false,
             dropout: 0.0,
+            head_dropout: 0.0,
             bidirectional: false,
         }
     }
@@ -182,6 +188,9 @@ impl ModelConfig {
         }
         if !(0.0..1.0).contains(&self.dropout) {
             return bad("dropout", self.dropout.to_string(), "must be in [0, 1)");
+        }
+        if !(0.0..1.0).contains(&self.head_dropout) {
+            return bad("head_dropout", self.head_dropout.to_string(), "must be in [0, 1)");
         }
         if self.hidden_sizes.len() > 64 {
             return bad("num_layers", self.hidden_sizes.len().to_string(), "is more than 64");

@@ -19,7 +19,7 @@ use crate::cell::CellKind;
 use crate::data::tokenize::Vocab;
 use crate::error::{Error, Result};
 use crate::io::model_file::{ModelFile, describe};
-use crate::model::{HeadKind, LossKind, Model, Seqs, Session, State};
+use crate::model::{HeadKind, LossKind, Model, ModelConfig, Seqs, Session, State};
 use crate::optim::OptimizerKind;
 use crate::task::text::{Sampling, pick};
 use crate::task::{EvalOptions, GenerateOptions, Preset, Setup, fit, metric, ran};
@@ -253,7 +253,9 @@ pub fn train(s: &Setup, obs: &mut dyn Observer) -> anyhow::Result<String> {
             "a language model looks its symbols up in an embedding: --embedding must be at least 1"
         );
     }
-    let mut model = s.new_model(s.symbol_model_config(v, v, HeadKind::Step, LossKind::CrossEntropy))?;
+    // --dropout applies between layers and before the head, as in `word_language_model`.
+    let mc = s.symbol_model_config(v, v, HeadKind::Step, LossKind::CrossEntropy);
+    let mut model = s.new_model(ModelConfig { head_dropout: mc.dropout, ..mc })?;
     let unit = if task.spec.char_level { "characters" } else { "words" };
     let unk = task.spec.unk.map_or(String::new(), |_| " (with <unk>)".into());
     let data = format!(

@@ -30,6 +30,9 @@ pub struct Workspace<T> {
     pub(crate) dcat: Vec<Vec<T>>,  // per layer: [T, b, 2H_k] dL/d output
     pub(crate) rev_dx: Vec<T>,     // [T, b, I_k] dL/d rev_x of the layer in backward
     pub(crate) head_in: Vec<T>,    // [b, 2H_top] both final states; then their gradient
+    // Head dropout (training) only.
+    pub(crate) head_drop: Vec<T>, // what the head reads, after dropout
+    pub(crate) head_mask: Vec<T>, // its mask: 0 or 1/(1-p)
 }
 
 /// One chunk's share of a pass: which rows, and what to compute.
@@ -79,7 +82,7 @@ impl<'a, T> Job<'a, T> {
 pub(crate) fn run_chunk<T: Float>(m: &Model<T>, ws: &mut Workspace<T>, job: &Job<T>) {
     embed(m, ws, job);
     forward_layers(m, ws, job);
-    let n_rows = head_forward(m, ws);
+    let n_rows = head_forward(m, ws, job);
     ws.sum = LossSum::default();
     if job.targets.is_none() {
         return;
@@ -214,11 +217,17 @@ fn head_rows<'a, T: Float>(
     }
 }
 
-/// Stage 3: the head, `logits = hs W^T + b`. Returns the number of logit rows.
-fn head_forward<T: Float>(m: &Model<T>, ws: &mut Workspace<T>) -> usize {
+/// Whether this pass drops out what the head reads (training with `head_dropout`).
+fn head_dropout<T>(cfg: &ModelConfig, job: &Job<T>) -> bool {
+    cfg.head_dropout > 0.0 && job.scale.is_some()
+}
+
+/// Stage 3: the head, `logits = hs W^T + b` (hs after dropout, in training with
+/// `head_dropout`). Returns the number of logit rows.
+fn head_forward<T: Float>(m: &Model<T>, ws: &mut Workspace<T>, job: &Job<T>) -> usize {
     let cfg = &m.config;
     let params = split(cfg, &m.params);
-    let Workspace { layers, cat, head_in, logits, .. } = ws;
+    let Workspace { layers, cat, head_in, logits, head_drop, head_mask, .. } = ws;
     let (hid, width, c) = (cfg.top_hidden(), cfg.top_output(), cfg.output_size);
     if cfg.directions() == 2 && cfg.head == HeadKind::Last {
         let top = (cfg.num_layers() - 1) * 2;
@@ -229,8 +238,17 @@ fn head_forward<T: Float>(m: &Model<T>, ws: &mut Workspace<T>) -> usize {
             dst[hid..].copy_from_slice(&r[row * hid..(row + 1) * hid]);
         }
     }
-    let hs = head_rows(cfg, layers, cat, head_in);
+    let mut hs = head_rows(cfg, layers, cat, head_in);
     let n_rows = hs.len() / width;
+    if head_dropout(cfg, job) {
+        // The mask of (step, row) depends on the global row, as between layers; the head
+        // counts as layer `num_layers`.
+        let steps = n_rows / job.rows;
+        dropout_mask(head_mask, cfg.head_dropout, job.seed, cfg.num_layers(), job.b0, job.rows, steps, width);
+        head_drop.clear();
+        head_drop.extend(hs.iter().zip(head_mask.iter()).map(|(&v, &m)| v * m));
+        hs = head_drop;
+    }
     logits.resize(n_rows * c, T::ZERO);
     fill_rows(logits, params.head_b);
     gemm(
@@ -287,11 +305,20 @@ fn head_backward<T: Float>(m: &Model<T>, ws: &mut Workspace<T>, job: &Job<T>, n_
     let (num_layers, dirs) = (cfg.num_layers(), cfg.directions());
     let top = (num_layers - 1) * dirs;
     let head_w = split(cfg, &m.params).head_w;
-    let Workspace { layers, cat, dcat, head_in, logits, grads, .. } = ws;
+    let Workspace { layers, cat, dcat, head_in, logits, grads, head_drop, head_mask, .. } = ws;
     let g = split_mut(cfg, grads);
     let dlogits = MatRef::new(logits, n_rows, c);
     let w = MatRef::new(head_w, c, width);
-    let hs = head_rows(cfg, layers, cat, head_in);
+    let dropped = head_dropout(cfg, job);
+    let hs = if dropped { &head_drop[..] } else { head_rows(cfg, layers, cat, head_in) };
+    // dL/d(head input) reaches only the kept elements, scaled as they were.
+    let unmask = |d: &mut [T]| {
+        if dropped {
+            for (v, &m) in d.iter_mut().zip(head_mask.iter()) {
+                *v *= m;
+            }
+        }
+    };
     gemm(T::ONE, dlogits.t(), MatRef::new(hs, n_rows, width), T::ZERO, MatMut::new(g.head_w, c, width));
     set_colsum(g.head_b, logits);
     match (cfg.head, dirs) {
@@ -299,12 +326,16 @@ fn head_backward<T: Float>(m: &Model<T>, ws: &mut Workspace<T>, job: &Job<T>, n_
             let (before, last) = layers[top].dh_above.split_at_mut((steps - 1) * rows * hid);
             before.fill(T::ZERO);
             gemm(T::ONE, dlogits, w, T::ZERO, MatMut::new(last, rows, hid));
+            unmask(last);
         }
         (HeadKind::Step, 1) => {
-            gemm(T::ONE, dlogits, w, T::ZERO, MatMut::new(&mut layers[top].dh_above, n_rows, hid))
+            let d = &mut layers[top].dh_above[..n_rows * hid];
+            gemm(T::ONE, dlogits, w, T::ZERO, MatMut::new(d, n_rows, hid));
+            unmask(d);
         }
         (HeadKind::Last, _) => {
             gemm(T::ONE, dlogits, w, T::ZERO, MatMut::new(head_in, rows, width));
+            unmask(head_in);
             for (d, cache) in layers[top..top + 2].iter_mut().enumerate() {
                 let (before, last) = cache.dh_above.split_at_mut((steps - 1) * rows * hid);
                 before.fill(T::ZERO);
@@ -317,6 +348,7 @@ fn head_backward<T: Float>(m: &Model<T>, ws: &mut Workspace<T>, job: &Job<T>, n_
             let dtop = &mut dcat[num_layers - 1];
             dtop.resize(n_rows * width, T::ZERO);
             gemm(T::ONE, dlogits, w, T::ZERO, MatMut::new(dtop, n_rows, width));
+            unmask(dtop);
         }
     }
 }
