@@ -3,7 +3,7 @@
 //!
 //! Everything numeric in recur is written once against [`Float`]; the two impls only differ in
 //! which GEMM kernel they call and how they evaluate `exp`/`tanh` (f32 uses the branch-free
-//! vectorizable approximations in [`crate::ops::act`], f64 uses the exact std functions).
+//! vectorizable approximations in `src/ops/act.rs`, f64 uses the exact std functions).
 
 use std::fmt::Debug;
 use std::ops::{Add, AddAssign, Div, Mul, MulAssign, Neg, Sub, SubAssign};

@@ -1,7 +1,7 @@
 //! The three recurrent cells, one step each, forward and backward side by side.
 //!
 //! Cells only know a single time step on a block of `b` batch rows; the time loop, the GEMMs
-//! and the layer stacking are written once in [`crate::model::layer`]. Each cell file states
+//! and the layer stacking are written once in `src/model/layer.rs`. Each cell file states
 //! its equations in PyTorch notation and follows `torch.nn.RNN/LSTM/GRU` exactly: fused
 //! `(G*H, in)` weight layout, gate order, and two bias vectors `b_ih`, `b_hh`.
 //!

@@ -5,7 +5,18 @@
 
 use std::collections::HashMap;
 
-/// Splits text into symbols.
+/// Splits text into symbols: with `char_level`, every character (spaces included); otherwise
+/// words (runs of letters and digits, with apostrophes inside or after a word: `don't`) and
+/// each other non-space character as a symbol of its own. Whitespace only separates.
+///
+/// # Examples
+///
+/// ```
+/// use recur::data::tokenize::tokenize;
+///
+/// assert_eq!(tokenize("Don't panic, Arthur!", false), ["Don't", "panic", ",", "Arthur", "!"]);
+/// assert_eq!(tokenize("a b", true), ["a", " ", "b"]);
+/// ```
 pub fn tokenize(text: &str, char_level: bool) -> Vec<String> {
     if char_level {
         return text.chars().map(String::from).collect();

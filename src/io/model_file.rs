@@ -50,7 +50,29 @@ struct ConfigJson {
     num_classes: usize,
 }
 
-/// Writes `file` to `path` atomically (temp file + rename).
+/// Writes `file` to `path` atomically (temp file + rename): the parameters as f32 tensors
+/// under PyTorch `state_dict` names, the architecture and task as JSON metadata.
+///
+/// # Examples
+///
+/// ```
+/// use rand::SeedableRng;
+/// use recur::{CellKind, HeadKind, LossKind, Model, ModelConfig, ModelFile};
+///
+/// # fn main() -> recur::Result<()> {
+/// // nn.GRU(2, 3) with nn.Linear(3, 4) on the last step.
+/// let (head, loss) = (HeadKind::Last, LossKind::CrossEntropy);
+/// let config = ModelConfig::new(CellKind::Gru, 2, vec![3], 4, head, loss);
+/// let model = Model::<f32>::new(config, &mut rand_chacha::ChaCha8Rng::seed_from_u64(0))?;
+/// let path = std::env::temp_dir().join(format!("recur-doc-{}.safetensors", std::process::id()));
+///
+/// recur::save(&path, &ModelFile { model: model.clone(), task: None, inferred: false })?;
+/// let loaded = recur::load(&path)?;
+/// std::fs::remove_file(&path).ok();
+/// assert_eq!(loaded.model.params, model.params);
+/// # Ok(())
+/// # }
+/// ```
 pub fn save(path: &Path, file: &ModelFile) -> Result<()> {
     let m = &file.model;
     let mut meta = HashMap::new();
@@ -110,6 +132,7 @@ fn json<S: Serialize>(v: &S) -> String {
 }
 
 /// Reads a model file written by [`save`] or by `safetensors.torch.save_file`.
+/// [`save`]'s example writes a model and reads it back.
 pub fn load(path: &Path) -> Result<ModelFile> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     parse(&bytes, path)
