@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Cut the first N examples of MNIST t10k into tests/fixtures/mnist_small/ (gzipped IDX).
 
-Usage (from the repository root; the default source is the shared MNIST copy):
+Usage (from the repository root; --src is the directory holding the MNIST t10k-*.gz files,
+by default data/mnist, where `recur train mnist` looks for them too):
 
-    python3 tools/cut_mnist.py [--src /work/shared/data/mnist] [--out tests/fixtures/mnist_small] [-n 200]
+    python3 tools/cut_mnist.py [--src data/mnist] [--out tests/fixtures/mnist_small] [-n 200]
 
 Only the standard library is needed. The output is deterministic (gzip mtime 0, no file name).
 """
@@ -31,7 +32,7 @@ def cut(src, dst, n):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--src", default="/work/shared/data/mnist")
+    ap.add_argument("--src", default="data/mnist")
     ap.add_argument("--out", default="tests/fixtures/mnist_small")
     ap.add_argument("-n", type=int, default=200)
     a = ap.parse_args()
