@@ -1,4 +1,4 @@
-//! The data formats of issue #4, through the real `recur` binary in a temp dir: several
+//! The data formats of your own sequences, through the real `recur` binary in a temp dir: several
 //! numeric features per step (CSV, JSON Lines, `.npy`), held-out rows from files of their own,
 //! and predictions as JSON Lines; one test per way an input can be malformed, its message
 //! checked.
