@@ -1,5 +1,5 @@
 //! Format readers: files and text into rows, arrays and ids. They know no model and no
-//! training loop; the tasks (`crate::task`) turn what they read into batches.
+//! training loop; the tasks (`src/task/`) turn what they read into batches.
 pub mod encoding;
 pub mod idx;
 pub mod images;
