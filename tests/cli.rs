@@ -811,6 +811,28 @@ fn a_language_model_learns_a_text_and_writes_it_on() {
     assert!(run.ok().stderr().contains("1 symbols of the prompt are not in the vocabulary"));
 }
 
+/// `--tie-weights`: the head shares the embedding table (its width taken from the top
+/// layer), learns the sentence as well, and a mismatched `--embedding` is refused.
+#[test]
+fn a_tied_language_model_learns_and_a_mismatched_embedding_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("cat.txt"), "the cat sat on the mat. ".repeat(300)).unwrap();
+    let mut args = vec!["train", "text", "--text", "cat.txt", "--char", "--hidden", "32", "--layers", "1"];
+    args.extend(["--batch-size", "8", "--bptt", "24", "--epochs", "12", "--lr", "0.01", "-q"]);
+    let e = recur(dir.path(), &[&args[..], &["--tie-weights", "--embedding", "8"]].concat()).fails().stderr();
+    assert!(e.contains("--embedding must equal the top layer's output (32), not 8"), "{e}");
+    let out =
+        recur(dir.path(), &[&args[..], &["--tie-weights", "-o", "tied.safetensors"]].concat()).ok().stdout();
+    let loss: f64 = out.lines().last().unwrap().rsplit("valid_loss ").next().unwrap().trim().parse().unwrap();
+    assert!(loss < 0.1, "{out}");
+    let g = recur(dir.path(), &["generate", "-m", "tied.safetensors", "--prompt", "the c", "--length", "19"])
+        .ok()
+        .stdout();
+    assert_eq!(g.trim_end(), "the cat sat on the mat.");
+    let info = recur(dir.path(), &["inspect", "-m", "tied.safetensors"]).ok().stdout();
+    assert!(info.contains("(step, tied to the embedding, ce)"), "{info}");
+}
+
 #[test]
 fn max_time_stops_training_then_evaluates_and_saves() {
     let dir = tempfile::tempdir().unwrap();

@@ -57,6 +57,7 @@ impl Fixture {
             dropout: 0.0,
             head_dropout: 0.0,
             bidirectional: self.meta.get("bidirectional").is_some_and(|v| v == "true"),
+            tie_weights: false,
         }
     }
     fn model<T: Float>(&self) -> Model<T> {

@@ -19,12 +19,14 @@ fn case(cell: CellKind, hidden: &[usize], head: HeadKind, loss: LossKind, thread
 /// With `vocab`, the input is token ids through an embedding (whose gradient is checked; the
 /// ids themselves have none). With `learn_init`, no state is given and the model's learned
 /// initial state (random here) is used and checked. With `bidirectional`, every layer has a
-/// reverse direction.
+/// reverse direction. With `tie_weights`, the head's weight is the embedding table (needs
+/// `vocab` = C and a top layer of I units).
 #[derive(Clone, Copy, Debug, Default)]
 struct Extras {
     vocab: Option<usize>,
     learn_init: bool,
     bidirectional: bool,
+    tie_weights: bool,
 }
 
 fn case_with(
@@ -35,11 +37,12 @@ fn case_with(
     threads: usize,
     extras: Extras,
 ) {
-    let Extras { vocab, learn_init, bidirectional } = extras;
+    let Extras { vocab, learn_init, bidirectional, tie_weights } = extras;
     let cfg = ModelConfig {
         vocab_size: vocab,
         learn_init,
         bidirectional,
+        tie_weights,
         ..ModelConfig::new(cell, I, hidden.to_vec(), C, head, loss)
     };
     let tag = format!("{cell} {hidden:?} {head:?} {loss:?} x{threads} {extras:?}");
@@ -166,6 +169,16 @@ fn embedding_gradients_match_finite_differences() {
         let e = Extras { vocab: Some(5), ..Extras::default() };
         case_with(cell, &[4], HeadKind::Last, LossKind::CrossEntropy, 2, e);
         case_with(cell, &[4, 3], HeadKind::Step, LossKind::CrossEntropy, 1, e);
+    }
+}
+
+#[test]
+fn tied_embedding_and_head_gradients_match_finite_differences() {
+    // The table's gradient sums the head's use and the lookups' (C = I = 3 ids, top layer 3).
+    for cell in [CellKind::Rnn, CellKind::Lstm, CellKind::Gru] {
+        let e = Extras { vocab: Some(C), tie_weights: true, ..Extras::default() };
+        case_with(cell, &[4, I], HeadKind::Step, LossKind::CrossEntropy, 2, e);
+        case_with(cell, &[I], HeadKind::Last, LossKind::CrossEntropy, 1, Extras { learn_init: true, ..e });
     }
 }
 

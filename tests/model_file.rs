@@ -231,3 +231,48 @@ fn corrupted_files_never_panic() {
         }
     }
 }
+
+/// A tied model's file lists the shared table under both names, as PyTorch's state_dict does;
+/// it loads back to the same model, and a file whose two copies differ is refused.
+#[test]
+fn tied_weights_are_saved_under_both_names_and_must_agree() {
+    let cfg = ModelConfig {
+        vocab_size: Some(6),
+        tie_weights: true,
+        ..ModelConfig::new(CellKind::Lstm, 4, vec![5, 4], 6, HeadKind::Step, LossKind::CrossEntropy)
+    };
+    let m = Model::<f32>::new(cfg, &mut ChaCha8Rng::seed_from_u64(3)).unwrap();
+    assert!(m.specs.iter().all(|s| s.name != "head.weight"), "the table is held once");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tied.safetensors");
+    save(&path, &ModelFile { model: m.clone(), task: None, inferred: false }).unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    assert_eq!(st.tensor("head.weight").unwrap().data(), st.tensor("embedding.weight").unwrap().data());
+    let back = load(&path).unwrap();
+    assert_eq!((back.model.config, back.model.params), (m.config.clone(), m.params.clone()));
+
+    // Change one element of the head's copy.
+    let mut tensors: Vec<(String, Vec<usize>, Vec<u8>)> =
+        st.tensors().into_iter().map(|(n, v)| (n, v.shape().to_vec(), v.data().to_vec())).collect();
+    let meta = st_metadata(&bytes);
+    for (n, _, d) in &mut tensors {
+        if n == "head.weight" {
+            d[0] ^= 0x40;
+        }
+    }
+    let views: Vec<(String, safetensors::tensor::TensorView)> = tensors
+        .iter()
+        .map(|(n, s, d)| {
+            (n.clone(), safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), d).unwrap())
+        })
+        .collect();
+    let edited = safetensors::serialize(views, Some(meta)).unwrap();
+    let err = parse(&edited, Path::new("tied.safetensors")).unwrap_err().to_string();
+    assert!(err.contains("head.weight differs from embedding.weight, which it is tied to"), "{err}");
+}
+
+fn st_metadata(bytes: &[u8]) -> std::collections::HashMap<String, String> {
+    let (_, meta) = safetensors::SafeTensors::read_metadata(bytes).unwrap();
+    meta.metadata().clone().unwrap()
+}

@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use crate::cell::CellKind;
 use crate::error::{Error, Result};
 use crate::io::atomic::write_atomic;
-use crate::model::{HeadKind, LossKind, Model, ModelConfig, param_specs};
+use crate::model::{HeadKind, LossKind, Model, ModelConfig, ParamSpec, param_specs};
 
 /// Version of the metadata layout, stored as `format_version`.
 pub const FORMAT_VERSION: u32 = 1;
@@ -74,6 +74,12 @@ struct ConfigJson {
 /// # }
 /// ```
 pub fn save(path: &Path, file: &ModelFile) -> Result<()> {
+    write_atomic(path, &to_bytes(file)?)
+}
+
+/// The bytes [`save`] writes.
+pub fn to_bytes(file: &ModelFile) -> Result<Vec<u8>> {
+    let path = Path::new("model file");
     let m = &file.model;
     let mut meta = HashMap::new();
     meta.insert("format".to_string(), "recur".to_string());
@@ -82,10 +88,15 @@ pub fn save(path: &Path, file: &ModelFile) -> Result<()> {
     if let Some(t) = &file.task {
         meta.insert("task".to_string(), t.to_string());
     }
+    // A tied head's weight is the embedding table; PyTorch's state_dict lists it under both
+    // names, so the file does too.
+    let mut specs = m.specs.clone();
+    if let Some(e) = specs.iter().find(|s| m.config.tie_weights && s.name == "embedding.weight") {
+        specs.push(ParamSpec { name: "head.weight".into(), ..e.clone() });
+    }
     let bytes: Vec<Vec<u8>> =
-        m.specs.iter().map(|s| m.params[s.range()].iter().flat_map(|x| x.to_le_bytes()).collect()).collect();
-    let views = m
-        .specs
+        specs.iter().map(|s| m.params[s.range()].iter().flat_map(|x| x.to_le_bytes()).collect()).collect();
+    let views = specs
         .iter()
         .zip(&bytes)
         .map(|(s, b)| {
@@ -95,7 +106,7 @@ pub fn save(path: &Path, file: &ModelFile) -> Result<()> {
         })
         .collect::<Result<Vec<_>>>()?;
     let out = safetensors::serialize(views, Some(meta)).map_err(|e| Error::format(path, e.to_string()))?;
-    write_atomic(path, &sorted_header(&out).ok_or_else(|| Error::format(path, "bad header"))?)
+    sorted_header(&out).ok_or_else(|| Error::format(path, "bad header"))
 }
 
 /// The `config` metadata entry for `cfg`, as JSON: the architecture plus PyTorch's plain
@@ -197,6 +208,14 @@ pub fn parse(bytes: &[u8], path: &Path) -> Result<ModelFile> {
             },
         }
     }
+    if config.tie_weights
+        && let Some(v) = tensors.remove("head.weight")
+    {
+        let table = specs.iter().find(|s| s.name == "embedding.weight").and_then(|s| params.get(s.range()));
+        if to_f32(&v).as_deref() != table.filter(|t| t.len() == v.shape().iter().product::<usize>()) {
+            problems.push("  head.weight differs from embedding.weight, which it is tied to".into());
+        }
+    }
     let mut extra: Vec<_> = tensors.keys().cloned().collect();
     extra.sort();
     for k in extra {
@@ -225,7 +244,14 @@ pub fn describe(c: &ModelConfig) -> String {
         None => c.input_size.to_string(),
     };
     let bi = if c.bidirectional { "bidirectional " } else { "" };
-    format!("{bi}{} {input} -> {} [{}] ({head}, {})", c.cell, hs.join("/"), c.output_size, c.loss.name())
+    let tied = if c.tie_weights { ", tied to the embedding" } else { "" };
+    format!(
+        "{bi}{} {input} -> {} [{}] ({head}{tied}, {})",
+        c.cell,
+        hs.join("/"),
+        c.output_size,
+        c.loss.name()
+    )
 }
 
 fn to_f32(v: &TensorView) -> Option<Vec<f32>> {

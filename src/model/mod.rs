@@ -15,6 +15,7 @@ pub(crate) mod layer;
 pub(crate) mod loss;
 mod pass;
 pub mod probs;
+mod stepper;
 
 use rand::{Rng, RngExt};
 use serde::{Deserialize, Serialize};
@@ -25,6 +26,7 @@ use crate::float::Float;
 pub use loss::LossKind;
 pub use loss::LossSum;
 pub use pass::{GradOptions, Gradients, Output, Seqs, Session, State, Targets, normalizer};
+pub use stepper::Stepper;
 
 /// Where the head reads the recurrent output.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -88,6 +90,13 @@ pub struct ModelConfig {
     /// final states, `cat(h_n[-2], h_n[-1])`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub bidirectional: bool,
+    /// The head shares the embedding table as its weight (`head.weight` is
+    /// `embedding.weight`, as `word_language_model --tied` does): a language model whose
+    /// embedding size equals the top layer's output and whose outputs are its inputs. The
+    /// flat buffer holds the table once and its gradient sums both uses; the model file
+    /// still has a `head.weight` (a copy), so PyTorch loads it as it is.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub tie_weights: bool,
 }
 
 fn is_zero(x: &f64) -> bool {
@@ -117,6 +126,7 @@ impl ModelConfig {
             dropout: 0.0,
             head_dropout: 0.0,
             bidirectional: false,
+            tie_weights: false,
         }
     }
 
@@ -192,6 +202,21 @@ impl ModelConfig {
         if !(0.0..1.0).contains(&self.head_dropout) {
             return bad("head_dropout", self.head_dropout.to_string(), "must be in [0, 1)");
         }
+        if self.tie_weights
+            && (self.vocab_size != Some(self.output_size) || self.input_size != self.top_output())
+        {
+            return bad(
+                "tie_weights",
+                "true".into(),
+                &format!(
+                    "needs an embedding of the head's {} outputs, as wide as the top layer's output ({}); this model has {} ids of width {}",
+                    self.output_size,
+                    self.top_output(),
+                    self.vocab_size.map_or("no embedding".to_string(), |v| v.to_string()),
+                    self.input_size
+                ),
+            );
+        }
         if self.hidden_sizes.len() > 64 {
             return bad("num_layers", self.hidden_sizes.len().to_string(), "is more than 64");
         }
@@ -266,7 +291,9 @@ pub fn param_specs(cfg: &ModelConfig) -> Vec<ParamSpec> {
             push(format!("rnn.bias_hh_l{k}{dir}"), vec![g * h]);
         }
     }
-    push("head.weight".into(), vec![cfg.output_size, cfg.top_output()]);
+    if !cfg.tie_weights {
+        push("head.weight".into(), vec![cfg.output_size, cfg.top_output()]);
+    }
     push("head.bias".into(), vec![cfg.output_size]);
     if cfg.learn_init {
         for (k, &h) in cfg.hidden_sizes.iter().enumerate() {
@@ -322,7 +349,8 @@ pub struct Model<T> {
 impl<T: Float> Model<T> {
     /// A model with PyTorch's default initialization: every recurrent tensor
     /// U(-1/sqrt(H), 1/sqrt(H)) for its layer's H, and the head as `nn.Linear`:
-    /// U(-1/sqrt(H_top), 1/sqrt(H_top)) for weight and bias.
+    /// U(-1/sqrt(H_top), 1/sqrt(H_top)) for weight and bias. A shared embedding and head
+    /// weight starts as `word_language_model`'s: U(-0.1, 0.1), so the first logits are small.
     pub fn new<R: Rng>(config: ModelConfig, rng: &mut R) -> Result<Self> {
         config.validate()?;
         let specs = param_specs(&config);
@@ -331,6 +359,12 @@ impl<T: Float> Model<T> {
         for spec in &specs {
             if spec.name.starts_with("init.") {
                 continue; // a learned initial state starts at zero, as the default state
+            }
+            if spec.name == "embedding.weight" && config.tie_weights {
+                for p in &mut params[spec.range()] {
+                    *p = T::from_f64(rng.random_range(-0.1..0.1));
+                }
+                continue;
             }
             if spec.name == "embedding.weight" {
                 // nn.Embedding: N(0, 1), by Box-Muller.
@@ -418,7 +452,7 @@ pub(crate) struct Split<'a, T> {
 pub(crate) struct SplitMut<'a, T> {
     pub embedding: &'a mut [T],
     pub layers: Vec<LayerGrads<'a, T>>,
-    pub head_w: &'a mut [T],
+    pub head_w: &'a mut [T], // empty when tied: the head's gradient goes to `embedding`
     pub head_b: &'a mut [T],
     pub init_h: Vec<&'a mut [T]>,
     pub init_c: Vec<&'a mut [T]>,
@@ -436,7 +470,7 @@ fn tensor_sizes(cfg: &ModelConfig) -> (usize, Vec<[usize; 4]>, usize, usize) {
     (
         cfg.vocab_size.unwrap_or(0) * cfg.input_size,
         layers.collect(),
-        cfg.output_size * cfg.top_output(),
+        if cfg.tie_weights { 0 } else { cfg.output_size * cfg.top_output() },
         cfg.output_size,
     )
 }
@@ -456,7 +490,8 @@ pub(crate) fn split<'a, T>(cfg: &ModelConfig, buf: &'a [T]) -> Split<'a, T> {
         a
     });
     let layers = p.layers.into_iter().map(|[w_ih, w_hh, b_ih, b_hh]| LayerParams { w_ih, w_hh, b_ih, b_hh });
-    let (embedding, head_w, head_b, init_h, init_c) = (p.embedding, p.head_w, p.head_b, p.init_h, p.init_c);
+    let (embedding, head_b, init_h, init_c) = (p.embedding, p.head_b, p.init_h, p.init_c);
+    let head_w = if cfg.tie_weights { embedding } else { p.head_w };
     Split { embedding, layers: layers.collect(), head_w, head_b, init_h, init_c }
 }
 

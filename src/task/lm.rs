@@ -19,7 +19,7 @@ use crate::cell::CellKind;
 use crate::data::tokenize::Vocab;
 use crate::error::{Error, Result};
 use crate::io::model_file::{ModelFile, describe};
-use crate::model::{HeadKind, LossKind, Model, ModelConfig, Seqs, Session, State};
+use crate::model::{HeadKind, LossKind, Model, ModelConfig, Seqs, Session, State, Stepper};
 use crate::optim::OptimizerKind;
 use crate::task::text::{Sampling, pick};
 use crate::task::{EvalOptions, GenerateOptions, Preset, Setup, fit, metric, ran};
@@ -248,6 +248,20 @@ pub fn train(s: &Setup, obs: &mut dyn Observer) -> anyhow::Result<String> {
         .with_context(|| path.display().to_string())?;
     drop(text);
     let v = task.spec.symbols.len();
+    // A tied head is as wide as the embedding: the embedding takes the top layer's width
+    // unless given.
+    let mut s = s.clone();
+    let top = s.model.hidden.last().copied().unwrap_or(0) * if s.model.bidirectional { 2 } else { 1 };
+    if d.tie_weights {
+        match d.embedding {
+            None => s.data.embedding = Some(top),
+            Some(e) if e != top => anyhow::bail!(
+                "--tie-weights makes the head share the embedding, so --embedding must equal the top layer's output ({top}), not {e}"
+            ),
+            Some(_) => {}
+        }
+    }
+    let s = &s;
     if s.embedding() == 0 {
         anyhow::bail!(
             "a language model looks its symbols up in an embedding: --embedding must be at least 1"
@@ -255,7 +269,8 @@ pub fn train(s: &Setup, obs: &mut dyn Observer) -> anyhow::Result<String> {
     }
     // --dropout applies between layers and before the head, as in `word_language_model`.
     let mc = s.symbol_model_config(v, v, HeadKind::Step, LossKind::CrossEntropy);
-    let mut model = s.new_model(ModelConfig { head_dropout: mc.dropout, ..mc })?;
+    let mut model =
+        s.new_model(ModelConfig { head_dropout: mc.dropout, tie_weights: d.tie_weights, ..mc })?;
     let unit = if task.spec.char_level { "characters" } else { "words" };
     let unk = task.spec.unk.map_or(String::new(), |_| " (with <unk>)".into());
     let data = format!(
@@ -311,25 +326,22 @@ pub fn eval(
 
 /// A language model reading one symbol at a time, its state carried.
 struct Reader<'a> {
-    model: &'a Model<f32>,
-    sess: Session<f32>,
-    state: Option<State<f32>>,
+    stepper: Stepper<'a>,
     /// The logits after the last symbol read.
     logits: Vec<f32>,
+    /// Whether anything was read yet.
+    started: bool,
 }
 
 impl Reader<'_> {
-    /// Reads `ids` in one pass; the logits are those after the last.
+    /// Reads `ids` one step each; the logits are those after the last.
     fn read(&mut self, ids: &[u32]) -> Result<()> {
-        if ids.is_empty() {
-            return Ok(());
+        for &id in ids {
+            let logits = self.stepper.step(&[id as f32])?;
+            self.logits.clear();
+            self.logits.extend_from_slice(logits);
+            self.started = true;
         }
-        let x: Vec<f32> = ids.iter().map(|&i| i as f32).collect();
-        let out = self.sess.forward(self.model, Seqs::new(&x, 1, ids.len()), self.state.as_ref())?;
-        let v = self.model.config.output_size;
-        self.logits.clear();
-        self.logits.extend_from_slice(&out.logits[out.logits.len() - v..]);
-        self.state = Some(out.state);
         Ok(())
     }
 }
@@ -350,7 +362,7 @@ pub fn generate(
     }
     let mut rng = ChaCha8Rng::seed_from_u64(o.seed);
     // One thread: at batch 1 a step is too short to share.
-    let mut reader = Reader { model: &file.model, sess: Session::new(1), state: None, logits: Vec::new() };
+    let mut reader = Reader { stepper: Stepper::new(&file.model)?, logits: Vec::new(), started: false };
     let sep = if spec.char_level { "" } else { " " };
     let mut turn = |prompt: &str, reader: &mut Reader, out: &mut dyn Write| -> anyhow::Result<()> {
         let (mut ids, unknown) = vocab.encode(prompt, spec.char_level);
@@ -358,7 +370,7 @@ pub fn generate(
             let fate = if spec.unk.is_some() { "read as <unk>" } else { "left out" };
             eprintln!("recur: warning: {unknown} symbols of the prompt are not in the vocabulary ({fate})");
         }
-        if ids.is_empty() && reader.state.is_none() {
+        if ids.is_empty() && !reader.started {
             // Nothing to start from: a line break if the text has them, else the most
             // frequent symbol.
             ids.push(vocab.id("\n").filter(|_| spec.char_level).unwrap_or(0));

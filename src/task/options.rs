@@ -147,6 +147,10 @@ pub struct TaskOptions {
     /// text (language model): keep only symbols seen at least K times; the rest become `<unk>`.
     #[cfg_attr(feature = "cli", arg(long))]
     pub min_count: Option<usize>,
+    /// text (language model): the head shares the embedding table as its weight (fewer
+    /// parameters; the embedding is then as wide as the top layer).
+    #[cfg_attr(feature = "cli", arg(long))]
+    pub tie_weights: bool,
     /// text, classify, regress, label: embedding size of symbol inputs (0 = feed each id as
     /// one float, as the next-word tutorial does).
     #[cfg_attr(feature = "cli", arg(long))]
@@ -235,6 +239,7 @@ impl TaskOptions {
             ("--bptt", self.bptt.is_some()),
             ("--max-vocab", self.max_vocab.is_some()),
             ("--min-count", self.min_count.is_some()),
+            ("--tie-weights", self.tie_weights),
             ("--data", self.data.is_some()),
             ("--label-column", self.label_column.is_some()),
             ("--sequence-column", self.sequence_column.is_some()),

@@ -378,6 +378,7 @@ impl TaskKind for TextTask {
                 "--bptt",
                 "--max-vocab",
                 "--min-count",
+                "--tie-weights",
             ],
         }
     }

@@ -319,7 +319,10 @@ fn head_backward<T: Float>(m: &Model<T>, ws: &mut Workspace<T>, job: &Job<T>, n_
             }
         }
     };
-    gemm(T::ONE, dlogits.t(), MatRef::new(hs, n_rows, width), T::ZERO, MatMut::new(g.head_w, c, width));
+    // A head tied to the embedding writes its part of the table's gradient first;
+    // `backward_layers` adds the lookups' part.
+    let g_head_w = if cfg.tie_weights { g.embedding } else { g.head_w };
+    gemm(T::ONE, dlogits.t(), MatRef::new(hs, n_rows, width), T::ZERO, MatMut::new(g_head_w, c, width));
     set_colsum(g.head_b, logits);
     match (cfg.head, dirs) {
         (HeadKind::Last, 1) => {
@@ -425,8 +428,11 @@ fn backward_layers<T: Float>(m: &Model<T>, ws: &mut Workspace<T>, job: &Job<T>) 
             }
         }
         if k == 0 && embedded {
-            // dL/dE[id] = sum of dL/dx over the positions holding that id.
-            gemb.fill(T::ZERO);
+            // dL/dE[id] = sum of dL/dx over the positions holding that id (plus, when tied,
+            // the head's part, written by `head_backward`).
+            if !cfg.tie_weights {
+                gemb.fill(T::ZERO);
+            }
             for r in 0..rows {
                 for t in 0..steps {
                     let id = job.input[(job.b0 + r) * steps + t].to_f64() as usize;
