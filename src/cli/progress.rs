@@ -96,6 +96,9 @@ impl Observer for Progress {
             let _ = writeln!(std::io::stdout().lock(), "{line}");
         });
     }
+    fn warn(&mut self, message: &str) {
+        self.bar.suspend(|| eprintln!("recur: warning: {message}"));
+    }
     fn finish(&mut self) {
         self.bar.finish_and_clear();
     }

@@ -98,6 +98,14 @@ pub struct TrainArgs {
     /// Stop once the held-out error is at or below this fraction (e.g. 0.001 = 0.1%).
     #[arg(long)]
     pub target_error: Option<f64>,
+    /// Also checkpoint every N steps (`500`) or seconds (`30s`): the model file and its
+    /// training state (`MODEL.state`), which `--resume` continues from.
+    #[arg(long, value_name = "N|Ns")]
+    pub checkpoint_every: Option<crate::train::Every>,
+    /// Continue the run whose checkpoint is at --output (same task and flags): the model
+    /// ends bit for bit as if the run had never stopped.
+    #[arg(long)]
+    pub resume: bool,
     /// No progress bar.
     #[arg(long, short)]
     pub quiet: bool,
@@ -142,6 +150,8 @@ pub fn run(a: TrainArgs) -> anyhow::Result<ExitCode> {
         class_weights: None,
         max_time: a.max_time,
         eval_every_steps: a.eval_steps,
+        checkpoint_every: a.checkpoint_every,
+        resume: a.resume,
     };
     if train.batch_size == 0 || train.epochs == 0 {
         bail!("--batch-size and --epochs must be at least 1");

@@ -125,6 +125,17 @@ impl<T: Float> Optimizer<T> {
         Optimizer { config, step: 0, m: Vec::new(), v: Vec::new(), ut: Vec::new() }
     }
 
+    /// The state a resumed run needs: the first and second moment buffers (empty before
+    /// the first step).
+    pub fn moments(&self) -> (&[T], &[T]) {
+        (&self.m, &self.v)
+    }
+
+    /// Puts back the state of [`Optimizer::moments`] and the step count, as checkpointed.
+    pub fn restore(&mut self, step: u64, m: Vec<T>, v: Vec<T>) {
+        (self.step, self.m, self.v) = (step, m, v);
+    }
+
     /// One update of `params` with `grads` (same layout).
     pub fn step(&mut self, params: &mut [T], grads: &[T]) {
         self.step_outer(params, grads, &[]);

@@ -65,6 +65,27 @@ impl MetricsLog {
         Ok(MetricsLog { path: path.into(), file })
     }
 
+    /// For a run resumed after step `step`: keeps the records up to that step (a stopped run
+    /// may have logged a few more, which the resumed run logs again) and appends after them.
+    pub fn resume(path: &Path, step: usize) -> Result<Self> {
+        let old = match std::fs::read_to_string(path) {
+            Ok(s) => s,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(e) => return Err(Error::io(path, e)),
+        };
+        let kept: String = old
+            .lines()
+            .filter(|line| {
+                let v: Option<serde_json::Value> = serde_json::from_str(line).ok();
+                v.and_then(|v| v.get("step")?.as_u64()).is_some_and(|s| s as usize <= step)
+            })
+            .map(|line| format!("{line}\n"))
+            .collect();
+        crate::io::atomic::write_atomic(path, kept.as_bytes())?;
+        let file = std::fs::OpenOptions::new().append(true).open(path).map_err(|e| Error::io(path, e))?;
+        Ok(MetricsLog { path: path.into(), file })
+    }
+
     /// Writes the record as one line and flushes it.
     pub fn append(&mut self, r: &Record) -> Result<()> {
         writeln!(self.file, "{}", r.json())

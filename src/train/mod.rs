@@ -6,6 +6,7 @@
 //!
 //! Tasks own their data and their evaluation; this module owns nothing task-specific.
 
+pub mod checkpoint;
 pub mod metrics;
 
 use std::path::PathBuf;
@@ -15,10 +16,12 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use crate::error::{Error, Result};
+use crate::io::atomic::write_atomic;
 use crate::io::model_file::{self, ModelFile};
 use crate::model::Seqs;
 use crate::model::{GradOptions, Model, Session, State, Targets};
 use crate::optim::{OptimConfig, Optimizer};
+use checkpoint::Checkpoint;
 use metrics::{MetricsLog, Record};
 
 /// One training batch, batch-first, with buffers reused between steps.
@@ -136,6 +139,10 @@ pub trait Observer {
     fn step(&mut self, _progress: &Progress) {}
     /// A line of the log: an evaluation's metrics, an early stop.
     fn log(&mut self, line: &str);
+    /// Something went wrong that the run survives (a checkpoint that could not be written).
+    fn warn(&mut self, message: &str) {
+        self.log(&format!("warning: {message}"))
+    }
     /// The run has ended, normally or with an error.
     fn finish(&mut self) {}
 }
@@ -204,6 +211,38 @@ pub struct TrainConfig {
     pub max_time: Option<f64>,
     /// Also evaluate (and checkpoint) every this many steps.
     pub eval_every_steps: Option<usize>,
+    /// Also checkpoint (without evaluating) every this many steps or seconds.
+    pub checkpoint_every: Option<Every>,
+    /// Continue from the training state beside `output` (see [`checkpoint`]): the result is
+    /// bit for bit that of the run never stopped.
+    pub resume: bool,
+}
+
+/// A period of the run: in training steps or in seconds.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Every {
+    /// Every this many steps.
+    Steps(usize),
+    /// Every this many seconds (checked after each step).
+    Seconds(f64),
+}
+
+impl std::str::FromStr for Every {
+    type Err = String;
+    /// `500` (steps) or `30s` (seconds).
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || format!("`{s}` is neither a number of steps (500) nor of seconds (30s)");
+        match s.strip_suffix('s') {
+            Some(secs) => match secs.parse::<f64>() {
+                Ok(t) if t.is_finite() && t > 0.0 => Ok(Every::Seconds(t)),
+                _ => Err(bad()),
+            },
+            None => match s.parse::<usize>() {
+                Ok(n) if n > 0 => Ok(Every::Steps(n)),
+                _ => Err(bad()),
+            },
+        }
+    }
 }
 
 impl Default for TrainConfig {
@@ -226,7 +265,30 @@ impl Default for TrainConfig {
             class_weights: None,
             max_time: None,
             eval_every_steps: None,
+            checkpoint_every: None,
+            resume: false,
         }
+    }
+}
+
+impl TrainConfig {
+    /// The settings that change what a run computes (not where it writes, how long it may
+    /// take, or how often it checkpoints), as a resumed run must repeat them.
+    fn identity(&self) -> serde_json::Value {
+        serde_json::json!({
+            "epochs": self.epochs,
+            "batch_size": self.batch_size,
+            "optimizer": format!("{:?}", self.optim),
+            "schedule": self.schedule,
+            "clip": self.clip,
+            "seed": self.seed,
+            "threads": self.threads,
+            "eval_every": self.eval_every,
+            "eval_every_steps": self.eval_every_steps,
+            "target": self.target,
+            "patience": self.patience,
+            "class_weights": self.class_weights,
+        })
     }
 }
 
@@ -257,6 +319,66 @@ pub fn train<K: Task + ?Sized>(
     result
 }
 
+/// The loop's position and counters, as checkpoints keep them.
+#[derive(Default)]
+struct Loop {
+    step: usize,
+    loss_acc: f64,
+    loss_n: usize,
+    last_loss: f64,
+    /// Training predictions right / made over the epoch (the tutorials' "average accuracy").
+    right: usize,
+    made: usize,
+    metrics: Vec<Metric>,
+    /// Early stopping: the best model so far, its metrics, and evaluations since it.
+    best: Option<(f64, Vec<f32>, Vec<Metric>)>,
+    since_best: usize,
+    /// Each stream's state, carried from batch to batch within an epoch by tasks that ask.
+    carried: Option<State<f32>>,
+}
+
+/// Checkpoints of one run: the model file and its training state, and what is on disk.
+struct Saver<'a> {
+    path: &'a std::path::Path,
+    /// What a checkpoint is checked against on resume.
+    run: serde_json::Value,
+    /// Checksum of the model file on disk.
+    on_disk: Option<String>,
+    /// The step of the last checkpoint written in full.
+    last_good: Option<usize>,
+    last_time: f64,
+}
+
+impl Saver<'_> {
+    /// Writes the state and then (when `write_model`) the model file, each atomically.
+    fn save(&mut self, ck: Checkpoint, model: Option<Vec<u8>>, seconds: f64) -> Result<()> {
+        let new = model.as_deref().map(checkpoint::checksum);
+        let step = ck.progress.step;
+        let ck = Checkpoint {
+            model_checksum: new.clone().or(self.on_disk.clone()),
+            previous_model_checksum: self.on_disk.clone(),
+            run: self.run.clone(),
+            ..ck
+        };
+        write_atomic(&checkpoint::state_path(self.path), &ck.to_bytes()?)?;
+        if let Some(bytes) = model {
+            write_atomic(self.path, &bytes)?;
+            self.on_disk = new;
+        }
+        self.last_good = Some(step);
+        self.last_time = seconds;
+        Ok(())
+    }
+
+    /// What a failed checkpoint leaves.
+    fn kept(&self) -> String {
+        match self.last_good {
+            Some(s) => format!("the last good checkpoint (step {s}) is kept"),
+            None => "no checkpoint was written yet".into(),
+        }
+    }
+}
+
 fn run<K: Task + ?Sized>(
     model: &mut Model<f32>,
     task: &mut K,
@@ -273,38 +395,94 @@ fn run<K: Task + ?Sized>(
     if let Some(out) = &cfg.output {
         crate::io::atomic::check_writable(out)?;
     }
-    let mut metrics_log = cfg.metrics.as_deref().map(MetricsLog::create).transpose()?;
     let per_epoch = task.steps_per_epoch(cfg.batch_size).max(1);
     let total = per_epoch * cfg.epochs;
+    let mut saver = cfg.output.as_deref().map(|path| Saver {
+        path,
+        run: serde_json::json!({
+            "task": task.task_json(),
+            "model": model.config,
+            "parameters": model.params.len(),
+            "train": cfg.identity(),
+        }),
+        on_disk: None,
+        last_good: None,
+        last_time: 0.0,
+    });
+    let mut l = Loop { last_loss: f64::NAN, ..Loop::default() };
+    let (mut first_epoch, mut first_step, mut seconds_before) = (0, 0, 0.0);
+    if cfg.resume {
+        let saver =
+            saver.as_mut().ok_or_else(|| Error::Input("--resume needs the model file to resume".into()))?;
+        let ck = Checkpoint::load(saver.path)?;
+        ck.check_run(&saver.run, &checkpoint::state_path(saver.path))?;
+        let p = &ck.progress;
+        (first_epoch, first_step, seconds_before) = (p.epoch, p.next_step, p.seconds);
+        // Replay the batches before the checkpoint, so that the generator and the task's own
+        // walk (shuffled orders, offsets) are where they were.
+        let mut batch = Batch::default();
+        for (e, s) in (0..p.epoch)
+            .flat_map(|e| (0..per_epoch).map(move |s| (e, s)))
+            .chain((0..p.next_step).map(|s| (p.epoch, s)))
+        {
+            task.train_batch(e, s, cfg.batch_size, &mut rng, &mut batch);
+        }
+        if rng.get_word_pos().to_string() != p.rng_word_pos {
+            return Err(Error::Input(format!(
+                "cannot resume from {}: replaying its batches did not reach the checkpointed position (the data differ)",
+                checkpoint::state_path(saver.path).display()
+            )));
+        }
+        model.params = ck.params;
+        opt.restore(p.optim_step, ck.optim_m, ck.optim_v);
+        sess.dropout_seed = p.dropout_seed;
+        l = Loop {
+            step: p.step,
+            loss_acc: p.loss_acc,
+            loss_n: p.loss_n,
+            last_loss: p.last_loss.unwrap_or(f64::NAN),
+            right: p.right,
+            made: p.made,
+            metrics: p.metrics.clone(),
+            best: ck.best_params.map(|b| (p.best_score.unwrap_or(f64::INFINITY), b, p.best_metrics.clone())),
+            since_best: p.since_best,
+            carried: ck.carried,
+        };
+        saver.on_disk = std::fs::read(saver.path).ok().map(|b| checkpoint::checksum(&b));
+        saver.last_good = Some(p.step);
+        saver.last_time = p.seconds;
+        obs.log(&format!("resumed from {} at step {} (epoch {})", saver.path.display(), p.step, p.epoch + 1));
+    }
+    let mut metrics_log = match (&cfg.metrics, cfg.resume) {
+        (Some(p), true) => Some(MetricsLog::resume(p, l.step)?),
+        (Some(p), false) => Some(MetricsLog::create(p)?),
+        (None, _) => None,
+    };
     obs.start(total);
     let start = Instant::now();
+    let elapsed = || seconds_before + start.elapsed().as_secs_f64();
     let mut batch = Batch::default();
-    let (mut step, mut loss_acc, mut loss_n, mut last_loss) = (0usize, 0.0f64, 0usize, f64::NAN);
-    // Training predictions right / made over the epoch (the tutorials' "average accuracy").
-    let (mut right, mut made) = (0usize, 0usize);
-    let mut metrics = Vec::new();
-    let mut epochs_run = 0;
-    // Early stopping: the best model so far, its metrics, and evaluations since it.
-    let mut best: Option<(f64, Vec<f32>, Vec<Metric>)> = None;
-    let mut since_best = 0usize;
-    // Each stream's state, carried from batch to batch within an epoch by tasks that ask.
     let carry = task.carries_state();
-    let mut carried: Option<State<f32>>;
-    'epochs: for epoch in 0..cfg.epochs {
-        carried = None;
+    let mut epochs_run = first_epoch;
+    'epochs: for epoch in first_epoch..cfg.epochs {
+        let from = if epoch == first_epoch { first_step } else { 0 };
+        if from == 0 {
+            (l.carried, l.loss_acc, l.loss_n, l.right, l.made) = (None, 0.0, 0, 0, 0);
+        }
         epochs_run = epoch + 1;
-        for s in 0..per_epoch {
+        for s in from..per_epoch {
             task.train_batch(epoch, s, cfg.batch_size, &mut rng, &mut batch);
             let seqs = batch.seqs();
             // Nothing reads the gradients but clipping, which works on pending ones too, and
             // the update.
             let opts = GradOptions { fused_update: true, final_state: carry, ..Default::default() };
-            let sum = sess.loss_and_grad(model, seqs, carried.as_ref(), batch.targets(), opts)?;
+            let sum = sess.loss_and_grad(model, seqs, l.carried.as_ref(), batch.targets(), opts)?;
             if carry {
-                carried = Some(sess.final_state(model));
+                l.carried = Some(sess.final_state(model));
             }
             let loss = sum.mean();
-            step += 1;
+            l.step += 1;
+            let step = l.step;
             if !loss.is_finite() {
                 return Err(Error::Diverged { step, loss });
             }
@@ -316,25 +494,76 @@ fn run<K: Task + ?Sized>(
             }
             opt.config.lr = cfg.schedule.lr(cfg.optim.lr, step - 1, total);
             sess.update(model, &mut opt);
-            loss_acc += loss;
-            loss_n += 1;
-            right += sum.correct;
-            made += sum.count;
+            l.loss_acc += loss;
+            l.loss_n += 1;
+            l.right += sum.correct;
+            l.made += sum.count;
             obs.step(&Progress {
                 step,
                 total,
-                loss: loss_acc / loss_n as f64,
+                loss: l.loss_acc / l.loss_n as f64,
                 sequences: batch.batch,
                 symbols: batch.lengths.iter().sum::<usize>().max(batch.batch * batch.steps),
-                seconds: start.elapsed().as_secs_f64(),
+                seconds: elapsed(),
             });
-            last_loss = loss_acc / loss_n as f64;
+            l.last_loss = l.loss_acc / l.loss_n as f64;
+            // The budget is this invocation's: a resumed run gets it afresh.
             let out_of_time = cfg.max_time.is_some_and(|t| start.elapsed().as_secs_f64() >= t);
             let epoch_end = s + 1 == per_epoch;
             let last = out_of_time || (epoch_end && epoch + 1 == cfg.epochs);
             let due = (epoch_end && cfg.eval_every > 0 && (epoch + 1) % cfg.eval_every == 0)
                 || cfg.eval_every_steps.is_some_and(|n| n > 0 && step.is_multiple_of(n));
+            // Where a resumed run would start after this step.
+            let (next_epoch, next_step) = if epoch_end { (epoch + 1, 0) } else { (epoch, s + 1) };
+            let snapshot = |l: &Loop, opt: &Optimizer<f32>, sess: &Session<f32>, rng: &ChaCha8Rng| {
+                let (m, v) = opt.moments();
+                Checkpoint {
+                    progress: checkpoint::Progress {
+                        epoch: next_epoch,
+                        next_step,
+                        step: l.step,
+                        loss_acc: l.loss_acc,
+                        loss_n: l.loss_n,
+                        right: l.right,
+                        made: l.made,
+                        last_loss: Some(l.last_loss),
+                        metrics: l.metrics.clone(),
+                        since_best: l.since_best,
+                        best_score: l.best.as_ref().map(|b| b.0),
+                        best_metrics: l.best.as_ref().map_or(Vec::new(), |b| b.2.clone()),
+                        dropout_seed: sess.dropout_seed,
+                        optim_step: opt.step,
+                        rng_word_pos: rng.get_word_pos().to_string(),
+                        seconds: elapsed(),
+                    },
+                    params: model.params.clone(),
+                    optim_m: m.to_vec(),
+                    optim_v: v.to_vec(),
+                    carried: if epoch_end { None } else { l.carried.clone() },
+                    best_params: l.best.as_ref().map(|b| b.1.clone()),
+                    ..Checkpoint::default()
+                }
+            };
             if !(due || last) {
+                let checkpoint_due = match cfg.checkpoint_every {
+                    Some(Every::Steps(n)) => step.is_multiple_of(n),
+                    Some(Every::Seconds(t)) => saver.as_ref().is_some_and(|sv| elapsed() - sv.last_time >= t),
+                    None => false,
+                };
+                if let Some(sv) = saver.as_mut().filter(|_| checkpoint_due) {
+                    // Without early stopping the model file follows the latest parameters.
+                    let bytes = match cfg.patience {
+                        None => Some(model_file::to_bytes(&ModelFile {
+                            model: model.clone(),
+                            task: Some(task.task_json()),
+                            inferred: false,
+                        })?),
+                        Some(_) => None,
+                    };
+                    if let Err(e) = sv.save(snapshot(&l, &opt, &sess, &rng), bytes, elapsed()) {
+                        obs.warn(&format!("checkpoint at step {step} failed: {e}; {}", sv.kept()));
+                    }
+                }
                 continue;
             }
             if out_of_time && !(epoch_end && epoch + 1 == cfg.epochs) {
@@ -343,80 +572,91 @@ fn run<K: Task + ?Sized>(
                     cfg.max_time.unwrap_or(0.0)
                 ));
             }
-            metrics = task.evaluate(model, &mut eval_sess, last)?;
-            let mut shown = metrics.clone();
-            if made > 0 {
-                shown.push(("train_accuracy".into(), right as f64 / made as f64));
+            l.metrics = task.evaluate(model, &mut eval_sess, last)?;
+            let mut shown = l.metrics.clone();
+            if l.made > 0 {
+                shown.push(("train_accuracy".into(), l.right as f64 / l.made as f64));
             }
             let rec = Record {
                 epoch: epoch + 1,
                 step,
-                train_loss: last_loss,
-                seconds: start.elapsed().as_secs_f64(),
+                train_loss: l.last_loss,
+                seconds: elapsed(),
                 metrics: shown,
             };
             obs.log(&rec.line());
             if let Some(m) = metrics_log.as_mut() {
                 m.append(&rec)?;
             }
-            let score = metrics.first().map_or(f64::INFINITY, |m| m.1);
-            let improved = best.as_ref().is_none_or(|b| score < b.0);
+            let score = l.metrics.first().map_or(f64::INFINITY, |m| m.1);
+            let improved = l.best.as_ref().is_none_or(|b| score < b.0);
             if cfg.patience.is_some() {
                 if improved {
-                    best = Some((score, model.params.clone(), metrics.clone()));
-                    since_best = 0;
+                    l.best = Some((score, model.params.clone(), l.metrics.clone()));
+                    l.since_best = 0;
                 } else {
-                    since_best += 1;
+                    l.since_best += 1;
                 }
             }
-            // With early stopping the file holds the best model; otherwise the latest.
-            if let Some(path) = &cfg.output
-                && (cfg.patience.is_none() || improved)
-            {
-                model_file::save(
-                    path,
-                    &ModelFile { model: model.clone(), task: Some(task.task_json()), inferred: false },
-                )?;
-            }
-            if last {
-                break 'epochs;
-            }
-            if cfg.patience.is_some_and(|p| since_best >= p) {
-                obs.log(&format!("early stop: no better held-out score in {since_best} evaluations"));
-                break 'epochs;
-            }
-            let reached = cfg.target.is_some_and(|t| metrics.first().is_some_and(|m| m.1 <= t));
+            let stop_early = cfg.patience.is_some_and(|p| l.since_best >= p);
+            let reached = cfg.target.is_some_and(|t| l.metrics.first().is_some_and(|m| m.1 <= t));
             if reached {
                 // One complete evaluation for the record, then stop.
-                metrics = task.evaluate(model, &mut eval_sess, true)?;
+                l.metrics = task.evaluate(model, &mut eval_sess, true)?;
                 let rec = Record {
                     epoch: epoch + 1,
                     step,
-                    train_loss: last_loss,
-                    seconds: start.elapsed().as_secs_f64(),
-                    metrics: metrics.clone(),
+                    train_loss: l.last_loss,
+                    seconds: elapsed(),
+                    metrics: l.metrics.clone(),
                 };
                 obs.log(&format!("target reached; {}", rec.line()));
                 if let Some(m) = metrics_log.as_mut() {
                     m.append(&rec)?;
                 }
+            }
+            let end = last || stop_early || reached;
+            // With early stopping the file holds the best model; otherwise the latest.
+            if let Some(sv) = saver.as_mut() {
+                let bytes = (cfg.patience.is_none() || improved)
+                    .then(|| {
+                        model_file::to_bytes(&ModelFile {
+                            model: model.clone(),
+                            task: Some(task.task_json()),
+                            inferred: false,
+                        })
+                    })
+                    .transpose()?;
+                let mut ck = snapshot(&l, &opt, &sess, &rng);
+                if end && !out_of_time {
+                    // A finished run resumes to its end; one out of time continues.
+                    (ck.progress.epoch, ck.progress.next_step) = (cfg.epochs, 0);
+                }
+                if let Err(e) = sv.save(ck, bytes, elapsed()) {
+                    if end {
+                        return Err(Error::Input(format!("could not save the model: {e}; {}", sv.kept())));
+                    }
+                    obs.warn(&format!("checkpoint at step {step} failed: {e}; {}", sv.kept()));
+                }
+            }
+            if stop_early {
+                obs.log(&format!("early stop: no better held-out score in {} evaluations", l.since_best));
+            }
+            if end {
                 break 'epochs;
             }
         }
-        loss_acc = 0.0;
-        loss_n = 0;
-        (right, made) = (0, 0);
     }
-    if let Some((_, params, m)) = best {
+    if let Some((_, params, m)) = l.best {
         // Keep the best model, as saved.
         model.params = params;
-        metrics = m;
+        l.metrics = m;
     }
     Ok(TrainReport {
         epochs: epochs_run,
-        steps: step,
-        seconds: start.elapsed().as_secs_f64(),
-        final_loss: last_loss,
-        metrics,
+        steps: l.step,
+        seconds: elapsed(),
+        final_loss: l.last_loss,
+        metrics: l.metrics,
     })
 }
