@@ -512,6 +512,9 @@ fn forecast_continues_a_sine_wave() {
     assert!(rmse < 0.05, "{out}");
     let pr =
         recur(dir.path(), &["predict", "-m", "f.safetensors", "--input", data, "--ahead", "5"]).ok().stdout();
+    let huge = ["predict", "-m", "f.safetensors", "--input", data, "--ahead", "18446744073709551615"];
+    let e = recur(dir.path(), &huge).fails().stderr();
+    assert!(e.contains("--ahead 18446744073709551615 is more than 1048576 rows"), "{e}");
     let lines: Vec<&str> = pr.lines().collect();
     assert_eq!(lines[0], "step,value");
     for (k, l) in lines[1..].iter().enumerate() {
@@ -853,4 +856,20 @@ fn sizes_beyond_any_use_are_refused_before_anything_is_allocated() {
     assert!(e.contains("--batch-size 18446744073709551615 is more than 1048576 sequences per step"), "{e}");
     let e = recur(dir.path(), &["train", "addition", "--threads", "10000", "-q"]).fails().stderr();
     assert!(e.contains("--threads 10000 is more than recur uses (256 at most"), "{e}");
+    let e = recur(dir.path(), &["train", "addition", "--valid-size", "18446744073709551615", "-q"])
+        .fails()
+        .stderr();
+    assert!(e.contains("--valid-size 18446744073709551615 is more than 1048576 held-out pairs"), "{e}");
+    let e =
+        recur(dir.path(), &["train", "bitcount", "--epochs", "18446744073709551615", "-q"]).fails().stderr();
+    assert!(e.contains("18446744073709551615 epochs of 400 steps are more steps than a run can count"), "{e}");
+    // One CSV row of a 20 MB symbol string: refused with the memory its batch would need.
+    let short: String = (0..20).map(|i| if i % 2 == 0 { "x,abab\n" } else { "y,baba\n" }).collect();
+    let long = format!("label,sequence\n{short}x,{}\n", "ab".repeat(10_000_000));
+    std::fs::write(dir.path().join("long.csv"), long).unwrap();
+    let e = recur(dir.path(), &["train", "classify", "--data", "long.csv", "-q"]).fails().stderr();
+    assert!(
+        e.contains("sequences of 20000000 steps need about") && e.contains("GB for this model's pass"),
+        "{e}"
+    );
 }

@@ -13,6 +13,7 @@
 pub mod inspect;
 pub(crate) mod layer;
 pub(crate) mod loss;
+pub mod memory;
 mod pass;
 pub mod probs;
 mod stepper;

@@ -193,6 +193,9 @@ pub fn parse_summand(s: &str) -> Result<u64> {
     })
 }
 
+/// The most held-out pairs `--valid-size` may ask for (each evaluation scores them all).
+const MAX_VALID: usize = 1 << 20;
+
 /// The registry's entry.
 pub static ADDITION: AdditionTask = AdditionTask;
 
@@ -244,6 +247,9 @@ impl TaskKind for AdditionTask {
         let mut task = Addition::new(bits)?;
         task.iters_per_epoch = d.iters_per_epoch.or(s.preset.iters_per_epoch).unwrap_or(100).max(1);
         task.valid_size = d.valid_size.unwrap_or(1000).max(1);
+        if task.valid_size > MAX_VALID {
+            anyhow::bail!("--valid-size {} is more than {MAX_VALID} held-out pairs", task.valid_size);
+        }
         let mut model = s.new_model(s.model_config(2, 1, HeadKind::Step, LossKind::Bce))?;
         let data = format!("{bits}-bit sequences, fresh pairs each step, 1 in 10 pairs held out");
         let report = fit("addition", &mut model, &mut task, &s.train, &data, obs)?;

@@ -277,6 +277,9 @@ pub static FORECAST: ForecastTask = ForecastTask;
 /// `recur train forecast`.
 pub struct ForecastTask;
 
+/// The most rows `--ahead` may ask for (each is one pass over a window).
+const MAX_AHEAD: usize = 1 << 20;
+
 impl TaskKind for ForecastTask {
     fn info(&self) -> &'static Info {
         &Info {
@@ -336,6 +339,9 @@ impl TaskKind for ForecastTask {
         let Some(path) = o.input.as_deref() else { return Ok(false) };
         if !path.extension().is_some_and(|e| e == "csv" || e == "tsv" || e == "jsonl") {
             return Ok(false);
+        }
+        if o.ahead > MAX_AHEAD {
+            anyhow::bail!("--ahead {} is more than {MAX_AHEAD} rows", o.ahead);
         }
         let spec: ForecastSpec = serde_json::from_value(file.task.clone().unwrap_or_default())?;
         let (_, rows) = read_series(path, &spec.columns)?;

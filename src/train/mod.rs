@@ -396,7 +396,12 @@ fn run<K: Task + ?Sized>(
         crate::io::atomic::check_writable(out)?;
     }
     let per_epoch = task.steps_per_epoch(cfg.batch_size).max(1);
-    let total = per_epoch * cfg.epochs;
+    let total = per_epoch.checked_mul(cfg.epochs).filter(|&t| t < 1 << 48).ok_or_else(|| {
+        Error::Input(format!(
+            "{} epochs of {per_epoch} steps are more steps than a run can count",
+            cfg.epochs
+        ))
+    })?;
     let mut saver = cfg.output.as_deref().map(|path| Saver {
         path,
         run: serde_json::json!({

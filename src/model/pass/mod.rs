@@ -131,6 +131,7 @@ impl<T: Float> Session<T> {
                 "empty input: {batch} sequences of {steps} steps; need at least one sequence of one step"
             )));
         }
+        crate::model::memory::check_fits(cfg, batch, steps)?;
         let want = batch * steps * cfg.features();
         if input.len() != want {
             return Err(Error::ShapeMismatch {
