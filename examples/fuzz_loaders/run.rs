@@ -160,9 +160,11 @@ pub fn setup(timeout: Duration) {
     });
 }
 
-/// An error message with its numbers (and hex bytes after them), quoted text and lists blanked,
-/// so that messages that differ only in the values they quote count once.
+/// The first line of an error message with its numbers (and hex bytes after them), quoted
+/// text (in `"`, `` ` `` or `'`) and lists blanked, so that messages that differ only in the
+/// values they quote count once.
 pub fn normalize(msg: &str) -> String {
+    let msg = msg.lines().next().unwrap_or("");
     let mut out = String::with_capacity(msg.len().min(160));
     let mut quote: Option<char> = None;
     let (mut escaped, mut depth) = (false, 0usize);
@@ -199,6 +201,8 @@ pub fn normalize(msg: &str) -> String {
             word.push(c);
             continue;
         }
+        // A `'` right after a letter is an apostrophe (`model's`), else it opens a quote.
+        let after_word = !word.is_empty();
         flush(&mut word, &mut out);
         match c {
             '"' | '`' => {
@@ -206,6 +210,12 @@ pub fn normalize(msg: &str) -> String {
                 if depth == 0 {
                     out.push(c);
                     out.push('_');
+                }
+            }
+            '\'' if !after_word => {
+                quote = Some(c);
+                if depth == 0 {
+                    out.push_str("'_");
                 }
             }
             '[' => {
@@ -223,6 +233,10 @@ pub fn normalize(msg: &str) -> String {
         }
     }
     flush(&mut word, &mut out);
+    // Hidden sizes per layer: `#/#/#` is one message however many layers.
+    while out.contains("#/#/") {
+        out = out.replace("#/#/", "#/");
+    }
     out
 }
 
