@@ -102,4 +102,17 @@ impl Error {
     pub fn format(path: impl Into<PathBuf>, reason: impl Into<String>) -> Self {
         Error::Format { path: path.into(), reason: reason.into() }
     }
+    /// A text file that is not UTF-8, saying where: `not UTF-8 text: line 3 has a byte that is
+    /// not UTF-8 (0xff at byte 41); save the file as UTF-8`.
+    pub fn not_utf8(path: impl Into<PathBuf>, bytes: &[u8], e: &std::str::Utf8Error) -> Self {
+        let at = e.valid_up_to();
+        let line = 1 + bytes[..at].iter().filter(|&&b| b == b'\n').count();
+        let reason = match (e.error_len(), bytes.get(at)) {
+            (Some(_), Some(b)) => {
+                format!("line {line} has a byte that is not UTF-8 (0x{b:02x} at byte {at})")
+            }
+            _ => format!("the file ends inside a character (at byte {at})"),
+        };
+        Error::format(path, format!("not UTF-8 text: {reason}; save the file as UTF-8"))
+    }
 }

@@ -69,8 +69,11 @@ pub mod train;
 
 #[cfg(feature = "cli")]
 mod bench;
+/// Pictures of a run, for the `recur plot` command; public only so that recur's fuzzer can
+/// reach the metrics reader. Not part of the library's interface.
 #[cfg(feature = "cli")]
-mod plot;
+#[doc(hidden)]
+pub mod plot;
 
 pub use cell::CellKind;
 pub use error::{Error, Result};

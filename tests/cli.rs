@@ -862,7 +862,10 @@ fn sizes_beyond_any_use_are_refused_before_anything_is_allocated() {
     assert!(e.contains("--valid-size 18446744073709551615 is more than 1048576 held-out pairs"), "{e}");
     let e =
         recur(dir.path(), &["train", "bitcount", "--epochs", "18446744073709551615", "-q"]).fails().stderr();
-    assert!(e.contains("18446744073709551615 epochs of 400 steps are more steps than a run can count"), "{e}");
+    assert!(
+        e.contains("18446744073709551615 epochs of 400 steps are more steps than a run can count"),
+        "{e}"
+    );
     // One CSV row of a 20 MB symbol string: refused with the memory its batch would need.
     let short: String = (0..20).map(|i| if i % 2 == 0 { "x,abab\n" } else { "y,baba\n" }).collect();
     let long = format!("label,sequence\n{short}x,{}\n", "ab".repeat(10_000_000));

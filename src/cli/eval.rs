@@ -22,7 +22,7 @@ pub struct EvalArgs {
 pub fn run(a: EvalArgs) -> anyhow::Result<ExitCode> {
     let file = load(&a.model.model)?;
     let mut sess = Session::new(a.compute.threads);
-    let kind = of_file(&file)?;
+    let kind = of_file(&file, &a.model.model)?;
     kind.eval(&file, &a.model.model, &a.options, &mut sess, &mut std::io::stdout().lock())?;
     Ok(ExitCode::SUCCESS)
 }

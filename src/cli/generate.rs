@@ -20,8 +20,13 @@ pub struct GenerateArgs {
 
 pub fn run(a: GenerateArgs) -> anyhow::Result<ExitCode> {
     let file = load(&a.model)?;
-    let kind = of_file(&file).map_err(|_| {
-        anyhow::anyhow!("{} is not a text model (train one with `recur train text`)", a.model.display())
+    // A file without a task recur knows is no text model; one whose task does not fit its
+    // tensors says so.
+    let kind = of_file(&file, &a.model).map_err(|e| match e.downcast_ref::<crate::error::Error>() {
+        Some(_) => e,
+        None => {
+            anyhow::anyhow!("{} is not a text model (train one with `recur train text`)", a.model.display())
+        }
     })?;
     let stdin = std::io::stdin();
     kind.generate(&file, &a.model, &a.options, &mut stdin.lock(), &mut std::io::stdout().lock())?;

@@ -67,6 +67,7 @@ pub fn run(a: PlotArgs) -> anyhow::Result<ExitCode> {
             .with_context(|| {
                 format!("{}: not a forecaster (train one with `recur train forecast`)", model.display())
             })?;
+        crate::task::of_file(&file, model)?;
         let mut sess = Session::new(a.compute.threads);
         let opts = Options { rows: a.rows, backtest: a.backtest, ahead: a.ahead };
         let p = forecast::plot(&file.model, &spec, &mut sess, input, opts)?;

@@ -73,7 +73,11 @@ impl Encoder {
             Encoder::Symbols(alpha) => symbols(src, row)?
                 .iter()
                 .map(|c| {
-                    alpha.iter().position(|a| a == c).map(|i| i as f32).ok_or_else(|| {
+                    // The alphabet is sorted as `fit` makes it, so a binary search finds a symbol
+                    // in a large one (CJK text has thousands); a miss is looked for in order, for
+                    // an alphabet that is not sorted.
+                    let at = alpha.binary_search_by(|a| a.as_str().cmp(c)).ok();
+                    at.or_else(|| alpha.iter().position(|a| a == c)).map(|i| i as f32).ok_or_else(|| {
                         src.err(
                             row.line,
                             format!("symbol `{c}` was not in the training data (known: {})", alpha.concat()),

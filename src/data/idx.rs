@@ -7,8 +7,13 @@
 //! that kept its `.gz` name (or a compressed one without it) still loads. Sizes from the
 //! header are multiplied with overflow checks, and a compressed file is decompressed only as
 //! far as the header says, so a lying header cannot make us allocate more than the data
-//! actually holds. Every malformed file (wrong magic, other type code, truncated data, corrupt
-//! gzip, trailing bytes) is an [`Error::Format`] naming the file and what was expected.
+//! actually holds. A compressed file may expand to at most [`GZIP_MAX_RATIO`] times its size
+//! (or [`GZIP_MIN_LIMIT`] bytes, if more): MNIST's files expand 2 to 5 times, so more is a
+//! gzip bomb (a small file of compressed zeros that would fill the memory), refused with an
+//! error before its data is held; a genuine file that expands more loads once decompressed
+//! (`gunzip`). Every malformed file (wrong magic, other type code, truncated data, corrupt
+//! gzip, trailing bytes, too much expansion) is an [`Error::Format`] naming the file and what
+//! was expected.
 //!
 //! Deliberately not supported: the type codes other than unsigned byte (`09` i8, `0B` i16,
 //! `0C` i32, `0D` f32, `0E` f64; MNIST uses none of them), more than 4 dimensions, and
@@ -34,6 +39,10 @@ pub struct Idx {
 const TYPE_U8: u8 = 0x08;
 const MAX_DIMS: u8 = 4;
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+/// How many times its own size a gzipped IDX file may expand (MNIST's expand 2 to 5 times).
+pub const GZIP_MAX_RATIO: usize = 32;
+/// How far any gzipped IDX file may expand, however small.
+pub const GZIP_MIN_LIMIT: usize = 8 << 20;
 
 /// Reads an IDX file, gzipped or raw.
 pub fn read_idx(path: &Path) -> Result<Idx> {
@@ -44,9 +53,10 @@ pub fn read_idx(path: &Path) -> Result<Idx> {
 /// Parses the bytes of an IDX file, gzipped or raw; `path` only names the file in errors.
 pub fn parse_idx(bytes: &[u8], path: &Path) -> Result<Idx> {
     if bytes.starts_with(&GZIP_MAGIC) {
-        parse_stream(&mut MultiGzDecoder::new(bytes), true, path)
+        let limit = bytes.len().saturating_mul(GZIP_MAX_RATIO).max(GZIP_MIN_LIMIT);
+        parse_stream(&mut MultiGzDecoder::new(bytes), limit, Some(bytes.len()), path)
     } else {
-        parse_stream(&mut &bytes[..], false, path)
+        parse_stream(&mut &bytes[..], bytes.len(), None, path)
     }
 }
 
@@ -84,11 +94,13 @@ pub fn read_labels(path: &Path) -> Result<Vec<u8>> {
     }
 }
 
-/// Reads header and data from `r` (raw bytes or a gzip decoder).
-fn parse_stream(r: &mut impl Read, gzipped: bool, path: &Path) -> Result<Idx> {
+/// Reads header and data from `r`, which holds at most `limit` bytes: raw bytes (`gzip` is
+/// `None`), or a gzip decoder of a file of `gzip` bytes.
+fn parse_stream(r: &mut impl Read, limit: usize, gzip: Option<usize>, path: &Path) -> Result<Idx> {
     let bad = |reason: String| Error::format(path, reason);
+    let gzipped = gzip.is_some();
 
-    let magic = read_exactly(r, 4, "the 4-byte magic number", gzipped, path)?;
+    let magic = read_exactly(r, 4, limit, "the 4-byte magic number", gzipped, path)?;
     if magic[..2] != [0, 0] {
         return Err(bad(format!(
             "not an IDX file: expected the magic number to start with 00 00, found {}",
@@ -107,7 +119,7 @@ fn parse_stream(r: &mut impl Read, gzipped: bool, path: &Path) -> Result<Idx> {
         return Err(bad(format!("expected 1 to {MAX_DIMS} dimensions, found {ndims}")));
     }
 
-    let raw = read_exactly(r, 4 * ndims as usize, "the dimension sizes", gzipped, path)?;
+    let raw = read_exactly(r, 4 * ndims as usize, limit, "the dimension sizes", gzipped, path)?;
     let dims: Vec<usize> = raw
         .chunks_exact(4)
         // u32 always fits in usize on the 32- and 64-bit targets we build for.
@@ -116,12 +128,36 @@ fn parse_stream(r: &mut impl Read, gzipped: bool, path: &Path) -> Result<Idx> {
     let Some(expected) = dims.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d)) else {
         return Err(bad(format!("dimensions {dims:?} are too large to address")));
     };
+    let what = format!("the data for dimensions {dims:?}");
+    // What is left for the data. Data the header promises beyond it is counted (to tell a
+    // truncated file from a gzip bomb), not stored.
+    let limit = limit.saturating_sub(4 + raw.len());
+    if let Some(compressed) = gzip
+        && expected > limit
+    {
+        let held = count(r, limit as u64 + 1, &format!("inside {what}"), path)?;
+        if held <= limit as u64 {
+            return Err(bad(format!(
+                "the decompressed data ends inside {what}: expected {expected} bytes, found {held}"
+            )));
+        }
+        return Err(bad(format!(
+            "the gzip data expands past {} bytes, more than {GZIP_MAX_RATIO} times the {compressed}-byte \
+             file, for {what} ({expected} bytes); refused as a likely gzip bomb (if the file is \
+             genuine, decompress it with gunzip and give the raw file)",
+            limit + 4 + raw.len()
+        )));
+    }
 
-    let data = read_exactly(r, expected, &format!("the data for dimensions {dims:?}"), gzipped, path)?;
-    // Count (without storing) whatever follows the data.
-    let extra = std::io::copy(r, &mut std::io::sink()).map_err(|e| {
-        bad(format!("{} after all {expected} bytes of data (in the trailer)", corrupt_reason(&e)))
-    })?;
+    let data = read_exactly(r, expected, limit, &what, gzipped, path)?;
+    // Count (without storing) whatever follows the data, up to the expansion limit.
+    let cap = limit.saturating_sub(expected) as u64 + 1;
+    let extra = count(r, cap, &format!("after all {expected} bytes of data (in the trailer)"), path)?;
+    if extra == cap {
+        return Err(bad(format!(
+            "expected {expected} data bytes for dimensions {dims:?}, found at least {extra} trailing bytes after them"
+        )));
+    }
     if extra > 0 {
         return Err(bad(format!(
             "expected {expected} data bytes for dimensions {dims:?}, found {} ({extra} trailing bytes)",
@@ -131,11 +167,19 @@ fn parse_stream(r: &mut impl Read, gzipped: bool, path: &Path) -> Result<Idx> {
     Ok(Idx { dims, data })
 }
 
-/// Reads exactly `n` bytes or fails saying what was being read and how much was there.
-fn read_exactly(r: &mut impl Read, n: usize, what: &str, gzipped: bool, path: &Path) -> Result<Vec<u8>> {
-    let mut buf = Vec::new();
-    // `take` caps the read at what the header promises; `read_to_end` grows the buffer as
-    // bytes arrive instead of trusting `n` for an allocation.
+/// Reads exactly `n` bytes of the at most `most` that `r` holds, or fails saying what was
+/// being read and how much was there.
+fn read_exactly(
+    r: &mut impl Read,
+    n: usize,
+    most: usize,
+    what: &str,
+    gzipped: bool,
+    path: &Path,
+) -> Result<Vec<u8>> {
+    // `take` caps the read at what the header promises, and the buffer at what the stream
+    // can hold, so a lying header allocates no more than the file's (bounded) contents.
+    let mut buf = Vec::with_capacity(n.min(most));
     let read = r.by_ref().take(n as u64).read_to_end(&mut buf);
     match read {
         Ok(_) if buf.len() == n => Ok(buf),
@@ -152,6 +196,13 @@ fn read_exactly(r: &mut impl Read, n: usize, what: &str, gzipped: bool, path: &P
             format!("{} after {} bytes of {what} (expected {n})", corrupt_reason(&e), buf.len()),
         )),
     }
+}
+
+/// Counts, without storing them, the bytes `r` holds, up to `cap`; `at` says where in the
+/// stream, for a corrupt stream's error.
+fn count(r: &mut impl Read, cap: u64, at: &str, path: &Path) -> Result<u64> {
+    std::io::copy(&mut r.by_ref().take(cap), &mut std::io::sink())
+        .map_err(|e| Error::format(path, format!("{} {at}", corrupt_reason(&e))))
 }
 
 /// Reading from memory fails only inside the gzip decoder.

@@ -144,17 +144,29 @@ pub struct Held {
 /// Reads the label (optional unless `need_label`) and sequence columns of a CSV (`,`) or TSV
 /// (`.tsv`: tab) file, or the `y` and `x` of a JSON Lines file (`.jsonl`).
 pub fn read_table(path: &Path, label_column: &str, sequence_column: &str, need_label: bool) -> Result<Table> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    parse_table(&bytes, path, label_column, sequence_column, need_label)
+}
+
+/// [`read_table`] on the bytes of a file already in memory; `path` names the file in errors
+/// and its extension picks the format (`.jsonl`, `.tsv`, else CSV).
+pub fn parse_table(
+    bytes: &[u8],
+    path: &Path,
+    label_column: &str,
+    sequence_column: &str,
+    need_label: bool,
+) -> Result<Table> {
     if path.extension().is_some_and(|e| e == "jsonl") {
         let src =
             Source { path: path.into(), kind: Kind::Jsonl, column: "x".into(), col: 0, label_path: None };
-        return Ok(Table { rows: read_jsonl(path, need_label)?, src });
+        return Ok(Table { rows: parse_jsonl(bytes, path, need_label)?, src });
     }
     let tsv = path.extension().is_some_and(|e| e == "tsv");
     let mut rdr = csv::ReaderBuilder::new()
         .delimiter(if tsv { b'\t' } else { b',' })
         .flexible(false)
-        .from_path(path)
-        .map_err(|e| Error::format(path, e.to_string()))?;
+        .from_reader(bytes);
     let headers = rdr.headers().map_err(|e| Error::format(path, e.to_string()))?.clone();
     let col = |name: &str| headers.iter().position(|h| h.trim() == name);
     let names: Vec<&str> = headers.iter().collect();
@@ -202,11 +214,11 @@ pub fn read_table(path: &Path, label_column: &str, sequence_column: &str, need_l
 /// (numbers, one per step) or `{"x": [[0.1, 2], [0.5, 3]]}` (steps x features), and the label
 /// `"y"`: a class name or a number, or for per-step labels a list (joined by spaces). `y` is
 /// optional when predicting.
-fn read_jsonl(path: &Path, need_label: bool) -> Result<Vec<Row>> {
+fn parse_jsonl(bytes: &[u8], path: &Path, need_label: bool) -> Result<Vec<Row>> {
     use serde_json::Value;
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let text = std::str::from_utf8(bytes).map_err(|e| Error::not_utf8(path, bytes, &e))?;
     // A byte-order mark, as some Windows editors write, is not part of the first object.
-    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut rows = Vec::new();
     for (i, l) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
         let line = i + 1;

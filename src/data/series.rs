@@ -7,11 +7,15 @@ use crate::error::{Error, Result};
 /// Reads the named numeric columns (all but a first `t`/`time`/`date` column when none are
 /// named) of a CSV file (a `.tsv` one with tabs): `[rows][columns]`.
 pub fn read_series(path: &Path, columns: &[String]) -> Result<(Vec<String>, Vec<Vec<f64>>)> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    parse_series(&bytes, path, columns)
+}
+
+/// [`read_series`] on the bytes of a file already in memory; `path` names the file in errors
+/// and a `.tsv` extension means tabs.
+pub fn parse_series(bytes: &[u8], path: &Path, columns: &[String]) -> Result<(Vec<String>, Vec<Vec<f64>>)> {
     let tsv = path.extension().is_some_and(|e| e == "tsv");
-    let mut rdr = csv::ReaderBuilder::new()
-        .delimiter(if tsv { b'\t' } else { b',' })
-        .from_path(path)
-        .map_err(|e| Error::format(path, e.to_string()))?;
+    let mut rdr = csv::ReaderBuilder::new().delimiter(if tsv { b'\t' } else { b',' }).from_reader(bytes);
     let headers: Vec<String> = rdr
         .headers()
         .map_err(|e| Error::format(path, e.to_string()))?

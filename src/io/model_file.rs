@@ -185,7 +185,14 @@ pub fn parse(bytes: &[u8], path: &Path) -> Result<ModelFile> {
             (cfg, true)
         }
     };
-    config.validate()?;
+    config.validate().map_err(|e| {
+        let what = if inferred {
+            "the tensors' shapes give no valid model"
+        } else {
+            "metadata `config` is not a valid model"
+        };
+        bad(format!("{what}: {e}"))
+    })?;
     let task = match meta.get("task") {
         Some(t) => {
             Some(serde_json::from_str(t).map_err(|e| bad(format!("metadata `task` is not JSON: {e}")))?)

@@ -44,7 +44,18 @@ pub struct MetricsFile {
 
 impl MetricsFile {
     pub fn read(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        Self::parse(&bytes, path)
+    }
+
+    /// [`MetricsFile::read`] on the bytes of a file already in memory; `path` names it.
+    pub fn parse(bytes: &[u8], path: &Path) -> Result<Self> {
+        let text = match std::str::from_utf8(bytes) {
+            Ok(t) => t,
+            // A character cut at the end is in a line still being written, which is skipped.
+            Err(e) if e.error_len().is_none() => std::str::from_utf8(&bytes[..e.valid_up_to()]).unwrap_or(""),
+            Err(e) => return Err(Error::not_utf8(path, bytes, &e)),
+        };
         let lines: Vec<&str> = text.lines().collect();
         let mut records = Vec::new();
         for (i, line) in lines.iter().enumerate() {

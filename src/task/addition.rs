@@ -212,6 +212,11 @@ impl TaskKind for AdditionTask {
         }
     }
 
+    fn check(&self, file: &ModelFile) -> std::result::Result<(), String> {
+        let _: AdditionSpec = crate::task::read_spec(file)?;
+        crate::task::outputs_fit(file, 1, "the sum's bit, per step")
+    }
+
     fn preset(&self, p: PresetName, _d: &TaskOptions) -> Preset {
         match p {
             PresetName::Seed => Preset {

@@ -194,6 +194,11 @@ impl TaskKind for BitCountTask {
         }
     }
 
+    fn check(&self, file: &ModelFile) -> std::result::Result<(), String> {
+        let spec: BitCountSpec = crate::task::read_spec(file)?;
+        crate::task::outputs_fit(file, spec.bits.saturating_add(1), "counts of 1s (0 to bits)")
+    }
+
     fn preset(&self, p: PresetName, _d: &TaskOptions) -> Preset {
         match p {
             PresetName::Seed => Preset {

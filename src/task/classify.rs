@@ -299,6 +299,15 @@ impl TaskKind for ClassifyTask {
     fn info(&self) -> &'static Info {
         if self.regress { &REGRESS_INFO } else { &CLASSIFY_INFO }
     }
+    fn check(&self, file: &ModelFile) -> std::result::Result<(), String> {
+        let spec: ClassifySpec = crate::task::read_spec(file)?;
+        spec.encoder().map_err(|e| e.to_string())?;
+        match spec.target {
+            Some(_) => crate::task::outputs_fit(file, 1, "target"),
+            None => crate::task::outputs_fit(file, spec.classes.len(), "classes"),
+        }
+    }
+
     /// An LSTM of 64 trained with Adam 1e-2 in batches of 32 for 30 epochs; symbols as
     /// learned vectors of 16 (numbers are fed as they are).
     fn preset(&self, _p: PresetName, _d: &TaskOptions) -> Preset {

@@ -289,6 +289,22 @@ impl TaskKind for ForecastTask {
             flags: &["--data", "--columns", "--window", "--horizon", "--valid-fraction", "--valid-data"],
         }
     }
+    fn check(&self, file: &ModelFile) -> std::result::Result<(), String> {
+        let spec: ForecastSpec = crate::task::read_spec(file)?;
+        let cols = spec.columns.len();
+        if cols == 0 || spec.normalize.len() != cols {
+            return Err(format!("{cols} columns with {} normalizations", spec.normalize.len()));
+        }
+        if spec.window == 0 || spec.horizon == 0 {
+            return Err(format!("window {} and horizon {} must be at least 1", spec.window, spec.horizon));
+        }
+        let features = file.model.config.features();
+        if features != cols {
+            return Err(format!("{cols} columns but the model reads {features} features per step"));
+        }
+        crate::task::outputs_fit(file, cols.saturating_mul(spec.horizon), "values (columns x horizon)")
+    }
+
     /// An LSTM of 32, Adam 1e-2 cosine-annealed, batches of 32 windows, 20 epochs.
     fn preset(&self, _p: PresetName, _d: &TaskOptions) -> Preset {
         Preset::adam(32, 32, 20, 1e-2)

@@ -219,6 +219,11 @@ impl TaskKind for LabelTask {
             ],
         }
     }
+    fn check(&self, file: &ModelFile) -> std::result::Result<(), String> {
+        let spec: TaggingSpec = crate::task::read_spec(file)?;
+        crate::task::outputs_fit(file, spec.tags.len(), "tags")
+    }
+
     /// As `classify`'s: an LSTM of 64, Adam 1e-2, batches of 32, 30 epochs, embedding 16.
     fn preset(&self, _p: PresetName, _d: &TaskOptions) -> Preset {
         Preset { embedding: 16, ..Preset::adam(64, 32, 30, 1e-2) }

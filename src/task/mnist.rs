@@ -258,6 +258,11 @@ impl TaskKind for MnistTask {
         }
     }
 
+    fn check(&self, file: &ModelFile) -> std::result::Result<(), String> {
+        let spec: MnistSpec = crate::task::read_spec(file)?;
+        crate::task::outputs_fit(file, spec.dataset.class_names().len(), "classes")
+    }
+
     fn preset(&self, p: PresetName, _d: &TaskOptions) -> Preset {
         match p {
             PresetName::Seed => Preset {

@@ -26,6 +26,7 @@ use std::path::Path;
 
 use anyhow::{Context, bail};
 
+use crate::error::Error;
 use crate::io::model_file::{ModelFile, describe};
 use crate::model::{Model, Session};
 use crate::train::{Observer, Task, TrainConfig, TrainReport, train};
@@ -51,14 +52,47 @@ pub fn lookup(name: &str) -> Option<&'static dyn TaskKind> {
     TASKS.iter().copied().find(|t| t.name() == name || t.info().aliases.contains(&name))
 }
 
-/// The task a model file was trained on, from its `task` metadata.
-pub fn of_file(file: &ModelFile) -> anyhow::Result<&'static dyn TaskKind> {
-    let t = file
-        .task
-        .as_ref()
-        .context("the model file has no task metadata (was it saved by PyTorch?); use --input FILE.npy")?;
+/// The task the model file at `path` was trained on, from its `task` metadata, once
+/// [`TaskKind::check`] has found that metadata to fit the model (else an [`Error::Format`]
+/// naming the file).
+pub fn of_file(file: &ModelFile, path: &Path) -> anyhow::Result<&'static dyn TaskKind> {
+    let t = file.task.as_ref().with_context(|| {
+        format!(
+            "{}: the model file has no task metadata (was it saved by PyTorch?); use --input FILE.npy",
+            path.display()
+        )
+    })?;
     let name = t.get("name").and_then(|n| n.as_str()).unwrap_or("unknown");
-    lookup(name).with_context(|| format!("the model file's task `{name}` is not one recur knows"))
+    let kind = lookup(name).with_context(|| {
+        format!("{}: the model file's task `{name}` is not one recur knows", path.display())
+    })?;
+    kind.check(file).map_err(|why| {
+        Error::format(
+            path,
+            format!(
+                "the `{name}` task metadata does not fit the model ({}): {why}",
+                describe(&file.model.config)
+            ),
+        )
+    })?;
+    Ok(kind)
+}
+
+/// A model file's task metadata as the task's own record, or why it does not read as one.
+pub fn read_spec<T: serde::de::DeserializeOwned>(file: &ModelFile) -> Result<T, String> {
+    serde_json::from_value(file.task.clone().unwrap_or_default()).map_err(|e| e.to_string())
+}
+
+/// `Err` unless the model has as many outputs as the task metadata gives `what` (classes,
+/// symbols, tags, ...).
+pub fn outputs_fit(file: &ModelFile, names: usize, what: &str) -> Result<(), String> {
+    match file.model.config.output_size {
+        n if n == names => Ok(()),
+        n => {
+            let s = if n == 1 { "" } else { "s" };
+            Err(format!("the model has {n} output{s} but the metadata gives {names} ({what})"))
+        }
+    }
 }
 
 /// What the command line shows of a task.
@@ -125,6 +159,13 @@ pub trait TaskKind: Sync {
         _out: &mut dyn Write,
     ) -> anyhow::Result<bool> {
         Ok(false)
+    }
+    /// Checks a saved model's task metadata against the model, before any of the methods
+    /// below runs: that it reads as this task's, and names as many classes (symbols, tags,
+    /// columns) as the model has outputs, so that a damaged or hand-edited file is an error
+    /// rather than a crash or wrong names. By default there is nothing to check.
+    fn check(&self, _file: &ModelFile) -> Result<(), String> {
+        Ok(())
     }
     /// Continues a text (`recur generate`).
     fn generate(

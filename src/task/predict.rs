@@ -42,7 +42,7 @@ pub fn predict(
     } else if o.head.is_some() || o.loss.is_some() {
         bail!("--head and --loss are for PyTorch-saved files; {} records its own", path.display());
     }
-    let kind = file.task.is_some().then(|| of_file(&file)).transpose()?;
+    let kind = file.task.is_some().then(|| of_file(&file, path)).transpose()?;
     if let Some(input) = &o.input {
         if !inputs.is_empty() {
             bail!("give either --input FILE.npy or inputs as arguments, not both");

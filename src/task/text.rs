@@ -383,6 +383,25 @@ impl TaskKind for TextTask {
         }
     }
 
+    fn check(&self, file: &ModelFile) -> std::result::Result<(), String> {
+        let language_model =
+            file.task.as_ref().and_then(|t| t.get("language_model")).and_then(|v| v.as_bool());
+        let (symbols, unk) = if language_model == Some(true) {
+            let spec: lm::LmSpec = crate::task::read_spec(file)?;
+            (spec.symbols.len(), spec.unk)
+        } else {
+            let spec: TextSpec = crate::task::read_spec(file)?;
+            if spec.window == 0 {
+                return Err("its window is 0 symbols".into());
+            }
+            (spec.symbols.len(), None)
+        };
+        if let Some(u) = unk.filter(|&u| u as usize >= symbols) {
+            return Err(format!("<unk> is symbol {u} of only {symbols}"));
+        }
+        crate::task::outputs_fit(file, symbols, "symbols")
+    }
+
     fn preset(&self, p: PresetName, d: &TaskOptions) -> Preset {
         if language_model(p, d) {
             return lm::preset();
