@@ -665,3 +665,19 @@ fn run<K: Task + ?Sized>(
         metrics: l.metrics,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Every;
+
+    #[test]
+    fn checkpoint_periods_are_steps_or_seconds() {
+        assert_eq!("500".parse::<Every>(), Ok(Every::Steps(500)));
+        assert_eq!("30s".parse::<Every>(), Ok(Every::Seconds(30.0)));
+        assert_eq!("0.5s".parse::<Every>(), Ok(Every::Seconds(0.5)));
+        for bad in ["0", "0s", "-1", "5x", "s", "infs", "NaNs", ""] {
+            let e = bad.parse::<Every>().unwrap_err();
+            assert!(e.contains("is neither a number of steps (500) nor of seconds (30s)"), "{bad}: {e}");
+        }
+    }
+}
