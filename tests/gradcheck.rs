@@ -27,6 +27,7 @@ struct Extras {
     learn_init: bool,
     bidirectional: bool,
     tie_weights: bool,
+    long: bool,
 }
 
 fn case_with(
@@ -37,7 +38,9 @@ fn case_with(
     threads: usize,
     extras: Extras,
 ) {
-    let Extras { vocab, learn_init, bidirectional, tie_weights } = extras;
+    let Extras { vocab, learn_init, bidirectional, tie_weights, long } = extras;
+    // A long batch: 40 positions, enough for a small vocabulary's projection to be looked up.
+    let (b, t) = if long { (4, 10) } else { (B, T) };
     let cfg = ModelConfig {
         vocab_size: vocab,
         learn_init,
@@ -59,14 +62,14 @@ fn case_with(
         }
     }
     let input: Vec<f64> = match vocab {
-        Some(v) => (0..B * T).map(|_| rng.random_range(0..v) as f64).collect(),
-        None => (0..B * T * I).map(|_| rng.random_range(-1.0..1.0)).collect(),
+        Some(v) => (0..b * t).map(|_| rng.random_range(0..v) as f64).collect(),
+        None => (0..b * t * I).map(|_| rng.random_range(-1.0..1.0)).collect(),
     };
-    let mut init = State::<f64>::zeros(&cfg, B);
+    let mut init = State::<f64>::zeros(&cfg, b);
     for v in init.h.iter_mut().chain(init.c.iter_mut()).flatten() {
         *v = rng.random_range(-0.8..0.8);
     }
-    let rows = if head == HeadKind::Last { B } else { B * T };
+    let rows = if head == HeadKind::Last { b } else { b * t };
     let classes: Vec<u32> = (0..rows).map(|_| rng.random_range(0..C as u32)).collect();
     let dense: Vec<f64> =
         (0..rows * C)
@@ -85,10 +88,10 @@ fn case_with(
     let mut sess = Session::<f64>::new(threads).with_chunk_rows(1);
     sess.loss_and_grad(
         &model,
-        Seqs::new(&input, B, T),
+        Seqs::new(&input, b, t),
         given,
         targets,
-        GradOptions { input: true, state: !learn_init, ..Default::default() },
+        GradOptions { input: vocab.is_none(), state: !learn_init, ..Default::default() },
     )
     .unwrap();
     let grads = sess.grads.clone();
@@ -97,7 +100,7 @@ fn case_with(
     let mut eval = Session::<f64>::new(1);
     let mut loss_at = |m: &Model<f64>, x: &[f64], s: &State<f64>| {
         let sum =
-            eval.evaluate(m, Seqs::new(x, B, T), if learn_init { None } else { Some(s) }, targets).unwrap();
+            eval.evaluate(m, Seqs::new(x, b, t), if learn_init { None } else { Some(s) }, targets).unwrap();
         sum.mean()
     };
     let eps = 1e-5;
@@ -179,6 +182,19 @@ fn tied_embedding_and_head_gradients_match_finite_differences() {
         let e = Extras { vocab: Some(C), tie_weights: true, ..Extras::default() };
         case_with(cell, &[4, I], HeadKind::Step, LossKind::CrossEntropy, 2, e);
         case_with(cell, &[I], HeadKind::Last, LossKind::CrossEntropy, 1, Extras { learn_init: true, ..e });
+    }
+}
+
+#[test]
+fn looked_up_input_projection_gradients_match_finite_differences() {
+    // 5 ids over 40 positions: the first layer's projection comes from a per-id table and its
+    // gradients (W_ih, biases, the embedding) from the per-id sums of the gate gradients.
+    for cell in [CellKind::Rnn, CellKind::Lstm, CellKind::Gru] {
+        let e = Extras { vocab: Some(5), long: true, ..Extras::default() };
+        case_with(cell, &[4, 3], HeadKind::Step, LossKind::CrossEntropy, 2, e);
+        case_with(cell, &[4], HeadKind::Last, LossKind::CrossEntropy, 1, Extras { learn_init: true, ..e });
+        let tied = Extras { vocab: Some(C), tie_weights: true, long: true, ..Extras::default() };
+        case_with(cell, &[4, I], HeadKind::Step, LossKind::CrossEntropy, 3, tied);
     }
 }
 

@@ -19,7 +19,7 @@ use crate::float::Float;
 use crate::model::{LayerGrads, LayerParams};
 use crate::ops::packed::{Packed, gemm_packed, gemm_packed_bias};
 use crate::ops::{
-    MatMut, MatRef, add_colsum, add_colsum_weighted, fill_rows, gemm, gemm_bias, gemm_bias_sum,
+    MatMut, MatRef, add_assign, add_colsum, add_colsum_weighted, fill_rows, gemm, gemm_bias, gemm_bias_sum,
 };
 
 /// Per-layer activations of one chunk, kept from forward for backward.
@@ -77,6 +77,13 @@ pub struct LayerCache<T> {
     pub packed: Packed,
     /// `W_ih^T` packed for the input projection of all steps, when it has many rows.
     pub packed_ih: Packed,
+    /// `[T, b]` token ids, when the input projection comes from [`LayerCache::table`]
+    /// instead of a product (empty otherwise).
+    pub ids: Vec<u32>,
+    /// `[V, G]` every id's input projection with its bias, `E W_ih^T + b` ([`project_table`]).
+    pub table: Vec<T>,
+    /// `[V, G]` backward's gate gradients summed per id: dL/d`table`.
+    pub dtable: Vec<T>,
 }
 
 /// `dW_hh` is left as its factors (when allowed) if it sums at most this many outer products
@@ -189,6 +196,39 @@ impl<T: Float> LayerCache<T> {
     }
 }
 
+/// The bias folded into the input projection: LSTM/RNN `b_ih + b_hh`; GRU `b_ih` (its
+/// `b_hh` goes with the hidden projection, inside `r * (W_hn h + b_hn)`).
+fn input_bias<T: Float>(cell: CellKind, p: &LayerParams<T>, bias: &mut Vec<T>) {
+    bias.clear();
+    if cell == CellKind::Gru {
+        bias.extend_from_slice(p.b_ih);
+    } else {
+        bias.extend(p.b_ih.iter().zip(p.b_hh).map(|(&bi, &bh)| bi + bh));
+    }
+}
+
+/// For a first layer reading token ids through an embedding `e` (`[V, I]`): every id's input
+/// projection, `E W_ih^T + b` (`[V, G]`), into `cache.table`. With far fewer ids than
+/// positions (a character model: 65 ids, 3,200 positions a batch), [`forward`] then looks
+/// each step's projection up (set `cache.ids`) instead of multiplying, and [`backward`] sums
+/// the gate gradients per id into `cache.dtable`, from which the caller forms
+/// `dW_ih = dtable^T E` and `dE = dtable W_ih`: three `[T*b, I] x [I, G]`-sized products
+/// become three `[V, I] x [I, G]` ones.
+pub fn project_table<T: Float>(
+    cell: CellKind,
+    p: &LayerParams<T>,
+    e: &[T],
+    input_size: usize,
+    cache: &mut LayerCache<T>,
+) {
+    let g = p.b_ih.len();
+    let v = e.len() / input_size;
+    input_bias(cell, p, &mut cache.bias);
+    resize(&mut cache.table, v * g);
+    let w = MatRef::new(p.w_ih, g, input_size).t();
+    gemm_bias(MatRef::new(e, v, input_size), w, &cache.bias, MatMut::new(&mut cache.table, v, g));
+}
+
 /// Forward over all steps. `x`: `[T, b, I]`. The caller has written h0 (and c0) into slot 0
 /// of `cache.h` (`cache.c`) after `prepare`.
 pub fn forward<T: Float>(
@@ -204,18 +244,18 @@ pub fn forward<T: Float>(
     let bh = rows * hid;
     // Input projection (of all steps at once, or step by step); LSTM/RNN fold both biases in
     // here, GRU keeps b_hh for the hidden projection because r multiplies (W_hn h + b_hn).
-    cache.bias.clear();
-    if cell == CellKind::Gru {
-        cache.bias.extend_from_slice(p.b_ih);
-    } else {
-        cache.bias.extend(p.b_ih.iter().zip(p.b_hh).map(|(&bi, &bh)| bi + bh));
-    }
+    input_bias(cell, p, &mut cache.bias);
     let w_ih_t = transposed(p.w_ih, g, input_size, &mut cache.w_ih_t); // [I, G]
     let w_hh_t = transposed(p.w_hh, g, hid, &mut cache.w_hh_t); // [H, G]
     // Few input features: each step projects its own rows just before its product reads
     // them, from L1; in one pass over all steps, the gates would go out to L2 and back.
-    let per_step = input_size <= STEP_PROJECTION_MAX_INPUT;
-    if !per_step {
+    let from_table = !cache.ids.is_empty();
+    let per_step = input_size <= STEP_PROJECTION_MAX_INPUT && !from_table;
+    if from_table {
+        for (row, &id) in cache.gates.chunks_exact_mut(g).zip(&cache.ids) {
+            row.copy_from_slice(&cache.table[id as usize * g..][..g]);
+        }
+    } else if !per_step {
         // W_ih^T packed for the 12-row kernel when there are many rows (mnist: 1792 rows of 28
         // features per thread), else read in place.
         if tb >= PACK_MIN_ROWS {
@@ -306,7 +346,8 @@ pub fn backward<T: Float>(
     // with few input features, dW_ih^T = sum_t x_t^T da_t likewise, one feature at a time.
     grads.b_ih.fill(T::ZERO);
     grads.b_hh.fill(T::ZERO);
-    let per_step = input_size <= STEP_PROJECTION_MAX_INPUT;
+    let from_table = !cache.ids.is_empty();
+    let per_step = input_size <= STEP_PROJECTION_MAX_INPUT && !from_table;
     cache.dw_ih_t.clear();
     cache.dw_ih_t.resize(if per_step { input_size * g } else { 0 }, T::ZERO);
 
@@ -387,7 +428,15 @@ pub fn backward<T: Float>(
     // Weight gradients over all steps at once.
     let dgx = MatRef::new(&cache.gates, tb, g);
     let dgh_buf: &[T] = if cell == CellKind::Gru { &cache.dgh } else { &cache.gates };
-    if per_step {
+    if from_table {
+        // dL/dtable[id] = the gate gradients of the positions holding that id; `dW_ih` and
+        // `dx` are the caller's to form from it.
+        cache.dtable.clear();
+        cache.dtable.resize(cache.table.len(), T::ZERO);
+        for (row, &id) in cache.gates.chunks_exact(g).zip(&cache.ids) {
+            add_assign(&mut cache.dtable[id as usize * g..][..g], row);
+        }
+    } else if per_step {
         for (i, col) in cache.dw_ih_t.chunks_exact(g).enumerate() {
             for (j, &v) in col.iter().enumerate() {
                 grads.w_ih[j * input_size + i] = v;
@@ -416,7 +465,7 @@ pub fn backward<T: Float>(
         // Both biases enter the same preactivation: their gradients are equal.
         grads.b_hh.copy_from_slice(grads.b_ih);
     }
-    if let Some(dx) = dx {
+    if let Some(dx) = dx.filter(|_| !from_table) {
         gemm(T::ONE, dgx, MatRef::new(p.w_ih, g, input_size), T::ZERO, MatMut::new(dx, tb, input_size));
     }
 }

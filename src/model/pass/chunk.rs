@@ -103,10 +103,22 @@ fn chunk_lengths<'a, T>(job: &Job<'a, T>) -> Option<&'a [usize]> {
     job.lengths.map(|l| &l[job.b0..job.b0 + job.rows])
 }
 
-/// Stage 1: a time-major copy of this chunk's input, or of the embedding rows of its ids.
+/// Whether the first layer's input projection is looked up per id ([`layer::project_table`])
+/// rather than multiplied: an embedding model, one direction, no gradient asked of the
+/// embedded input, and a batch with at least 8 positions per id (decided for the whole batch,
+/// so every chunk does the same).
+fn from_table<T: Float>(cfg: &ModelConfig, job: &Job<T>) -> bool {
+    cfg.vocab_size.is_some_and(|v| cfg.directions() == 1 && !job.want_dx && v * 8 <= job.input.len())
+}
+
+/// Stage 1: a time-major copy of this chunk's input, or of the embedding rows of its ids
+/// (nothing, when the first layer looks its projection up).
 fn embed<T: Float>(m: &Model<T>, ws: &mut Workspace<T>, job: &Job<T>) {
     let cfg = &m.config;
     let (steps, rows, isz) = (job.steps, job.rows, cfg.input_size);
+    if from_table(cfg, job) {
+        return;
+    }
     let table = match cfg.vocab_size {
         Some(_) => split(cfg, &m.params).embedding,
         None => job.input,
@@ -187,7 +199,17 @@ fn forward_layers<T: Float>(m: &Model<T>, ws: &mut Workspace<T>, job: &Job<T>) {
             xd.extend(below.iter().zip(dm.iter()).map(|(&v, &m)| v * m));
         }
         let x: &[T] = if dropout { &drop_x[k] } else { below };
-        layer::forward(cell, &lp[k * dirs], x, in_k, &mut upper[0]);
+        let cache = &mut upper[0];
+        cache.ids.clear();
+        if k == 0 && from_table(cfg, job) {
+            // Ids in the chunk's time-major order; they were checked to be in 0..V.
+            cache.ids.extend((0..steps * rows).map(|i| {
+                let (t, r) = (i / rows, i % rows);
+                job.input[(job.b0 + r) * steps + t].to_f64() as u32
+            }));
+            layer::project_table(cell, &lp[0], params.embedding, in_k, cache);
+        }
+        layer::forward(cell, &lp[k * dirs], x, in_k, cache);
         if dirs == 2 {
             let rx = &mut rev_x[k];
             rx.resize(steps * rows * in_k, T::ZERO);
@@ -362,7 +384,8 @@ fn backward_layers<T: Float>(m: &Model<T>, ws: &mut Workspace<T>, job: &Job<T>) 
     let cfg = &m.config;
     let (steps, rows, isz) = (job.steps, job.rows, cfg.input_size);
     let (cell, dirs, num_layers) = (cfg.cell, cfg.directions(), cfg.num_layers());
-    let lp = split(cfg, &m.params).layers;
+    let params = split(cfg, &m.params);
+    let (lp, emb) = (params.layers, params.embedding);
     let lens = chunk_lengths(job);
     let Workspace { x: ws_x, layers, dx, grads, drop_x, drop_mask, rev_x, cat, dcat, rev_dx, .. } = ws;
     let g = split_mut(cfg, grads);
@@ -377,7 +400,7 @@ fn backward_layers<T: Float>(m: &Model<T>, ws: &mut Workspace<T>, job: &Job<T>) 
         if dirs == 1 {
             let cache = &mut upper[0];
             if k == 0 {
-                let dx = if job.want_dx || embedded {
+                let dx = if (job.want_dx || embedded) && !from_table(cfg, job) {
                     dx.resize(steps * rows * isz, T::ZERO);
                     Some(&mut dx[..])
                 } else {
@@ -427,7 +450,16 @@ fn backward_layers<T: Float>(m: &Model<T>, ws: &mut Workspace<T>, job: &Job<T>) 
                 *d *= m;
             }
         }
-        if k == 0 && embedded {
+        if k == 0 && embedded && from_table(cfg, job) {
+            // From dL/dtable (`[V, G]`, table = E W_ih^T + b): dW_ih = dtable^T E, and
+            // dE = dtable W_ih (added to the head's part when tied).
+            let (cache, g) = (&upper[0], cell.gates() * cfg.hidden_sizes[0]);
+            let v = cache.dtable.len() / g;
+            let (dtable, e) = (MatRef::new(&cache.dtable, v, g), MatRef::new(emb, v, isz));
+            gemm(T::ONE, dtable.t(), e, T::ZERO, MatMut::new(lg[0].w_ih, g, isz));
+            let beta = if cfg.tie_weights { T::ONE } else { T::ZERO };
+            gemm(T::ONE, dtable, MatRef::new(lp[0].w_ih, g, isz), beta, MatMut::new(gemb, v, isz));
+        } else if k == 0 && embedded {
             // dL/dE[id] = sum of dL/dx over the positions holding that id (plus, when tied,
             // the head's part, written by `head_backward`).
             if !cfg.tie_weights {
