@@ -10,6 +10,7 @@
 //! Deliberately not here: the time loop ([`layer`]), the losses ([`loss`]) and the batched,
 //! threaded passes ([`pass`]).
 
+mod init;
 pub mod inspect;
 pub(crate) mod layer;
 pub(crate) mod loss;
@@ -24,6 +25,7 @@ use serde::{Deserialize, Serialize};
 use crate::cell::CellKind;
 use crate::error::{Error, Result};
 use crate::float::Float;
+pub use init::Init;
 pub use loss::LossKind;
 pub use loss::LossSum;
 pub use pass::{GradOptions, Gradients, Output, Seqs, Session, State, Targets, normalizer};
@@ -352,6 +354,7 @@ impl<T: Float> Model<T> {
     /// U(-1/sqrt(H), 1/sqrt(H)) for its layer's H, and the head as `nn.Linear`:
     /// U(-1/sqrt(H_top), 1/sqrt(H_top)) for weight and bias. A shared embedding and head
     /// weight starts as `word_language_model`'s: U(-0.1, 0.1), so the first logits are small.
+    /// ([`Model::init_tf1`] draws them again as TensorFlow 1.x does.)
     pub fn new<R: Rng>(config: ModelConfig, rng: &mut R) -> Result<Self> {
         config.validate()?;
         let specs = param_specs(&config);
@@ -370,9 +373,7 @@ impl<T: Float> Model<T> {
             if spec.name == "embedding.weight" {
                 // nn.Embedding: N(0, 1), by Box-Muller.
                 for p in &mut params[spec.range()] {
-                    let (u1, u2): (f64, f64) =
-                        (rng.random_range(f64::EPSILON..1.0), rng.random_range(0.0..1.0));
-                    *p = T::from_f64((-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos());
+                    *p = T::from_f64(init::normal(rng));
                 }
                 continue;
             }

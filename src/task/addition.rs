@@ -22,7 +22,7 @@ use std::path::Path;
 use crate::cell::CellKind;
 use crate::error::{Error, Result};
 use crate::io::model_file::{ModelFile, describe};
-use crate::model::{HeadKind, LossKind, Model, Session};
+use crate::model::{HeadKind, Init, LossKind, Model, Session};
 use crate::optim::OptimizerKind;
 use crate::task::{
     EvalOptions, Info, PredictOptions, Preset, PresetName, Setup, TaskKind, TaskOptions, fit, metric, ran,
@@ -235,6 +235,7 @@ impl TaskKind for AdditionTask {
                 eval_size: 0,
                 iters_per_epoch: Some(100), // ITERATIONS_PER_EPOCH = 100
                 embedding: 0,
+                init: Init::PyTorch,
             },
             // Batches of 64: fewer, better-averaged steps; 20 epochs = 2000 steps, seconds.
             PresetName::Default => Preset {

@@ -21,7 +21,7 @@ use crate::cell::CellKind;
 use crate::error::{Error, Result};
 use crate::io::model_file::{ModelFile, describe};
 use crate::model::probs::{probabilities, top_k};
-use crate::model::{HeadKind, LossKind, Model, Session, Targets};
+use crate::model::{HeadKind, Init, LossKind, Model, Session, Targets};
 use crate::optim::OptimizerKind;
 use crate::task::{
     EvalOptions, Info, PredictOptions, Preset, PresetName, Setup, TaskKind, TaskOptions, fit, metric, ran,
@@ -217,6 +217,7 @@ impl TaskKind for BitCountTask {
                 eval_size: 100_000,
                 iters_per_epoch: None,
                 embedding: 0,
+                init: Init::PyTorch,
             },
             PresetName::Default => Preset {
                 bits: 20,
@@ -234,6 +235,7 @@ impl TaskKind for BitCountTask {
                 eval_size: 100_000, // fast periodic check; the final evaluation uses all strings
                 iters_per_epoch: None,
                 embedding: 0,
+                init: Init::PyTorch,
             },
         }
     }

@@ -19,7 +19,7 @@ use crate::cell::CellKind;
 use crate::data::tokenize::Vocab;
 use crate::error::{Error, Result};
 use crate::io::model_file::{ModelFile, describe};
-use crate::model::{HeadKind, LossKind, Model, ModelConfig, Seqs, Session, State, Stepper};
+use crate::model::{HeadKind, Init, LossKind, Model, ModelConfig, Seqs, Session, State, Stepper};
 use crate::optim::OptimizerKind;
 use crate::task::text::{Sampling, pick};
 use crate::task::{EvalOptions, GenerateOptions, Preset, Setup, fit, metric, ran};
@@ -234,6 +234,7 @@ pub fn preset() -> Preset {
         eval_size: 0,
         iters_per_epoch: None,
         embedding: 128,
+        init: Init::PyTorch,
     }
 }
 

@@ -23,7 +23,7 @@ use crate::data::images::{Images, read_set};
 use crate::error::{Error, Result};
 use crate::io::model_file::{ModelFile, describe};
 use crate::model::probs::{argmax, probabilities, top_k};
-use crate::model::{HeadKind, LossKind, Model, Session, Targets};
+use crate::model::{HeadKind, Init, LossKind, Model, Session, Targets};
 use crate::optim::OptimizerKind;
 use crate::task::{
     EvalOptions, Info, PredictOptions, Preset, PresetName, Setup, TaskKind, TaskOptions, fit, metric, ran,
@@ -281,6 +281,7 @@ impl TaskKind for MnistTask {
                 eval_size: 0,
                 iters_per_epoch: Some(800), // while iter < 800
                 embedding: 0,
+                init: Init::PyTorch,
             },
             // The tutorial's size (GEMM-bound, and accurate); batches of 64 give twice the
             // updates per epoch of 128; with cosine decay a larger start is safe.

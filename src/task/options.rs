@@ -9,7 +9,7 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::cell::CellKind;
 use crate::error::Result;
-use crate::model::{HeadKind, LossKind, Model, ModelConfig};
+use crate::model::{HeadKind, Init, LossKind, Model, ModelConfig};
 use crate::optim::OptimizerKind;
 use crate::task::mnist::Dataset;
 use crate::train::{Schedule, TrainConfig};
@@ -60,6 +60,8 @@ pub struct Preset {
     pub iters_per_epoch: Option<usize>,
     /// Embedding size for symbol inputs (0 = the id fed as one float).
     pub embedding: usize,
+    /// Whose initializers the model starts from: PyTorch's, or a TF 1.x tutorial's.
+    pub init: Init,
 }
 
 impl Preset {
@@ -82,6 +84,7 @@ impl Preset {
             eval_size: 0,
             iters_per_epoch: None,
             embedding: 0,
+            init: Init::PyTorch,
         }
     }
 }
@@ -340,9 +343,14 @@ impl Setup {
         self.data.embedding.unwrap_or(self.preset.embedding)
     }
 
-    /// A freshly initialized model, seeded by the run's seed.
+    /// A freshly initialized model, seeded by the run's seed, from the preset's initializers.
     pub fn new_model(&self, cfg: ModelConfig) -> Result<Model<f32>> {
-        Model::new(cfg, &mut ChaCha8Rng::seed_from_u64(self.train.seed))
+        let mut rng = ChaCha8Rng::seed_from_u64(self.train.seed);
+        let mut model = Model::new(cfg, &mut rng)?;
+        if self.preset.init == Init::Tf1 {
+            model.init_tf1(&mut rng);
+        }
+        Ok(model)
     }
 
     /// A generator for the task's own data split, seeded by the run's seed.

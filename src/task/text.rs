@@ -11,8 +11,11 @@
 //! A training example is a window of `window` symbols and the symbol after it. The tutorial
 //! feeds each id as one float into an LSTM(512), one window per step, walking the text from a
 //! random offset in strides of window+1 (`Walk::Tutorial`), and reports the running average
-//! accuracy over 1000 steps: 91.2% after 50,000 (95.2% with 2 layers). The default instead
-//! looks ids up in an embedding and trains on shuffled mini-batches of every window.
+//! accuracy over 1000 steps (recur's `train_accuracy`): 91.2% after 50,000 (its code's
+//! comments: 90.6%, and 95.2% with 2 layers). `--preset seed` does the same, from TensorFlow
+//! 1.x's initial values as the tutorial's variables have them ([`Model::init_tf1`]). The
+//! default instead looks ids up in an embedding and trains on shuffled mini-batches of every
+//! window.
 
 use crate::model::Seqs;
 use std::collections::HashMap;
@@ -30,7 +33,7 @@ use crate::cell::CellKind;
 use crate::data::tokenize::{build_vocab, tokenize};
 use crate::error::{Error, Result};
 use crate::io::model_file::{ModelFile, describe};
-use crate::model::{HeadKind, LossKind, Model, Session, Targets};
+use crate::model::{HeadKind, Init, LossKind, Model, Session, Targets};
 use crate::optim::OptimizerKind;
 use crate::task::{
     EvalOptions, GenerateOptions, Info, Preset, PresetName, Setup, TaskKind, TaskOptions, fit, lm, metric,
@@ -413,8 +416,10 @@ impl TaskKind for TextTask {
                 hidden: vec![512],    // n_hidden = 512 (--layers 2 for the 2-layer variant)
                 batch_size: 1,        // one window per step
                 epochs: 50,           // training_iters = 50000, displayed every 1000
+                // RMSPropOptimizer(learning_rate=0.001), with PyTorch's update (alpha 0.99,
+                // eps 1e-8 outside the root).
                 optimizer: OptimizerKind::RmsProp,
-                lr: 1e-3, // RMSPropOptimizer(learning_rate=0.001)
+                lr: 1e-3,
                 schedule: Schedule::Constant,
                 clip: None,
                 eval_every: 1, // display_step = 1000 iterations
@@ -423,6 +428,9 @@ impl TaskKind for TextTask {
                 eval_size: 0,
                 iters_per_epoch: Some(1000), // display_step = 1000
                 embedding: 0,                // the word id fed as one float
+                // TF 1.x's variables: glorot_uniform kernels, forget_bias=1.0, and the
+                // output layer's tf.random_normal weights and biases (Model::init_tf1).
+                init: Init::Tf1,
             },
             PresetName::Default => Preset {
                 eval_every: 25,
@@ -580,6 +588,31 @@ mod tests {
         assert!(t.train.iter().all(|s| s + 3 < 184) && t.valid.iter().all(|s| s + 3 >= 184));
         let e = Text::new("too short", false, 3, 0.0).err().unwrap().to_string();
         assert!(e.contains("the text has 2 words; a window of 3 needs at least 4"), "{e}");
+    }
+
+    #[test]
+    fn the_seed_preset_starts_as_tensorflow_1() {
+        use crate::task::ModelOptions;
+        let d = TaskOptions::default();
+        let p = TEXT.preset(PresetName::Seed, &d);
+        assert_eq!(p.init, Init::Tf1);
+        assert_eq!(TEXT.preset(PresetName::Default, &d).init, Init::PyTorch);
+        let model = ModelOptions {
+            cell: p.cell,
+            hidden: vec![512, 512],
+            learn_init: false,
+            dropout: 0.0,
+            bidirectional: false,
+        };
+        let train = crate::train::TrainConfig::default();
+        let s = Setup { preset_name: PresetName::Seed, preset: p, model, train, data: d };
+        let m = s.new_model(s.symbol_model_config(112, 112, HeadKind::Last, LossKind::CrossEntropy)).unwrap();
+        // BasicLSTMCell's forget_bias=1.0, and the head's N(0, 1) (beyond nn.Linear's 1/sqrt(512)).
+        for k in 0..2 {
+            let b = m.param(&format!("rnn.bias_ih_l{k}")).unwrap();
+            assert!(b[512..1024].iter().all(|&x| x == 1.0) && b[..512].iter().all(|&x| x == 0.0));
+        }
+        assert!(m.param("head.weight").unwrap().iter().any(|x| x.abs() > 1.0));
     }
 
     #[test]
