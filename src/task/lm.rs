@@ -21,7 +21,7 @@ use crate::error::{Error, Result};
 use crate::io::model_file::{ModelFile, describe};
 use crate::model::{HeadKind, Init, LossKind, Model, ModelConfig, Seqs, Session, State, Stepper};
 use crate::optim::OptimizerKind;
-use crate::task::text::{Sampling, pick};
+use crate::task::sample::{Sampling, pick};
 use crate::task::{EvalOptions, GenerateOptions, Preset, Setup, fit, metric, ran};
 use crate::train::{Batch, Metric, Observer, Schedule, Task};
 

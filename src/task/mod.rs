@@ -19,6 +19,7 @@ pub mod options;
 pub mod predict;
 pub mod regress;
 pub mod rows;
+pub mod sample;
 pub mod text;
 
 use std::io::{BufRead, Write};

@@ -18,6 +18,7 @@
 //! window.
 
 use crate::model::Seqs;
+pub use crate::task::sample::{Sampling, pick};
 use std::collections::HashMap;
 
 use rand::{RngExt, SeedableRng};
@@ -270,19 +271,6 @@ impl Task for Text {
     }
 }
 
-/// How `generate` picks each next symbol.
-#[derive(Clone, Copy, Debug)]
-pub struct Sampling {
-    /// 0 = greedy (the most likely symbol); otherwise softmax(logits / temperature).
-    pub temperature: f64,
-    /// Sample only among the k most likely symbols (0 = all).
-    pub top_k: usize,
-    /// Sample only among the most likely symbols whose probabilities reach p (1 = all).
-    pub top_p: f64,
-    /// Seed of the draws.
-    pub seed: u64,
-}
-
 /// Extends `prompt` by `n` symbols, each predicted from the last `window` ones.
 pub fn generate(
     model: &Model<f32>,
@@ -308,38 +296,6 @@ pub fn generate(
         ids.push(pick(&logits, how, &mut rng));
     }
     Ok(ids.split_off(prompt.len()))
-}
-
-/// The next symbol: the most likely (temperature 0), or one drawn from
-/// softmax(logits / temperature) over the `top_k` most likely whose probabilities reach
-/// `top_p`.
-pub(crate) fn pick(logits: &[f32], how: Sampling, rng: &mut ChaCha8Rng) -> u32 {
-    if how.temperature <= 0.0 {
-        return crate::model::probs::argmax(logits) as u32;
-    }
-    let mut idx: Vec<usize> = (0..logits.len()).collect();
-    idx.sort_by(|&a, &b| logits[b].total_cmp(&logits[a]).then(a.cmp(&b)));
-    if how.top_k > 0 {
-        idx.truncate(how.top_k);
-    }
-    let max = logits[idx[0]] as f64;
-    let mut p: Vec<f64> = idx.iter().map(|&i| ((logits[i] as f64 - max) / how.temperature).exp()).collect();
-    if how.top_p < 1.0 {
-        let (total, mut sum) = (p.iter().sum::<f64>(), 0.0);
-        let keep = p.iter().position(|&pk| {
-            sum += pk;
-            sum >= how.top_p * total
-        });
-        p.truncate(keep.map_or(p.len(), |k| k + 1));
-    }
-    let mut u = rng.random_range(0.0..p.iter().sum::<f64>());
-    for (k, &pk) in p.iter().enumerate() {
-        if u < pk {
-            return idx[k] as u32;
-        }
-        u -= pk;
-    }
-    idx[p.len() - 1] as u32
 }
 
 /// A text file trains a language model, unless the tutorial's window model is asked for

@@ -20,6 +20,7 @@ use safetensors::{Dtype, SafeTensors};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::io::atomic::write_atomic;
 use crate::model::State;
 use crate::train::Metric;
 
@@ -50,7 +51,7 @@ pub struct Progress {
     pub best_score: Option<f64>,
     /// ... and its metrics.
     pub best_metrics: Vec<Metric>,
-    /// The session's next dropout seed.
+    /// The next dropout seed (`Session::dropout_seed`).
     pub dropout_seed: u64,
     /// The optimizer's step count.
     pub optim_step: u64,
@@ -292,9 +293,89 @@ fn differences(at: &str, a: &serde_json::Value, b: &serde_json::Value, out: &mut
     }
 }
 
+/// A period of the run: in training steps or in seconds.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Every {
+    /// Every this many steps.
+    Steps(usize),
+    /// Every this many seconds (checked after each step).
+    Seconds(f64),
+}
+
+impl std::str::FromStr for Every {
+    type Err = String;
+    /// `500` (steps) or `30s` (seconds).
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || format!("`{s}` is neither a number of steps (500) nor of seconds (30s)");
+        match s.strip_suffix('s') {
+            Some(secs) => match secs.parse::<f64>() {
+                Ok(t) if t.is_finite() && t > 0.0 => Ok(Every::Seconds(t)),
+                _ => Err(bad()),
+            },
+            None => match s.parse::<usize>() {
+                Ok(n) if n > 0 => Ok(Every::Steps(n)),
+                _ => Err(bad()),
+            },
+        }
+    }
+}
+
+/// Checkpoints of one run: the model file and its training state, and what is on disk.
+pub(crate) struct Saver<'a> {
+    pub path: &'a Path,
+    /// What a checkpoint is checked against on resume.
+    pub run: serde_json::Value,
+    /// Checksum of the model file on disk.
+    pub on_disk: Option<String>,
+    /// The step of the last checkpoint written in full.
+    pub last_good: Option<usize>,
+    pub last_time: f64,
+}
+
+impl Saver<'_> {
+    /// Writes the state and then (when `write_model`) the model file, each atomically.
+    pub fn save(&mut self, ck: Checkpoint, model: Option<Vec<u8>>, seconds: f64) -> Result<()> {
+        let new = model.as_deref().map(checksum);
+        let step = ck.progress.step;
+        let ck = Checkpoint {
+            model_checksum: new.clone().or(self.on_disk.clone()),
+            previous_model_checksum: self.on_disk.clone(),
+            run: self.run.clone(),
+            ..ck
+        };
+        write_atomic(&state_path(self.path), &ck.to_bytes()?)?;
+        if let Some(bytes) = model {
+            write_atomic(self.path, &bytes)?;
+            self.on_disk = new;
+        }
+        self.last_good = Some(step);
+        self.last_time = seconds;
+        Ok(())
+    }
+
+    /// What a failed checkpoint leaves.
+    pub fn kept(&self) -> String {
+        match self.last_good {
+            Some(s) => format!("the last good checkpoint (step {s}) is kept"),
+            None => "no checkpoint was written yet".into(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn checkpoint_periods_are_steps_or_seconds() {
+        assert_eq!("500".parse::<Every>(), Ok(Every::Steps(500)));
+        assert_eq!("30s".parse::<Every>(), Ok(Every::Seconds(30.0)));
+        assert_eq!("0.5s".parse::<Every>(), Ok(Every::Seconds(0.5)));
+        for bad in ["0", "0s", "-1", "5x", "s", "infs", "NaNs", ""] {
+            let e = bad.parse::<Every>().unwrap_err();
+            assert!(e.contains("is neither a number of steps (500) nor of seconds (30s)"), "{bad}: {e}");
+        }
+    }
 
     fn sample() -> Checkpoint {
         Checkpoint {

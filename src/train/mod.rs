@@ -16,12 +16,12 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use crate::error::{Error, Result};
-use crate::io::atomic::write_atomic;
 use crate::io::model_file::{self, ModelFile};
 use crate::model::Seqs;
 use crate::model::{GradOptions, Model, Session, State, Targets};
 use crate::optim::{OptimConfig, Optimizer};
-use checkpoint::Checkpoint;
+pub use checkpoint::Every;
+use checkpoint::{Checkpoint, Saver};
 use metrics::{MetricsLog, Record};
 
 /// One training batch, batch-first, with buffers reused between steps.
@@ -218,33 +218,6 @@ pub struct TrainConfig {
     pub resume: bool,
 }
 
-/// A period of the run: in training steps or in seconds.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Every {
-    /// Every this many steps.
-    Steps(usize),
-    /// Every this many seconds (checked after each step).
-    Seconds(f64),
-}
-
-impl std::str::FromStr for Every {
-    type Err = String;
-    /// `500` (steps) or `30s` (seconds).
-    fn from_str(s: &str) -> Result<Self, String> {
-        let bad = || format!("`{s}` is neither a number of steps (500) nor of seconds (30s)");
-        match s.strip_suffix('s') {
-            Some(secs) => match secs.parse::<f64>() {
-                Ok(t) if t.is_finite() && t > 0.0 => Ok(Every::Seconds(t)),
-                _ => Err(bad()),
-            },
-            None => match s.parse::<usize>() {
-                Ok(n) if n > 0 => Ok(Every::Steps(n)),
-                _ => Err(bad()),
-            },
-        }
-    }
-}
-
 impl Default for TrainConfig {
     /// 10 epochs of batches of 32 with Adam at PyTorch's defaults (lr 1e-3), a constant rate,
     /// no clipping, seed 0, every core, an evaluation each epoch, nothing written.
@@ -337,46 +310,9 @@ struct Loop {
     carried: Option<State<f32>>,
 }
 
-/// Checkpoints of one run: the model file and its training state, and what is on disk.
-struct Saver<'a> {
-    path: &'a std::path::Path,
-    /// What a checkpoint is checked against on resume.
-    run: serde_json::Value,
-    /// Checksum of the model file on disk.
-    on_disk: Option<String>,
-    /// The step of the last checkpoint written in full.
-    last_good: Option<usize>,
-    last_time: f64,
-}
-
-impl Saver<'_> {
-    /// Writes the state and then (when `write_model`) the model file, each atomically.
-    fn save(&mut self, ck: Checkpoint, model: Option<Vec<u8>>, seconds: f64) -> Result<()> {
-        let new = model.as_deref().map(checkpoint::checksum);
-        let step = ck.progress.step;
-        let ck = Checkpoint {
-            model_checksum: new.clone().or(self.on_disk.clone()),
-            previous_model_checksum: self.on_disk.clone(),
-            run: self.run.clone(),
-            ..ck
-        };
-        write_atomic(&checkpoint::state_path(self.path), &ck.to_bytes()?)?;
-        if let Some(bytes) = model {
-            write_atomic(self.path, &bytes)?;
-            self.on_disk = new;
-        }
-        self.last_good = Some(step);
-        self.last_time = seconds;
-        Ok(())
-    }
-
-    /// What a failed checkpoint leaves.
-    fn kept(&self) -> String {
-        match self.last_good {
-            Some(s) => format!("the last good checkpoint (step {s}) is kept"),
-            None => "no checkpoint was written yet".into(),
-        }
-    }
+/// The model file's bytes for `model` trained on `task`.
+fn model_bytes<K: Task + ?Sized>(model: &Model<f32>, task: &K) -> Result<Vec<u8>> {
+    model_file::to_bytes(&ModelFile { model: model.clone(), task: Some(task.task_json()), inferred: false })
 }
 
 fn run<K: Task + ?Sized>(
@@ -557,14 +493,7 @@ fn run<K: Task + ?Sized>(
                 };
                 if let Some(sv) = saver.as_mut().filter(|_| checkpoint_due) {
                     // Without early stopping the model file follows the latest parameters.
-                    let bytes = match cfg.patience {
-                        None => Some(model_file::to_bytes(&ModelFile {
-                            model: model.clone(),
-                            task: Some(task.task_json()),
-                            inferred: false,
-                        })?),
-                        Some(_) => None,
-                    };
+                    let bytes = cfg.patience.is_none().then(|| model_bytes(model, &*task)).transpose()?;
                     if let Err(e) = sv.save(snapshot(&l, &opt, &sess, &rng), bytes, elapsed()) {
                         obs.warn(&format!("checkpoint at step {step} failed: {e}; {}", sv.kept()));
                     }
@@ -623,15 +552,8 @@ fn run<K: Task + ?Sized>(
             let end = last || stop_early || reached;
             // With early stopping the file holds the best model; otherwise the latest.
             if let Some(sv) = saver.as_mut() {
-                let bytes = (cfg.patience.is_none() || improved)
-                    .then(|| {
-                        model_file::to_bytes(&ModelFile {
-                            model: model.clone(),
-                            task: Some(task.task_json()),
-                            inferred: false,
-                        })
-                    })
-                    .transpose()?;
+                let bytes =
+                    (cfg.patience.is_none() || improved).then(|| model_bytes(model, &*task)).transpose()?;
                 let mut ck = snapshot(&l, &opt, &sess, &rng);
                 if end && !out_of_time {
                     // A finished run resumes to its end; one out of time continues.
@@ -664,20 +586,4 @@ fn run<K: Task + ?Sized>(
         final_loss: l.last_loss,
         metrics: l.metrics,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::Every;
-
-    #[test]
-    fn checkpoint_periods_are_steps_or_seconds() {
-        assert_eq!("500".parse::<Every>(), Ok(Every::Steps(500)));
-        assert_eq!("30s".parse::<Every>(), Ok(Every::Seconds(30.0)));
-        assert_eq!("0.5s".parse::<Every>(), Ok(Every::Seconds(0.5)));
-        for bad in ["0", "0s", "-1", "5x", "s", "infs", "NaNs", ""] {
-            let e = bad.parse::<Every>().unwrap_err();
-            assert!(e.contains("is neither a number of steps (500) nor of seconds (30s)"), "{bad}: {e}");
-        }
-    }
 }
